@@ -1,0 +1,68 @@
+/*
+ * app.h - a worker's application: loaded modules, routes, middleware chain.
+ *
+ * Built once per worker after fork (sp__app_load), read-only while handler
+ * threads run, torn down at exit.  The master never builds one: module
+ * code only ever runs in workers.
+ */
+#ifndef SPINDLE_APP_APP_H
+#define SPINDLE_APP_APP_H
+
+#include "app/request.h"
+#include "app/response.h"
+#include "app/router.h"
+#include "conf/config.h"
+#include "spindle/spindle.h"
+
+typedef struct sp__loaded {
+    void *handle; /* dlopen handle; NULL for built-ins */
+    const sp_module *desc;
+    char *path; /* file, or "(built-in)" */
+    int initialised;
+} sp__loaded;
+
+typedef struct sp__mw_def {
+    char *name;
+    sp_middleware_fn fn;
+} sp__mw_def;
+
+typedef struct sp__slot {
+    char *module;
+    void *data;
+} sp__slot;
+
+struct sp_app {
+    const sp__config *cfg;
+    sp__router *router;
+    sp__loaded *mods;
+    size_t n_mods;
+    sp__mw_def *defs;
+    size_t n_defs;
+    sp_middleware_fn *chain; /* in server.ini order, outermost first */
+    size_t n_chain;
+    sp__slot *slots;
+    size_t n_slots;
+};
+
+/* dlopen every [app] module (and the built-ins server.ini names) and check
+ * their descriptors; no hooks run.  On failure *out holds what was opened. */
+int sp__modules_open(sp__loaded **out, size_t *n_out, const sp__config *cfg, char *err,
+                     size_t errlen);
+void sp__modules_close(sp__loaded *mods, size_t n);
+
+/* Load modules, run init_worker hooks, resolve routes and middleware.
+ * On failure: -1 and one line naming the file (and line) in err. */
+int sp__app_load(sp_app **out, const sp__config *cfg, char *err, size_t errlen);
+/* Only dlopen and check the descriptors (for -t); no hooks run. */
+int sp__app_check_modules(const sp__config *cfg, char *err, size_t errlen);
+void sp__app_free(sp_app *app);
+
+int sp__app_thread_init(sp_app *app);
+void sp__app_thread_exit(sp_app *app);
+
+/* Run the chain, the router and the handler; the response is filled when
+ * this returns (error statuses already rendered).  Negative only when the
+ * connection broke mid-stream. */
+int sp__app_handle(sp_app *app, sp_request *req, sp_response *res);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * module.c - loading handler modules and checking their descriptors.
+ *
+ * A module is trusted code, but a module built against another spindle is
+ * a crash waiting to happen, so the descriptor is checked before a single
+ * hook runs: magic first (is this a spindle module at all?), then the ABI
+ * major (same contract?), then its size (does it carry every field this
+ * minor reads?).  Each refusal names the file and both versions.
+ */
+#include <dlfcn.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "middleware/builtin.h"
+
+#define MIN_DESC_SIZE (offsetof(sp_module, exit_worker) + sizeof(void (*)(sp_app *)))
+
+static int check_desc(const sp_module *d, const char *path, char *err, size_t errlen)
+{
+    if (d->magic != SP_MODULE_MAGIC) {
+        snprintf(err, errlen, "%s: not a spindle module (magic 0x%08x, expected 0x%08x)", path,
+                 d->magic, SP_MODULE_MAGIC);
+        return -1;
+    }
+    if (d->abi_major != SP_ABI_MAJOR) {
+        snprintf(err, errlen,
+                 "%s: module built for spindle ABI %u.%u, this server speaks ABI %d.%d "
+                 "(rebuild the module against this spindle.h)",
+                 path, d->abi_major, d->abi_minor, SP_ABI_MAJOR, SP_ABI_MINOR);
+        return -1;
+    }
+    if (d->size < MIN_DESC_SIZE) {
+        snprintf(err, errlen, "%s: module descriptor is %u bytes, ABI %d.%d needs at least %zu",
+                 path, d->size, SP_ABI_MAJOR, SP_ABI_MINOR, (size_t)MIN_DESC_SIZE);
+        return -1;
+    }
+    if (d->name == NULL || d->name[0] == '\0') {
+        snprintf(err, errlen, "%s: module descriptor has no name", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* dlopen one module file and find its descriptor. */
+static int open_one(sp__loaded *m, const char *path, char *err, size_t errlen)
+{
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        snprintf(err, errlen, "%s: cannot load module: %s", path, dlerror());
+        return -1;
+    }
+    const sp_module *d = dlsym(h, SP_MODULE_SYMBOL);
+    if (d == NULL) {
+        snprintf(err, errlen, "%s: no '%s' descriptor in the module (declare one with SP_MODULE)",
+                 path, SP_MODULE_SYMBOL);
+        dlclose(h);
+        return -1;
+    }
+    if (check_desc(d, path, err, errlen) != 0) {
+        dlclose(h);
+        return -1;
+    }
+    m->handle = h;
+    m->desc = d;
+    m->path = strdup(path);
+    return m->path ? 0 : -1;
+}
+
+static int name_taken(const sp__loaded *mods, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(mods[i].desc->name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Built-ins join when server.ini mentions them by name. */
+static int builtin_wanted(const sp__config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_middleware; i++)
+        if (strcmp(cfg->middleware[i].value, name) == 0)
+            return 1;
+    for (size_t i = 0; i < cfg->n_sections; i++)
+        if (strcmp(cfg->sections[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+int sp__modules_open(sp__loaded **out, size_t *n_out, const sp__config *cfg, char *err,
+                     size_t errlen)
+{
+    static const sp_module *const builtins[] = {&sp__builtin_request_id,
+                                                &sp__builtin_access_log};
+    size_t cap = cfg->n_modules + sizeof(builtins) / sizeof(builtins[0]), n = 0;
+    sp__loaded *mods = calloc(cap ? cap : 1, sizeof(*mods));
+
+    if (mods == NULL) {
+        snprintf(err, errlen, "out of memory loading modules");
+        return -1;
+    }
+    *out = mods;
+    for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
+        if (!builtin_wanted(cfg, builtins[i]->name))
+            continue;
+        mods[n].desc = builtins[i];
+        mods[n++].path = strdup("(built-in)");
+        *n_out = n;
+    }
+    for (size_t i = 0; i < cfg->n_modules; i++) {
+        const sp__item *it = &cfg->modules[i];
+        if (open_one(&mods[n], it->value, err, errlen) != 0)
+            return -1;
+        if (name_taken(mods, n, mods[n].desc->name)) {
+            snprintf(err, errlen, "%s:%d: module: %s: a module named '%s' is already loaded",
+                     it->origin.file, it->origin.line, it->value, mods[n].desc->name);
+            n++;
+            *n_out = n;
+            return -1;
+        }
+        *n_out = ++n;
+    }
+    return 0;
+}
+
+void sp__modules_close(sp__loaded *mods, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (mods[i].handle != NULL)
+            dlclose(mods[i].handle);
+        free(mods[i].path);
+    }
+    free(mods);
+}
+
+int sp__app_check_modules(const sp__config *cfg, char *err, size_t errlen)
+{
+    sp__loaded *mods = NULL;
+    size_t n = 0;
+    int rc = sp__modules_open(&mods, &n, cfg, err, errlen);
+    sp__modules_close(mods, n);
+    return rc;
+}

@@ -1,0 +1,173 @@
+/*
+ * request.c - the request API handlers call.
+ *
+ * Lookups are linear scans: requests carry tens of headers and a handful
+ * of query parameters, where a scan beats building any index.  Decoded
+ * values go to the request's arena, so the raw buffer is never modified.
+ */
+#include "app/request.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+int sp__str_ieq(sp_str s, const char *c)
+{
+    size_t n = strlen(c);
+    return s.len == n && strncasecmp(s.ptr, c, n) == 0;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+sp_str sp__url_decode(sp__arena *a, sp_str src, int plus_space)
+{
+    char *out = sp__arena_alloc(a, src.len + 1);
+    size_t n = 0;
+
+    if (out == NULL)
+        return SP_STR_NULL;
+    for (size_t i = 0; i < src.len; i++) {
+        char c = src.ptr[i];
+        if (c == '%' && i + 2 < src.len && hexval(src.ptr[i + 1]) >= 0 &&
+            hexval(src.ptr[i + 2]) >= 0) {
+            c = (char)(hexval(src.ptr[i + 1]) * 16 + hexval(src.ptr[i + 2]));
+            i += 2;
+        } else if (c == '+' && plus_space) {
+            c = ' ';
+        }
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return (sp_str){out, n};
+}
+
+/* Request ids: 64 bits of per-process random prefix and a counter, as 16
+ * hex digits.  Unique per worker without a lock; the prefix differs per
+ * worker because it is seeded after fork. */
+static _Atomic unsigned long long id_counter;
+static unsigned long long id_prefix;
+
+static void request_id_generate(sp_request *req)
+{
+    if (id_prefix == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        id_prefix = ((unsigned long long)getpid() << 40) ^ (unsigned long long)ts.tv_nsec << 8 ^
+                    (unsigned long long)ts.tv_sec;
+    }
+    unsigned long long n = atomic_fetch_add_explicit(&id_counter, 1, memory_order_relaxed);
+    unsigned long long v = (id_prefix * 0x9E3779B97F4A7C15ull) ^ (n * 0xBF58476D1CE4E5B9ull);
+    int len = snprintf(req->id_buf, sizeof(req->id_buf), "%016llx", v);
+    req->request_id = (sp_str){req->id_buf, (size_t)len};
+}
+
+void sp__request_prepare(sp_request *req)
+{
+    const char *q = memchr(req->target.ptr, '?', req->target.len);
+    if (q != NULL) {
+        req->path = (sp_str){req->target.ptr, (size_t)(q - req->target.ptr)};
+        req->query = (sp_str){q + 1, req->target.len - req->path.len - 1};
+    } else {
+        req->path = req->target;
+        req->query = (sp_str){req->target.ptr + req->target.len, 0};
+    }
+    req->match.n_params = 0;
+    request_id_generate(req);
+}
+
+SP_EXPORT sp_str sp_method(const sp_request *req) { return req->method; }
+SP_EXPORT sp_str sp_target(const sp_request *req) { return req->target; }
+SP_EXPORT sp_str sp_path(const sp_request *req) { return req->path; }
+SP_EXPORT sp_str sp_query_string(const sp_request *req) { return req->query; }
+SP_EXPORT int sp_http_version(const sp_request *req) { return req->version; }
+SP_EXPORT sp_str sp_scheme(const sp_request *req) { return req->scheme; }
+SP_EXPORT sp_str sp_body(const sp_request *req) { return req->body; }
+SP_EXPORT sp_str sp_remote_addr(const sp_request *req) { return req->remote_addr; }
+SP_EXPORT int sp_remote_port(const sp_request *req) { return req->remote_port; }
+SP_EXPORT sp_str sp_request_id(const sp_request *req) { return req->request_id; }
+
+SP_EXPORT sp_str sp_query(sp_request *req, const char *name)
+{
+    size_t nlen = strlen(name);
+    const char *p = req->query.ptr, *end = req->query.ptr + req->query.len;
+
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(stop - p));
+        const char *kend = eq ? eq : stop;
+        if ((size_t)(kend - p) == nlen && memcmp(p, name, nlen) == 0) {
+            sp_str raw = eq ? (sp_str){eq + 1, (size_t)(stop - eq - 1)} : (sp_str){stop, 0};
+            return sp__url_decode(req->arena, raw, 1);
+        }
+        p = stop + 1;
+    }
+    return SP_STR_NULL;
+}
+
+SP_EXPORT sp_str sp_param(sp_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->match.n_params; i++) {
+        const sp__param *p = &req->match.params[i];
+        if (p->name.len == strlen(name) && memcmp(p->name.ptr, name, p->name.len) == 0)
+            return sp__url_decode(req->arena, p->value, 0);
+    }
+    return SP_STR_NULL;
+}
+
+SP_EXPORT sp_str sp_header(const sp_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (sp__str_ieq(req->headers[i].name, name))
+            return req->headers[i].value;
+    return SP_STR_NULL;
+}
+
+SP_EXPORT size_t sp_header_count(const sp_request *req) { return req->n_headers; }
+
+SP_EXPORT int sp_header_at(const sp_request *req, size_t i, sp_str *name, sp_str *value)
+{
+    if (i >= req->n_headers)
+        return SP_ENOENT;
+    *name = req->headers[i].name;
+    *value = req->headers[i].value;
+    return SP_OK;
+}
+
+SP_EXPORT int sp_set_request_id(sp_request *req, sp_str id)
+{
+    char *copy = sp__arena_strndup(req->arena, id.ptr, id.len);
+    if (copy == NULL)
+        return SP_ENOMEM;
+    req->request_id = (sp_str){copy, id.len};
+    return SP_OK;
+}
+
+SP_EXPORT void *sp_alloc(sp_request *req, size_t size) { return sp__arena_alloc(req->arena, size); }
+
+SP_EXPORT sp_str sp_sprintf(sp_request *req, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *p = n >= 0 ? sp__arena_alloc(req->arena, (size_t)n + 1) : NULL;
+    if (p != NULL)
+        vsnprintf(p, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return p ? (sp_str){p, (size_t)n} : SP_STR_NULL;
+}

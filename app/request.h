@@ -1,0 +1,49 @@
+/*
+ * request.h - the request as handlers see it (struct sp_request).
+ *
+ * The server fills one per request from the parser's spans: every sp_str
+ * points into the connection's read buffer (or its body buffer), so
+ * nothing is copied per header.  The struct lives in the connection and is
+ * recycled; its arena is reset when the response is done.
+ */
+#ifndef SPINDLE_APP_REQUEST_H
+#define SPINDLE_APP_REQUEST_H
+
+#include "app/arena.h"
+#include "app/router.h"
+#include "spindle/spindle.h"
+
+typedef struct sp__header {
+    sp_str name;
+    sp_str value;
+} sp__header;
+
+struct sp_request {
+    sp__arena *arena;
+    sp_app *app;
+    sp_str method;
+    sp_str target;
+    sp_str path;
+    sp_str query;
+    int version; /* 10 or 11 */
+    sp_str scheme;
+    sp__header *headers; /* arrival order */
+    size_t n_headers;
+    sp_str body;
+    sp_str remote_addr;
+    int remote_port;
+    sp_str request_id;
+    sp__match match;
+    char id_buf[24];
+};
+
+/* Split target into path and query; generate a request id. */
+void sp__request_prepare(sp_request *req);
+
+/* Percent-decode src into the arena ('+' as space when plus_space). */
+sp_str sp__url_decode(sp__arena *a, sp_str src, int plus_space);
+
+/* Case-insensitive compare of a view with a C string. */
+int sp__str_ieq(sp_str s, const char *c);
+
+#endif

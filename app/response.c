@@ -1,0 +1,304 @@
+/*
+ * response.c - the response API handlers call.
+ *
+ * Framing headers (Content-Length, Transfer-Encoding, Connection) belong
+ * to the server, which knows whether the body is buffered, streamed or a
+ * file and whether the connection stays open; letting a handler set them
+ * is how responses get desynchronised, so they are refused with SP_EINVAL.
+ * Every header is checked for CR, LF and NUL before it is stored: a bad
+ * one can never reach the wire.
+ */
+#include "app/response.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void sp__response_init(sp_response *res, sp_request *req, sp__buf *body,
+                       const sp__sink_ops *sink, void *sink_ctx)
+{
+    memset(res, 0, sizeof(*res));
+    res->req = req;
+    res->status = 200;
+    res->body = body;
+    body->len = 0;
+    res->file_fd = -1;
+    res->sink = sink;
+    res->sink_ctx = sink_ctx;
+}
+
+void sp__response_release(sp_response *res)
+{
+    if (res->file_fd >= 0)
+        close(res->file_fd);
+    res->file_fd = -1;
+}
+
+int sp__status_bodyless(int status)
+{
+    return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+int sp__is_token(const char *s, size_t n)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c != 0 && strchr(extra, c) != NULL)))
+            return 0;
+    }
+    return 1;
+}
+
+static int value_ok(const char *v)
+{
+    return strpbrk(v, "\r\n") == NULL;
+}
+
+static int framing_header(const char *name)
+{
+    return strcasecmp(name, "Content-Length") == 0 ||
+           strcasecmp(name, "Transfer-Encoding") == 0 || strcasecmp(name, "Connection") == 0;
+}
+
+static int check_header(const sp_response *res, const char *name, const char *value)
+{
+    if (res->headers_sent)
+        return SP_ESTATE;
+    if (name == NULL || value == NULL)
+        return SP_EINVAL;
+    if (!sp__is_token(name, strlen(name)) || !value_ok(value)) {
+        sp_log(SP_LOG_ERROR, "refused response header %.64s: forbidden byte (CR, LF, NUL or "
+               "non-token name)", sp__is_token(name, strlen(name)) ? name : "(bad name)");
+        return SP_EHEADER;
+    }
+    if (framing_header(name))
+        return SP_EINVAL;
+    return SP_OK;
+}
+
+SP_EXPORT int sp_add_header(sp_response *res, const char *name, const char *value)
+{
+    int rc = check_header(res, name, value);
+    if (rc != SP_OK)
+        return rc;
+    sp__arena *a = res->req->arena;
+    if (res->n_headers == res->cap_headers) {
+        size_t cap = res->cap_headers ? res->cap_headers * 2 : 8;
+        sp__header *h = sp__arena_alloc(a, cap * sizeof(*h));
+        if (h == NULL)
+            return SP_ENOMEM;
+        if (res->n_headers)
+            memcpy(h, res->headers, res->n_headers * sizeof(*h));
+        res->headers = h;
+        res->cap_headers = cap;
+    }
+    size_t nl = strlen(name), vl = strlen(value);
+    char *n = sp__arena_strndup(a, name, nl), *v = sp__arena_strndup(a, value, vl);
+    if (n == NULL || v == NULL)
+        return SP_ENOMEM;
+    res->headers[res->n_headers++] = (sp__header){{n, nl}, {v, vl}};
+    return SP_OK;
+}
+
+SP_EXPORT int sp_del_header(sp_response *res, const char *name)
+{
+    size_t kept = 0;
+    int removed = 0;
+    if (res->headers_sent)
+        return SP_ESTATE;
+    for (size_t i = 0; i < res->n_headers; i++) {
+        if (sp__str_ieq(res->headers[i].name, name))
+            removed++;
+        else
+            res->headers[kept++] = res->headers[i];
+    }
+    res->n_headers = kept;
+    return removed;
+}
+
+SP_EXPORT int sp_set_header(sp_response *res, const char *name, const char *value)
+{
+    int rc = check_header(res, name, value);
+    if (rc != SP_OK)
+        return rc;
+    sp_del_header(res, name);
+    return sp_add_header(res, name, value);
+}
+
+SP_EXPORT sp_str sp_response_header(const sp_response *res, const char *name)
+{
+    for (size_t i = 0; i < res->n_headers; i++)
+        if (sp__str_ieq(res->headers[i].name, name))
+            return res->headers[i].value;
+    return SP_STR_NULL;
+}
+
+SP_EXPORT int sp_status(const sp_response *res) { return res->status; }
+
+SP_EXPORT int sp_set_status(sp_response *res, int status)
+{
+    if (status < 100 || status > 999)
+        return SP_EINVAL;
+    if (res->headers_sent)
+        return SP_ESTATE;
+    res->status = status;
+    return SP_OK;
+}
+
+SP_EXPORT int sp_write(sp_response *res, const void *data, size_t len)
+{
+    if (res->streaming)
+        return sp_stream_write(res, data, len);
+    if (res->file_fd >= 0)
+        return SP_ESTATE;
+    return sp__buf_append(res->body, data, len);
+}
+
+SP_EXPORT int sp_vprintf(sp_response *res, const char *fmt, va_list ap)
+{
+    if (res->streaming) {
+        char small[1024];
+        va_list ap2;
+        va_copy(ap2, ap);
+        int n = vsnprintf(small, sizeof(small), fmt, ap2);
+        va_end(ap2);
+        if (n < 0)
+            return SP_EINVAL;
+        if ((size_t)n < sizeof(small))
+            return sp_stream_write(res, small, (size_t)n);
+        sp_str big = {0};
+        char *p = sp_alloc(res->req, (size_t)n + 1);
+        if (p == NULL)
+            return SP_ENOMEM;
+        vsnprintf(p, (size_t)n + 1, fmt, ap);
+        big = (sp_str){p, (size_t)n};
+        return sp_stream_write(res, big.ptr, big.len);
+    }
+    if (res->file_fd >= 0)
+        return SP_ESTATE;
+    return sp__buf_vprintf(res->body, fmt, ap);
+}
+
+SP_EXPORT int sp_printf(sp_response *res, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = sp_vprintf(res, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+SP_EXPORT int sp_clear_body(sp_response *res)
+{
+    if (res->headers_sent)
+        return SP_ESTATE;
+    res->body->len = 0;
+    sp__response_release(res);
+    res->file_size = 0;
+    return SP_OK;
+}
+
+SP_EXPORT size_t sp_body_size(const sp_response *res)
+{
+    if (res->streaming)
+        return (size_t)res->bytes_streamed;
+    if (res->file_fd >= 0)
+        return (size_t)res->file_size;
+    return res->body->len;
+}
+
+SP_EXPORT int sp_send(sp_response *res, int status, const char *content_type, const void *data,
+                      size_t len)
+{
+    int rc = sp_clear_body(res);
+    if (rc == SP_OK)
+        rc = sp_set_status(res, status);
+    if (rc == SP_OK && content_type != NULL)
+        rc = sp_set_header(res, "Content-Type", content_type);
+    if (rc == SP_OK)
+        rc = sp__buf_append(res->body, data, len);
+    return rc;
+}
+
+SP_EXPORT int sp_send_text(sp_response *res, int status, const char *fmt, ...)
+{
+    int rc = sp_send(res, status, "text/plain; charset=utf-8", "", 0);
+    if (rc != SP_OK)
+        return rc;
+    va_list ap;
+    va_start(ap, fmt);
+    rc = sp__buf_vprintf(res->body, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+SP_EXPORT int sp_send_error(sp_response *res, int status)
+{
+    if (sp__status_bodyless(status))
+        return sp_send(res, status, NULL, "", 0);
+    return sp_send_text(res, status, "%d %s\n", status, sp_status_reason(status));
+}
+
+SP_EXPORT int sp_send_file(sp_response *res, int status, const char *content_type,
+                           const char *path)
+{
+    struct stat st;
+    int rc = sp_clear_body(res);
+    if (rc != SP_OK)
+        return rc;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return SP_ENOENT;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return SP_ENOENT;
+    }
+    rc = sp_set_status(res, status);
+    if (rc == SP_OK && content_type != NULL)
+        rc = sp_set_header(res, "Content-Type", content_type);
+    if (rc != SP_OK) {
+        close(fd);
+        return rc;
+    }
+    res->file_fd = fd;
+    res->file_size = (uint64_t)st.st_size;
+    return SP_OK;
+}
+
+SP_EXPORT int sp_stream_start(sp_response *res)
+{
+    if (res->headers_sent || res->file_fd >= 0)
+        return SP_ESTATE;
+    int rc = res->sink->stream_start(res->sink_ctx, res);
+    if (rc == SP_OK) {
+        res->headers_sent = 1;
+        res->streaming = 1;
+        if (res->body->len) {
+            size_t n = res->body->len;
+            res->body->len = 0;
+            rc = sp_stream_write(res, res->body->data, n);
+        }
+    }
+    return rc;
+}
+
+SP_EXPORT int sp_stream_write(sp_response *res, const void *data, size_t len)
+{
+    if (!res->streaming)
+        return SP_ESTATE;
+    if (len == 0)
+        return SP_OK;
+    int rc = res->sink->stream_write(res->sink_ctx, data, len);
+    if (rc == SP_OK)
+        res->bytes_streamed += len;
+    return rc;
+}
+
+SP_EXPORT int sp_headers_sent(const sp_response *res) { return res->headers_sent; }

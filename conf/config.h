@@ -1,0 +1,144 @@
+/*
+ * config.h - spindle's configuration: the ini reader, the option table and
+ * the command line, all feeding one sp__config.
+ *
+ * Every [server] and [app] key is declared once in the option table
+ * (conf/options.c): name, section, type, bounds, default, help, and where in
+ * sp__config it lands.  The ini reader, the CLI (--key value), --help, -T
+ * and the example conf/server.ini are all generated from that table.
+ *
+ * Errors are one line, "file:line: key: what is wrong (what is accepted)",
+ * and the caller exits with SP__EX_CONFIG (78, EX_CONFIG of sysexits.h).
+ */
+#ifndef SPINDLE_CONF_CONFIG_H
+#define SPINDLE_CONF_CONFIG_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "spindle/spindle.h"
+
+#define SP__EX_CONFIG 78
+
+/* Where a value came from, for error messages: "conf/server.ini:12" or
+ * "<command line>:3" (argv index). */
+typedef struct sp__origin {
+    char *file;
+    int line;
+} sp__origin;
+
+enum sp__listen_kind { SP__LISTEN_TCP, SP__LISTEN_UNIX };
+enum sp__listen_proto { SP__PROTO_HTTP, SP__PROTO_UWSGI };
+
+typedef struct sp__listen {
+    char *text; /* as written: "127.0.0.1:8000", "unix:/run/a.sock" */
+    enum sp__listen_kind kind;
+    enum sp__listen_proto proto; /* "uwsgi://" prefix selects uwsgi */
+    /* TCP: resolved address (numeric hosts and names via getaddrinfo). */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char *path; /* UNIX: socket path */
+    sp__origin origin;
+} sp__listen;
+
+typedef struct sp__route_spec {
+    char *method;  /* "GET", or "*" */
+    char *pattern; /* "/hello/{name}" */
+    char *module;  /* module name (descriptor name) or file stem */
+    char *symbol;  /* exported handler function */
+    sp__origin origin;
+} sp__route_spec;
+
+/* A repeatable plain value (module, middleware) with where it was written. */
+typedef struct sp__item {
+    char *value; /* modules: path resolved against the ini file's folder */
+    sp__origin origin;
+} sp__item;
+
+typedef struct sp__kv {
+    char *key;
+    char *value;
+    sp__origin origin;
+} sp__kv;
+
+/* [module:NAME]; also the public opaque sp_section. */
+struct sp_section {
+    char *name;
+    sp__kv *items;
+    size_t n_items;
+};
+
+typedef struct sp__config {
+    /* [server] */
+    sp__listen *listen;
+    size_t n_listen;
+    int processes;
+    int threads;
+    int backlog;
+    int request_queue;        /* per-worker queue bound; 0 = 4 x threads */
+    size_t limit_uri;         /* bytes of request target */
+    size_t limit_headers;     /* bytes of request line + headers */
+    int limit_header_count;   /* header lines */
+    size_t limit_body;        /* bytes of request body */
+    int timeout_header_ms;    /* first byte to end of headers */
+    int timeout_body_ms;      /* between body reads */
+    int timeout_keepalive_ms; /* idle between requests */
+    int timeout_write_ms;     /* a write that makes no progress */
+    int graceful_timeout_ms;  /* TERM/HUP: how long in-flight work may take */
+    int max_keepalive_requests;
+    int socket_mode; /* unix sockets, octal; -1 = leave umask's */
+    char *pidfile;
+    char *log_file;  /* error log; NULL = stderr */
+    int log_level;   /* enum sp_log_level */
+
+    /* [app] */
+    sp__item *modules;
+    size_t n_modules;
+    sp__item *middleware;
+    size_t n_middleware;
+    sp__route_spec *routes;
+    size_t n_routes;
+
+    /* [module:NAME] sections, in file order */
+    struct sp_section *sections;
+    size_t n_sections;
+
+    /* the main ini file as given (NULL when none), for reloads */
+    char *ini_path;
+} sp__config;
+
+/* What the command line asked for. */
+enum sp__action {
+    SP__RUN,          /* serve */
+    SP__CHECK,        /* -t: check the config, print "ok", exit 0 */
+    SP__PRINT,        /* -T: print the effective config as ini, exit 0 */
+    SP__HELP,         /* --help */
+    SP__VERSION,      /* --version */
+    SP__PRINT_EXAMPLE /* --print-example-ini: the commented conf/server.ini */
+};
+
+/* Parse argv (ini file as first positional or --ini FILE; --key value and
+ * --flag for every option; -t, -T, --help, --version) into cfg, reading the
+ * ini file and its includes.  Command-line values come after the file's,
+ * so a single-valued key on the command line wins.  On failure returns -1
+ * with one line (no newline) in err and cfg freed; on success 0. */
+int sp__config_load(sp__config *cfg, int argc, char **argv, enum sp__action *action,
+                    char *err, size_t errlen);
+
+/* Read only an ini file (no CLI): used by tests and by reload. */
+int sp__config_load_file(sp__config *cfg, const char *path, char *err, size_t errlen);
+
+/* Reload: the same argv again, into a fresh cfg (the old one is untouched). */
+
+void sp__config_free(sp__config *cfg);
+
+/* The [module:NAME] section, or an empty one (never NULL). */
+const struct sp_section *sp__config_section(const sp__config *cfg, const char *name);
+
+void sp__config_print(const sp__config *cfg, FILE *out);  /* -T */
+void sp__config_help(FILE *out, const char *argv0);        /* --help */
+void sp__config_example(FILE *out);                        /* example ini */
+
+#endif /* SPINDLE_CONF_CONFIG_H */

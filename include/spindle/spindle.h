@@ -1,0 +1,274 @@
+/*
+ * spindle.h - the one public header for spindle handler and middleware modules.
+ *
+ * A module is a shared object exporting one const descriptor (SP_MODULE).
+ * The server dlopen()s it in every worker after fork, checks the
+ * descriptor's magic and ABI major, and calls its hooks:
+ *
+ *   init_worker(app, section)  once per worker, before any request:
+ *                              register routes and middleware, read the
+ *                              module's own [module:NAME] settings.
+ *   init_thread(app)           once in each handler thread.
+ *   exit_thread(app)           once in each handler thread at stop.
+ *   exit_worker(app)           once per worker at stop.
+ *
+ * Conventions:
+ *   - Functions returning int: 0 (SP_OK) is success, a negative SP_E* code
+ *     is a failure.  sp_strerror() names it.
+ *   - A handler returns SP_OK after filling the response, or an HTTP status
+ *     (404, 503, ...) and the core renders the error page.  A negative
+ *     return is logged and answered with 500.
+ *   - Strings off the wire are sp_str views: (pointer, length), not NUL
+ *     terminated, valid until the request ends.  Anything the API allocates
+ *     for a request lives in the request's arena and dies with it.
+ *   - Handler and middleware functions run on handler threads; several run
+ *     at once.  A request and its response belong to one thread at a time.
+ *
+ * ABI: the descriptor only grows at the end (size tells which fields a
+ * module knows).  See ABI.md beside this header for the change log.
+ */
+#ifndef SPINDLE_SPINDLE_H
+#define SPINDLE_SPINDLE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SP_VERSION_STRING "0.1.0"
+
+#define SP_MODULE_MAGIC 0x53504e44u /* "SPND" */
+#define SP_ABI_MAJOR 1
+#define SP_ABI_MINOR 0
+
+#if defined(__GNUC__)
+#define SP_EXPORT __attribute__((visibility("default")))
+#define SP_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SP_EXPORT
+#define SP_PRINTF(f, a)
+#endif
+
+/* ---- errors -------------------------------------------------------------- */
+
+/* One table: name, value, message.  Values are stable ABI. */
+#define SP_ERRNO_MAP(XX)                                                    \
+    XX(EINVAL, -1, "invalid argument")                                      \
+    XX(ENOMEM, -2, "out of memory")                                         \
+    XX(ENOENT, -3, "not found")                                             \
+    XX(EEXIST, -4, "already exists")                                        \
+    XX(E2BIG, -5, "too large")                                              \
+    XX(EIO, -6, "input/output error")                                       \
+    XX(ESTATE, -7, "not allowed in the current state")                      \
+    XX(EHEADER, -8, "header name or value holds a forbidden byte")          \
+    XX(EABI, -9, "module ABI mismatch")                                     \
+    XX(ECLOSED, -10, "connection closed")                                   \
+    XX(ETIMEDOUT, -11, "timed out")
+
+enum sp_errno {
+    SP_OK = 0,
+#define SP__XX(name, val, msg) SP_##name = (val),
+    SP_ERRNO_MAP(SP__XX)
+#undef SP__XX
+};
+
+/* A static message for an SP_E* code (or "unknown error"). */
+SP_EXPORT const char *sp_strerror(int err);
+
+/* ---- strings ------------------------------------------------------------- */
+
+typedef struct sp_str {
+    const char *ptr;
+    size_t len;
+} sp_str;
+
+#define SP_STR_ARGS(s) (int)(s).len, (s).ptr
+#define SP_STR_NULL ((sp_str){NULL, 0})
+
+/* True if the view is set (a header or parameter that exists, even empty). */
+static inline int sp_str_is_set(sp_str s) { return s.ptr != NULL; }
+
+/* ---- opaque handles ------------------------------------------------------ */
+
+typedef struct sp_request sp_request;   /* one parsed request */
+typedef struct sp_response sp_response; /* its response */
+typedef struct sp_app sp_app;           /* the worker's application */
+typedef struct sp_section sp_section;   /* a [module:NAME] section */
+typedef struct sp_next sp_next;         /* the rest of a middleware chain */
+
+typedef int (*sp_handler_fn)(sp_request *req, sp_response *res);
+typedef int (*sp_middleware_fn)(sp_request *req, sp_response *res, sp_next *next);
+
+/* ---- module descriptor --------------------------------------------------- */
+
+typedef struct sp_module {
+    uint32_t magic;     /* SP_MODULE_MAGIC */
+    uint16_t abi_major; /* SP_ABI_MAJOR the module was built with */
+    uint16_t abi_minor; /* SP_ABI_MINOR the module was built with */
+    uint32_t size;      /* sizeof(sp_module) the module was built with */
+    const char *name;   /* [module:NAME] section and log name */
+    int (*init_worker)(sp_app *app, const sp_section *conf);
+    int (*init_thread)(sp_app *app);
+    void (*exit_thread)(sp_app *app);
+    void (*exit_worker)(sp_app *app);
+    /* ABI 1.0 ends here; later minors add fields below this line only. */
+} sp_module;
+
+/* The symbol the loader looks up in every module. */
+#define SP_MODULE_SYMBOL "spindle_module"
+
+/* Declare a module:  SP_MODULE(hello, .init_worker = setup); */
+#define SP_MODULE(mod_name, ...)                                            \
+    SP_EXPORT const sp_module spindle_module = {                            \
+        .magic = SP_MODULE_MAGIC,                                           \
+        .abi_major = SP_ABI_MAJOR,                                          \
+        .abi_minor = SP_ABI_MINOR,                                          \
+        .size = sizeof(sp_module),                                          \
+        .name = #mod_name,                                                  \
+        __VA_ARGS__}
+
+/* ---- application set-up (init_worker only) ------------------------------- */
+
+/* Route METHOD PATTERN to fn.  method is "GET", "POST", ... or "*" for any.
+ * pattern is an absolute path; "{name}" matches one segment (read it with
+ * sp_param); a trailing slash-star mounts a prefix (like "/static/" then a star).  Strings are
+ * copied.  SP_EEXIST if the same method and pattern are already routed. */
+SP_EXPORT int sp_route(sp_app *app, const char *method, const char *pattern,
+                       sp_handler_fn fn);
+
+/* Make middleware fn available under name; server.ini's "middleware = name"
+ * lines put it in the chain, in their order.  Strings are copied. */
+SP_EXPORT int sp_middleware_define(sp_app *app, const char *name,
+                                   sp_middleware_fn fn);
+
+/* This module's settings from [module:NAME]: the value of the last line
+ * with key, or NULL.  Owned by the server, valid for the worker's life. */
+SP_EXPORT const char *sp_conf_get(const sp_section *conf, const char *key);
+/* Number of lines in the section and the i-th (key, value), in file order. */
+SP_EXPORT size_t sp_conf_count(const sp_section *conf);
+SP_EXPORT int sp_conf_at(const sp_section *conf, size_t i, const char **key,
+                         const char **value);
+/* Integer setting with default and bounds; SP_EINVAL for a bad value. */
+SP_EXPORT int sp_conf_int(const sp_section *conf, const char *key, long dflt,
+                          long min, long max, long *out);
+
+/* Worker-wide pointer a module may keep (set in init_worker). */
+SP_EXPORT void sp_app_set_data(sp_app *app, const char *module, void *data);
+SP_EXPORT void *sp_app_data(const sp_app *app, const char *module);
+
+/* ---- middleware ---------------------------------------------------------- */
+
+/* Run the rest of the chain (the next middleware, or the router and the
+ * handler).  On return the response is filled: an error status from an
+ * inner layer has already been turned into an error page, so the caller can
+ * read and edit the status, headers and body.  Returns SP_OK or a negative
+ * code when the connection failed. */
+SP_EXPORT int sp_next_call(sp_next *next, sp_request *req, sp_response *res);
+
+/* ---- request ------------------------------------------------------------- */
+
+SP_EXPORT sp_str sp_method(const sp_request *req);  /* "GET" */
+SP_EXPORT sp_str sp_target(const sp_request *req);  /* "/a/b?x=1" as sent */
+SP_EXPORT sp_str sp_path(const sp_request *req);    /* "/a/b", still encoded */
+SP_EXPORT sp_str sp_query_string(const sp_request *req); /* "x=1" or empty */
+/* 10 for HTTP/1.0, 11 for HTTP/1.1. */
+SP_EXPORT int sp_http_version(const sp_request *req);
+SP_EXPORT sp_str sp_scheme(const sp_request *req); /* "http" or "https" */
+
+/* First query parameter called name, percent-decoded into the arena.
+ * Unset (ptr NULL) when absent. */
+SP_EXPORT sp_str sp_query(sp_request *req, const char *name);
+/* Route parameter "{name}" of the matched pattern, percent-decoded. */
+SP_EXPORT sp_str sp_param(sp_request *req, const char *name);
+
+/* First header called name (case-insensitive).  Unset when absent. */
+SP_EXPORT sp_str sp_header(const sp_request *req, const char *name);
+/* Headers in arrival order: count, and the i-th name and value. */
+SP_EXPORT size_t sp_header_count(const sp_request *req);
+SP_EXPORT int sp_header_at(const sp_request *req, size_t i, sp_str *name,
+                           sp_str *value);
+
+/* The whole request body (empty when none).  Buffered by the server. */
+SP_EXPORT sp_str sp_body(const sp_request *req);
+
+/* Client address as text ("127.0.0.1", "::1", "unix") and port (0 for unix). */
+SP_EXPORT sp_str sp_remote_addr(const sp_request *req);
+SP_EXPORT int sp_remote_port(const sp_request *req);
+
+/* The request id: generated per request, or set by middleware. */
+SP_EXPORT sp_str sp_request_id(const sp_request *req);
+/* Replace the request id (copied into the arena). */
+SP_EXPORT int sp_set_request_id(sp_request *req, sp_str id);
+
+/* Per-request arena: memory freed in one go when the request ends. */
+SP_EXPORT void *sp_alloc(sp_request *req, size_t size);
+/* printf into the arena; NUL-terminated, also returned as a view. */
+SP_EXPORT sp_str sp_sprintf(sp_request *req, const char *fmt, ...) SP_PRINTF(2, 3);
+
+/* ---- response ------------------------------------------------------------ */
+
+/* Status of the response so far (200 until set). */
+SP_EXPORT int sp_status(const sp_response *res);
+SP_EXPORT int sp_set_status(sp_response *res, int status);
+
+/* Set header name to value, replacing any earlier ones of that name.
+ * SP_EHEADER if either holds CR, LF or NUL, or the name is not a token;
+ * SP_ESTATE once the headers went out.  Strings are copied. */
+SP_EXPORT int sp_set_header(sp_response *res, const char *name, const char *value);
+/* Add one more header line (for Set-Cookie and friends). */
+SP_EXPORT int sp_add_header(sp_response *res, const char *name, const char *value);
+/* Remove every header called name; returns how many went. */
+SP_EXPORT int sp_del_header(sp_response *res, const char *name);
+/* Value of the first response header called name, or unset. */
+SP_EXPORT sp_str sp_response_header(const sp_response *res, const char *name);
+
+/* Append to the body (buffered until the handler returns). */
+SP_EXPORT int sp_write(sp_response *res, const void *data, size_t len);
+SP_EXPORT int sp_printf(sp_response *res, const char *fmt, ...) SP_PRINTF(2, 3);
+SP_EXPORT int sp_vprintf(sp_response *res, const char *fmt, va_list ap);
+/* Drop the body written so far (middleware replacing a response). */
+SP_EXPORT int sp_clear_body(sp_response *res);
+/* Bytes of body so far (or sent, for a stream or a file). */
+SP_EXPORT size_t sp_body_size(const sp_response *res);
+
+/* Status, Content-Type and a whole body in one call. */
+SP_EXPORT int sp_send(sp_response *res, int status, const char *content_type,
+                      const void *data, size_t len);
+/* Status and a printf body as text/plain; charset=utf-8. */
+SP_EXPORT int sp_send_text(sp_response *res, int status, const char *fmt, ...)
+    SP_PRINTF(3, 4);
+/* The core's error page for status (what a handler returning status gets). */
+SP_EXPORT int sp_send_error(sp_response *res, int status);
+/* Serve a file (sendfile); Content-Length from its size.  SP_ENOENT if it
+ * cannot be opened.  The path is used as given: check it first. */
+SP_EXPORT int sp_send_file(sp_response *res, int status, const char *content_type,
+                           const char *path);
+
+/* Streaming: send the status and headers now with chunked encoding (or
+ * close-delimited for HTTP/1.0), then each sp_stream_write goes out at once.
+ * Blocks the calling handler thread while the client is slow (up to
+ * timeout-write).  The stream ends when the handler returns. */
+SP_EXPORT int sp_stream_start(sp_response *res);
+SP_EXPORT int sp_stream_write(sp_response *res, const void *data, size_t len);
+
+/* True once the status line and headers have been sent. */
+SP_EXPORT int sp_headers_sent(const sp_response *res);
+
+/* Reason phrase for an HTTP status ("Not Found"), "Unknown" if none. */
+SP_EXPORT const char *sp_status_reason(int status);
+
+/* ---- logging ------------------------------------------------------------- */
+
+enum sp_log_level { SP_LOG_ERROR = 0, SP_LOG_WARN = 1, SP_LOG_INFO = 2, SP_LOG_DEBUG = 3 };
+
+/* One whole line to the error log, prefixed with time, level and process. */
+SP_EXPORT void sp_log(int level, const char *fmt, ...) SP_PRINTF(2, 3);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPINDLE_SPINDLE_H */

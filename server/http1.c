@@ -1,0 +1,317 @@
+/*
+ * http1.c - llhttp glue (see http1.h).
+ *
+ * llhttp runs with LLHTTP_STRICT_MODE=1 and no lenient flag: it refuses
+ * CL+TE, duplicate or malformed Content-Length, non-final chunked and bad
+ * chunk sizes itself.  What it cannot know is the server's policy, so the
+ * callbacks below add: size limits, exactly one well-formed Host on 1.1,
+ * Expect, the version, obs-fold, and the 16 KiB chunk-extension cap.
+ * Every refusal sets h->status and a short reason for the log.
+ */
+#include "server/http1.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "spindle/spindle.h"
+
+#define EXT_LIMIT (16 * 1024)
+
+static sp__h1 *H(llhttp_t *p) { return p->data; }
+
+static int fail(sp__h1 *h, int status, const char *reason)
+{
+    if (h->status == 0) {
+        h->status = status;
+        h->reason = reason;
+    }
+    return HPE_USER;
+}
+
+/* Grow span s to cover [at, at+len); spans of one item are contiguous. */
+static void extend(sp__h1 *h, sp__span *s, const char *at, size_t len)
+{
+    size_t off = (size_t)(at - h->base);
+    if (s->len == 0)
+        s->off = off;
+    s->len = off + len - s->off;
+}
+
+static int head_size_ok(sp__h1 *h, const char *at, size_t len)
+{
+    return (size_t)(at - h->base) + len - h->start <= h->lim->headers;
+}
+
+static int on_method(llhttp_t *p, const char *at, size_t len)
+{
+    extend(H(p), &H(p)->method, at, len);
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    sp__h1 *h = H(p);
+    extend(h, &h->url, at, len);
+    if (h->url.len > h->lim->uri)
+        return fail(h, 414, "request target over limit-uri");
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    sp__h1 *h = H(p);
+    if (h->headers_done) {
+        h->trailer_bytes += len;
+        return h->trailer_bytes > h->lim->headers ? fail(h, 431, "trailers over limit") : 0;
+    }
+    if (!head_size_ok(h, at, len))
+        return fail(h, 431, "headers over limit-headers");
+    if (h->field_done || h->n_hdr == 0) {
+        if ((int)(h->n_hdr / 2) >= h->lim->header_count)
+            return fail(h, 431, "more header lines than limit-header-count");
+        if (h->n_hdr + 2 > h->cap_hdr) {
+            size_t cap = h->cap_hdr ? h->cap_hdr * 2 : 32;
+            sp__span *n = realloc(h->hdr, cap * sizeof(*n));
+            if (n == NULL)
+                return fail(h, 503, "out of memory");
+            h->hdr = n;
+            h->cap_hdr = cap;
+        }
+        h->hdr[h->n_hdr] = h->hdr[h->n_hdr + 1] = (sp__span){0, 0};
+        h->n_hdr += 2;
+        h->field_done = 0;
+    }
+    extend(h, &h->hdr[h->n_hdr - 2], at, len);
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    sp__h1 *h = H(p);
+    if (h->headers_done) {
+        h->trailer_bytes += len;
+        return h->trailer_bytes > h->lim->headers ? fail(h, 431, "trailers over limit") : 0;
+    }
+    if (!head_size_ok(h, at, len))
+        return fail(h, 431, "headers over limit-headers");
+    /* llhttp passes a folded line (obs-fold) as a second piece of the same
+     * value; within one feed pieces are adjacent, so a gap means a fold. */
+    sp__span *v = &h->hdr[h->n_hdr - 1];
+    if (v->len != 0 && (size_t)(at - h->base) != v->off + v->len)
+        return fail(h, 400, "obsolete line folding");
+    extend(h, v, at, len);
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    H(p)->field_done = 1;
+    return 0;
+}
+
+static sp_str span_str(const sp__h1 *h, sp__span s) { return (sp_str){h->base + s.off, s.len}; }
+
+static int name_is(const sp__h1 *h, size_t i, const char *name)
+{
+    sp_str n = span_str(h, h->hdr[i]);
+    return n.len == strlen(name) && strncasecmp(n.ptr, name, n.len) == 0;
+}
+
+static int host_ok(sp_str v)
+{
+    if (v.len == 0)
+        return 1; /* "Host:" empty is allowed when the target has no authority */
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char c = (unsigned char)v.ptr[i];
+        if (c <= ' ' || c >= 0x7f || strchr("\"<>\\^`{|}/?#@", c) != NULL)
+            return 0;
+    }
+    return 1;
+}
+
+/* llhttp tolerates runs of spaces in the request line and fragments in the
+ * target; neither is valid HTTP and both are parser-confusion vectors. */
+static int check_request_line(sp__h1 *h)
+{
+    const char *b = h->base;
+    size_t u = h->url.off, ue = h->url.off + h->url.len;
+    if (h->url.len == 0 || u != h->method.off + h->method.len + 1 || b[ue] != ' ' ||
+        b[ue + 1] != 'H')
+        return fail(h, 400, "malformed request line");
+    if (memchr(b + u, '#', h->url.len) != NULL)
+        return fail(h, 400, "fragment in request target");
+    return 0;
+}
+
+/* Values lose their trailing whitespace (it is not part of the value). */
+static void trim_value(const sp__h1 *h, sp__span *v)
+{
+    while (v->len && (h->base[v->off + v->len - 1] == ' ' || h->base[v->off + v->len - 1] == '\t'))
+        v->len--;
+}
+
+/* Host and Expect rules, checked once every header is in. */
+static int check_headers(sp__h1 *h)
+{
+    int hosts = 0;
+    for (size_t i = 0; i < h->n_hdr; i += 2) {
+        trim_value(h, &h->hdr[i + 1]);
+        sp_str v = span_str(h, h->hdr[i + 1]);
+        if (name_is(h, i, "Host")) {
+            if (++hosts > 1)
+                return fail(h, 400, "more than one Host");
+            if (!host_ok(v))
+                return fail(h, 400, "malformed Host");
+        } else if (name_is(h, i, "Expect")) {
+            if (v.len != 12 || strncasecmp(v.ptr, "100-continue", 12) != 0)
+                return fail(h, 417, "unsupported Expect");
+            h->expect_continue = h->version == 11;
+        }
+    }
+    if (hosts == 0 && h->version == 11)
+        return fail(h, 400, "HTTP/1.1 request without Host");
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    sp__h1 *h = H(p);
+    if (p->http_major != 1 || p->http_minor > 1)
+        return fail(h, p->http_major == 1 || p->http_major == 2 ? 505 : 400,
+                    "unsupported HTTP version");
+    h->version = 10 + p->http_minor;
+    h->headers_done = 1;
+    if (check_request_line(h) != 0 || check_headers(h) != 0)
+        return -1;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->lim->body)
+        return fail(h, 413, "Content-Length over limit-body"), -1;
+    if (!(p->flags & (F_CONTENT_LENGTH | F_CHUNKED)) || p->content_length == 0)
+        h->expect_continue = h->expect_continue && (p->flags & F_CHUNKED);
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    sp__h1 *h = H(p);
+    if (h->body->len + len > h->lim->body)
+        return fail(h, 413, "body over limit-body");
+    if (sp__buf_append(h->body, at, len) != SP_OK)
+        return fail(h, 503, "out of memory");
+    return 0;
+}
+
+static int on_chunk_header(llhttp_t *p)
+{
+    H(p)->ext_bytes = 0;
+    return 0;
+}
+
+static int on_chunk_ext(llhttp_t *p, const char *at, size_t len)
+{
+    sp__h1 *h = H(p);
+    h->ext_bytes += len;
+    return h->ext_bytes > EXT_LIMIT ? fail(h, 413, "chunk extension over 16 KiB") : 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    sp__h1 *h = H(p);
+    h->keep_alive = llhttp_should_keep_alive(p) ? 1 : 0;
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+    .on_method = on_method,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_field_complete = on_header_field_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_extension_name = on_chunk_ext,
+    .on_chunk_extension_value = on_chunk_ext,
+    .on_message_complete = on_message_complete,
+};
+
+void sp__h1_init(sp__h1 *h, const sp__h1_limits *lim, sp__buf *body)
+{
+    memset(h, 0, sizeof(*h));
+    h->lim = lim;
+    h->body = body;
+    llhttp_init(&h->p, HTTP_REQUEST, &settings);
+    h->p.data = h;
+}
+
+void sp__h1_free(sp__h1 *h)
+{
+    free(h->hdr);
+    h->hdr = NULL;
+    h->cap_hdr = 0;
+}
+
+void sp__h1_next(sp__h1 *h, size_t start)
+{
+    if (llhttp_get_errno(&h->p) == HPE_PAUSED)
+        llhttp_resume(&h->p);
+    h->start = start;
+    h->method = h->url = (sp__span){0, 0};
+    h->n_hdr = 0;
+    h->body->len = 0;
+    h->ext_bytes = h->trailer_bytes = 0;
+    h->head_end = 0;
+    h->headers_done = h->expect_continue = h->keep_alive = h->field_done = 0;
+    h->upgrade = 0;
+}
+
+/* llhttp's own refusals.  Everything is a 400 except what the protocol
+ * gives a better answer for. */
+static int method_is_word(const sp__h1 *h)
+{
+    const char *p = h->base + h->start;
+    size_t n = 0;
+    while (p[n] >= 'A' && p[n] <= 'Z')
+        n++;
+    return n > 0 && p[n] == ' ';
+}
+
+static int status_for(const sp__h1 *h, llhttp_errno_t err)
+{
+    return err == HPE_INVALID_METHOD && method_is_word(h) ? 501 : 400;
+}
+
+enum sp__h1_state sp__h1_feed(sp__h1 *h, const char *buf, size_t *pos, size_t len)
+{
+    h->base = buf;
+    llhttp_errno_t err = llhttp_execute(&h->p, buf + *pos, len - *pos);
+    if (!h->headers_done && h->head_end == 0 && h->status == 0 &&
+        len - h->start > h->lim->headers + 4)
+        fail(h, h->url.len && h->n_hdr == 0 && h->url.len >= h->lim->uri ? 414 : 431,
+             "request head over limit");
+    if (h->headers_done && h->head_end == 0 && h->status == 0) {
+        /* llhttp does not report where the head ended; the body starts
+         * right after the blank line, which is at most here. */
+        const char *e = err == HPE_OK ? buf + len : llhttp_get_error_pos(&h->p);
+        h->head_end = (size_t)(e - buf);
+    }
+    if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+        *pos = (size_t)(llhttp_get_error_pos(&h->p) - buf);
+        if (err == HPE_PAUSED_UPGRADE) {
+            h->upgrade = 1;
+            h->keep_alive = 0;
+        }
+        return SP__H1_DONE;
+    }
+    if (err != HPE_OK || h->status != 0) {
+        if (h->status == 0) {
+            h->status = status_for(h, err);
+            h->reason = llhttp_get_error_reason(&h->p);
+        }
+        return SP__H1_ERROR;
+    }
+    *pos = len;
+    return SP__H1_NEED_MORE;
+}
+
+int sp__h1_mid_request(const sp__h1 *h, size_t pos) { return pos > h->start || h->method.len; }

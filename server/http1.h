@@ -1,0 +1,73 @@
+/*
+ * http1.h - HTTP/1.x request parsing on top of llhttp (strict mode).
+ *
+ * llhttp tokenises; this layer enforces what llhttp leaves to its user:
+ * limits (414, 431, 413), Host rules, Expect, versions, obs-fold, and
+ * records every piece as an offset span into the connection's read buffer.
+ * Offsets, not pointers, because the buffer may move when it grows; they
+ * become sp_str views only when the request is complete.
+ *
+ * The parser stops (pauses) at the end of each request, so pipelined bytes
+ * stay unread in the buffer until the response to this one is done.
+ */
+#ifndef SPINDLE_SERVER_HTTP1_H
+#define SPINDLE_SERVER_HTTP1_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "app/buf.h"
+#include "llhttp.h"
+
+typedef struct sp__span {
+    size_t off;
+    size_t len;
+} sp__span;
+
+typedef struct sp__h1_limits {
+    size_t uri;
+    size_t headers;
+    int header_count;
+    uint64_t body;
+} sp__h1_limits;
+
+enum sp__h1_state {
+    SP__H1_NEED_MORE, /* every byte consumed, request not complete */
+    SP__H1_DONE,      /* a whole request; *pos is just past it */
+    SP__H1_ERROR      /* refuse with h->status and close */
+};
+
+typedef struct sp__h1 {
+    llhttp_t p;
+    const sp__h1_limits *lim;
+    const char *base; /* the buffer of the current feed */
+    size_t start;     /* offset where this request began */
+    sp__span method;
+    sp__span url;
+    sp__span *hdr; /* name, value, name, value, ... */
+    size_t n_hdr;  /* spans used (2 per header) */
+    size_t cap_hdr;
+    sp__buf *body;
+    size_t ext_bytes;
+    size_t trailer_bytes;
+    int status;         /* error status once SP__H1_ERROR */
+    const char *reason; /* why, for the log */
+    int version;        /* 10, 11 */
+    size_t head_end;    /* offset just past the blank line */
+    unsigned headers_done : 1;
+    unsigned expect_continue : 1;
+    unsigned keep_alive : 1;
+    unsigned upgrade : 1;
+    unsigned field_done : 1;
+} sp__h1;
+
+void sp__h1_init(sp__h1 *h, const sp__h1_limits *lim, sp__buf *body);
+void sp__h1_free(sp__h1 *h);
+/* Forget the finished request; parsing resumes at offset start. */
+void sp__h1_next(sp__h1 *h, size_t start);
+/* Parse buf[*pos, len); *pos advances over what was consumed. */
+enum sp__h1_state sp__h1_feed(sp__h1 *h, const char *buf, size_t *pos, size_t len);
+/* The connection ends: a request cut short is an error. */
+int sp__h1_mid_request(const sp__h1 *h, size_t pos);
+
+#endif

@@ -1,0 +1,17 @@
+/*
+ * log.h - the error log.
+ *
+ * One process-wide destination (stderr or log-file), each line written
+ * whole with a single write() to an O_APPEND descriptor so lines from the
+ * master, the workers and their threads never interleave mid-line.
+ */
+#ifndef SPINDLE_SERVER_LOG_H
+#define SPINDLE_SERVER_LOG_H
+
+/* Name this process in log lines: "master", "worker 2". */
+void sp__log_role(const char *role);
+/* Open (or reopen, for USR1) the log file; NULL = stderr.  0 or -1. */
+int sp__log_open(const char *path, int level);
+int sp__log_level(void);
+
+#endif

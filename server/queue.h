@@ -1,0 +1,39 @@
+/*
+ * queue.h - the worker's queue of complete requests, IO loop to handler
+ * threads.
+ *
+ * Intrusive (a connection carries its own link), so pushing never
+ * allocates; unbounded by design because the bound is enforced upstream:
+ * the IO loop stops accepting connections while the queue is over its
+ * limit, and each connection holds at most one queued request.
+ */
+#ifndef SPINDLE_SERVER_QUEUE_H
+#define SPINDLE_SERVER_QUEUE_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+typedef struct sp__qnode {
+    struct sp__qnode *next;
+} sp__qnode;
+
+typedef struct sp__queue {
+    pthread_mutex_t lock;
+    pthread_cond_t ready;
+    sp__qnode *head;
+    sp__qnode *tail;
+    size_t len;
+    int closed;
+} sp__queue;
+
+int sp__queue_init(sp__queue *q);
+void sp__queue_destroy(sp__queue *q);
+/* Returns the length after the push. */
+size_t sp__queue_push(sp__queue *q, sp__qnode *n);
+/* Blocks; NULL once the queue is closed and empty. */
+sp__qnode *sp__queue_pop(sp__queue *q);
+/* Wake every waiter; pops drain what is left, then return NULL. */
+void sp__queue_close(sp__queue *q);
+size_t sp__queue_len(sp__queue *q);
+
+#endif

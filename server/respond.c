@@ -1,0 +1,233 @@
+/*
+ * respond.c - a handler thread's side of a connection: run the request
+ * through the application, render the response head, and write.
+ *
+ * The thread writes directly while the socket takes it (most responses go
+ * out in one writev here, with no hop back through the IO loop); whatever
+ * is left is handed back to the IO loop, so a slow reader holds a buffer,
+ * never a handler thread.  Streams are the exception: sp_stream_write
+ * waits for the socket (up to timeout-write), as streaming handlers expect.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/conn.h"
+#include "server/httpdate.h"
+
+static void render_status_line(sp__buf *b, int version, int status)
+{
+    sp__buf_printf(b, "HTTP/1.%d %d %s\r\nServer: spindle\r\nDate: %s\r\n", version == 10 ? 0 : 1,
+                   status, sp_status_reason(status), sp__httpdate());
+}
+
+static void render_connection(sp__conn *c, int version)
+{
+    if (!c->keep_alive)
+        sp__buf_append(&c->head, "Connection: close\r\n", 19);
+    else if (version == 10)
+        sp__buf_append(&c->head, "Connection: keep-alive\r\n", 24);
+}
+
+/* Status line, framing and the handler's headers.  length < 0 means a
+ * stream: chunked on 1.1, close-delimited on 1.0. */
+static void render_head(sp__conn *c, sp_response *res, long long length)
+{
+    int version = c->req.version;
+    sp__buf *b = &c->head;
+
+    b->len = 0;
+    render_status_line(b, version, res->status);
+    if (length < 0 && version == 10)
+        c->keep_alive = 0;
+    render_connection(c, version);
+    if (length < 0 && version == 11) {
+        c->chunked = 1;
+        sp__buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
+    } else if (length >= 0 && !sp__status_bodyless(res->status)) {
+        sp__buf_printf(b, "Content-Length: %lld\r\n", length);
+    }
+    for (size_t i = 0; i < res->n_headers; i++)
+        sp__buf_printf(b, "%.*s: %.*s\r\n", SP_STR_ARGS(res->headers[i].name),
+                       SP_STR_ARGS(res->headers[i].value));
+    sp__buf_append(b, "\r\n", 2);
+}
+
+void sp__conn_render_error(sp__conn *c, int status)
+{
+    char body[96];
+    int n = snprintf(body, sizeof(body), "%d %s\n", status, sp_status_reason(status));
+    c->head.len = 0;
+    render_status_line(&c->head, 11, status);
+    sp__buf_printf(&c->head,
+                   "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
+                   "Connection: close\r\n\r\n%s",
+                   n, body);
+    c->iov[0] = (struct iovec){c->head.data, c->head.len};
+    c->iovcnt = 1;
+}
+
+static void consume_iov(sp__conn *c, size_t n)
+{
+    int i = 0;
+    while (i < c->iovcnt && n >= c->iov[i].iov_len)
+        n -= c->iov[i++].iov_len;
+    if (i < c->iovcnt) {
+        c->iov[i].iov_base = (char *)c->iov[i].iov_base + n;
+        c->iov[i].iov_len -= n;
+    }
+    memmove(c->iov, c->iov + i, (size_t)(c->iovcnt - i) * sizeof(c->iov[0]));
+    c->iovcnt -= i;
+}
+
+int sp__conn_flush(sp__conn *c)
+{
+    while (c->iovcnt > 0) {
+        struct msghdr m = {.msg_iov = c->iov, .msg_iovlen = (size_t)c->iovcnt};
+        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR ? 0 : -1;
+        consume_iov(c, (size_t)n);
+    }
+    while (c->file_left > 0) {
+        ssize_t n = sendfile(c->fd, c->file_fd, &c->file_off, c->file_left);
+        if (n < 0)
+            return errno == EAGAIN || errno == EINTR ? 0 : -1;
+        if (n == 0)
+            return -1; /* the file shrank under us: the framing is broken */
+        c->file_left -= (uint64_t)n;
+    }
+    return 1;
+}
+
+/* Blocking write for streams: wait for the socket up to timeout-write. */
+static int write_all(sp__conn *c)
+{
+    for (;;) {
+        int r = sp__conn_flush(c);
+        if (r != 0)
+            return r > 0 ? SP_OK : SP_ECLOSED;
+        struct pollfd p = {c->fd, POLLOUT, 0};
+        int pr = poll(&p, 1, c->w->cfg->timeout_write_ms);
+        if (pr == 0)
+            return SP_ETIMEDOUT;
+        if (pr < 0 && errno != EINTR)
+            return SP_ECLOSED;
+    }
+}
+
+static int stream_start(void *ctx, sp_response *res)
+{
+    sp__conn *c = ctx;
+    render_head(c, res, -1);
+    c->iov[0] = (struct iovec){c->head.data, c->head.len};
+    c->iovcnt = 1;
+    int rc = write_all(c);
+    if (rc != SP_OK)
+        c->broken = 1;
+    return rc;
+}
+
+static int stream_write(void *ctx, const void *data, size_t len)
+{
+    sp__conn *c = ctx;
+    char size[24];
+    int rc;
+
+    if (c->broken)
+        return SP_ECLOSED;
+    if (c->req.method.len == 4 && memcmp(c->req.method.ptr, "HEAD", 4) == 0)
+        return SP_OK;
+    if (c->chunked) {
+        int n = snprintf(size, sizeof(size), "%zx\r\n", len);
+        struct iovec parts[2] = {{size, (size_t)n}, {(void *)data, len}};
+        memcpy(c->iov, parts, sizeof(parts));
+        c->iovcnt = 2;
+        rc = write_all(c);
+        if (rc == SP_OK) {
+            c->iov[0] = (struct iovec){"\r\n", 2};
+            c->iovcnt = 1;
+            rc = write_all(c);
+        }
+    } else {
+        c->iov[0] = (struct iovec){(void *)data, len};
+        c->iovcnt = 1;
+        rc = write_all(c);
+    }
+    if (rc != SP_OK)
+        c->broken = 1;
+    return rc;
+}
+
+static const sp__sink_ops sink = {stream_start, stream_write};
+
+static int is_head(const sp__conn *c)
+{
+    return c->req.method.len == 4 && memcmp(c->req.method.ptr, "HEAD", 4) == 0;
+}
+
+static void finish_stream(sp__conn *c)
+{
+    if (!c->broken && c->chunked && !is_head(c)) {
+        c->iov[0] = (struct iovec){"0\r\n\r\n", 5};
+        c->iovcnt = 1;
+        if (write_all(c) != SP_OK)
+            c->broken = 1;
+    }
+    c->iovcnt = 0;
+}
+
+static void queue_output(sp__conn *c, sp_response *res)
+{
+    int bodyless = is_head(c) || sp__status_bodyless(res->status);
+    long long length = res->file_fd >= 0 ? (long long)res->file_size : (long long)res->body->len;
+
+    render_head(c, res, length);
+    c->iov[0] = (struct iovec){c->head.data, c->head.len};
+    c->iovcnt = 1;
+    if (!bodyless && res->file_fd < 0 && res->body->len > 0)
+        c->iov[c->iovcnt++] = (struct iovec){res->body->data, res->body->len};
+    if (!bodyless && res->file_fd >= 0) {
+        c->file_fd = res->file_fd;
+        res->file_fd = -1;
+        c->file_off = 0;
+        c->file_left = res->file_size;
+    }
+    if (sp__conn_flush(c) < 0)
+        c->broken = 1;
+}
+
+static void post_done(sp__conn *c)
+{
+    sp__worker *w = c->w;
+    pthread_mutex_lock(&w->done_lock);
+    c->done_next = w->done;
+    w->done = c;
+    pthread_mutex_unlock(&w->done_lock);
+    event_active(w->ev_done, EV_READ, 0);
+}
+
+void sp__conn_handle(sp__conn *c)
+{
+    sp__worker *w = c->w;
+    unsigned max = (unsigned)w->cfg->max_keepalive_requests;
+
+    c->state = C_HANDLING;
+    c->chunked = 0;
+    c->keep_alive = c->h1.keep_alive && !c->h1.upgrade && (max == 0 || c->served + 1 < max);
+    sp__response_init(&c->res, &c->req, &c->res_body, &sink, c);
+    int rc = sp__app_handle(w->app, &c->req, &c->res);
+    if (atomic_load(&w->stopping))
+        c->keep_alive = 0;
+    if (rc != SP_OK && c->res.headers_sent)
+        c->broken = 1;
+    if (c->res.streaming)
+        finish_stream(c);
+    else if (!c->broken)
+        queue_output(c, &c->res);
+    post_done(c);
+}

@@ -1,0 +1,58 @@
+/*
+ * worker.h - one worker process: an IO loop thread (the process's main
+ * thread) and `threads` handler threads around a request queue.
+ *
+ * The IO loop owns every connection while it reads or writes it; a
+ * connection with a complete request is handed to the queue and belongs to
+ * exactly one handler thread until that thread posts it back.  So a
+ * connection is never touched by two threads at once and needs no lock.
+ */
+#ifndef SPINDLE_SERVER_WORKER_H
+#define SPINDLE_SERVER_WORKER_H
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "app/app.h"
+#include "conf/config.h"
+#include "server/http1.h"
+#include "server/listen.h"
+#include "server/queue.h"
+
+typedef struct sp__conn sp__conn;
+
+typedef struct sp__worker {
+    const sp__config *cfg;
+    int id;
+    struct event_base *base;
+    sp__listeners *ls;
+    struct event **lev; /* one accept event per listener */
+    struct event *ev_done;
+    struct event *ev_resume; /* re-enable accepting after EMFILE */
+    struct event *ev_grace;
+    struct event *ev_sig[3];
+    sp__queue queue;
+    size_t queue_limit;
+    pthread_t *threads;
+    int n_threads;
+    sp_app *app;
+    sp__h1_limits lim;
+    pthread_mutex_t done_lock;
+    sp__conn *done; /* completed by handler threads, for the IO loop */
+    sp__conn *conns; /* every open connection */
+    size_t n_conns;
+    int accepting;
+    atomic_int stopping;
+} sp__worker;
+
+/* Run worker id until it stops; exits the process (0, or 78 when the
+ * application cannot be built).  ready_fd gets one byte once accepting. */
+_Noreturn void sp__worker_run(const sp__config *cfg, sp__listeners *ls, int id, int ready_fd);
+
+/* Accepting on or off (backpressure, EMFILE, graceful stop). */
+void sp__worker_accept(sp__worker *w, int on);
+/* The last connection of a stopping worker went away. */
+void sp__worker_maybe_done(sp__worker *w);
+
+#endif
