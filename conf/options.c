@@ -1,0 +1,501 @@
+/*
+ * options.c - the option table, and reading server.ini into sp__config.
+ *
+ * The table below is the single declaration of every [server] and [app]
+ * key.  Adding a key means adding a field to sp__config and one entry here;
+ * the ini reader, the command line, --help, -T and the example server.ini
+ * pick it up from the table.  The table is the only global in conf/, and it
+ * is const.
+ *
+ * Reading goes through the syntax-only reader in ini.c; on_line() below
+ * gives each line its meaning: which sections exist, which keys belong
+ * where, and [module:NAME] lines kept verbatim for the module to read.
+ */
+#include "conf/options.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/ini.h"
+
+#define KIB 1024LL
+#define MIB (1024LL * KIB)
+#define GIB (1024LL * MIB)
+#define DAY_MS (24LL * 3600 * 1000)
+
+#define AT(field) offsetof(sp__config, field)
+
+/* Shorthands keep the table one entry per few lines. */
+#define INT_OPT(k, sec, field, lo, hi, def, ex, h)                                             \
+    {k, sec, SP__T_INT, AT(field), lo, hi, def, NULL, ex, h}
+#define SIZE_OPT(k, field, lo, hi, def, h)                                                     \
+    {k, SP__SEC_SERVER, SP__T_SIZE, AT(field), lo, hi, def, NULL, NULL, h}
+#define TIME_OPT(k, field, def, h)                                                             \
+    {k, SP__SEC_SERVER, SP__T_DURATION, AT(field), 1, DAY_MS, def, NULL, NULL, h}
+
+static const sp__option options[] = {
+    /* [server]: process model and sockets */
+    {"listen", SP__SEC_SERVER, SP__T_LISTEN, AT(listen), 0, 0, NULL, NULL, "127.0.0.1:8000",
+     "Where to accept connections.  A host name is resolved when the config is read; *:port "
+     "or :port means every IPv4 address.  Prefix uwsgi:// to speak the uwsgi protocol (nginx "
+     "uwsgi_pass) instead of HTTP.  At least one is required."},
+    INT_OPT("processes", SP__SEC_SERVER, processes, 1, 1024, "2", "2",
+            "Worker processes the master forks; each serves requests on its own."),
+    INT_OPT("threads", SP__SEC_SERVER, threads, 1, 1024, "8", "8",
+            "Handler threads per worker: processes x threads requests run at once."),
+    INT_OPT("backlog", SP__SEC_SERVER, backlog, 1, 65535, "1024", NULL,
+            "Pending-connection queue of each listen socket (listen(2)); the kernel caps it at "
+            "net.core.somaxconn."),
+    INT_OPT("request-queue", SP__SEC_SERVER, request_queue, 0, 65536, "0", NULL,
+            "Complete requests a worker holds for busy threads before it stops accepting and "
+            "leaves new connections to its siblings; 0 means 4 x threads."),
+    /* [server]: limits */
+    SIZE_OPT("limit-uri", limit_uri, 64, MIB, "8K",
+             "Longest request target (path and query); longer is answered 414."),
+    SIZE_OPT("limit-headers", limit_headers, KIB, MIB, "16K",
+             "Most bytes of request line and headers together; more is answered 431."),
+    INT_OPT("limit-header-count", SP__SEC_SERVER, limit_header_count, 1, 10000, "100", NULL,
+            "Most header lines in one request; more is answered 431."),
+    SIZE_OPT("limit-body", limit_body, 0, 64 * GIB, "1M",
+             "Largest request body; larger is answered 413."),
+    /* [server]: timeouts */
+    TIME_OPT("timeout-header", timeout_header_ms, "30s",
+             "From a request's first byte to the end of its headers; a slower client is "
+             "answered 408 and closed."),
+    TIME_OPT("timeout-body", timeout_body_ms, "60s",
+             "Longest wait between two reads of a request body; then 408 and close."),
+    TIME_OPT("timeout-keepalive", timeout_keepalive_ms, "75s",
+             "How long an idle keep-alive connection is kept between requests.  Keep it above "
+             "the keepalive timeout of the proxy in front (nginx upstream: 60s)."),
+    TIME_OPT("timeout-write", timeout_write_ms, "60s",
+             "Longest a response write may make no progress before the connection is dropped."),
+    TIME_OPT("graceful-timeout", graceful_timeout_ms, "30s",
+             "On TERM or HUP, how long in-flight requests get to finish before their worker is "
+             "killed."),
+    INT_OPT("max-keepalive-requests", SP__SEC_SERVER, max_keepalive_requests, 0, 1000000000,
+            "1000", NULL,
+            "Requests served on one connection before it is closed; 0 means no limit."),
+    /* [server]: files and logging */
+    {"socket-mode", SP__SEC_SERVER, SP__T_MODE, AT(socket_mode), 0, 0777, NULL, NULL, NULL,
+     "File mode of unix listen sockets, in octal (660); unset leaves it to the umask."},
+    {"pidfile", SP__SEC_SERVER, SP__T_PATH, AT(pidfile), 0, 0, NULL, NULL, NULL,
+     "Write the master's process id to this file."},
+    {"log-file", SP__SEC_SERVER, SP__T_PATH, AT(log_file), 0, 0, NULL, NULL, NULL,
+     "Error log file; unset logs to stderr.  Reopened on USR1."},
+    {"log-level", SP__SEC_SERVER, SP__T_ENUM, AT(log_level), 0, 0, "info",
+     "error|warn|info|debug", NULL, "Least severe error log messages that are written."},
+
+    /* [app] */
+    {"module", SP__SEC_APP, SP__T_MODULE, AT(modules), 0, 0, NULL, NULL,
+     "../build/examples/hello.so\n../build/examples/echo.so\n../build/examples/sleep.so",
+     "A handler module every worker loads, in this order."},
+    {"middleware", SP__SEC_APP, SP__T_MIDDLEWARE, AT(middleware), 0, 0, NULL, NULL,
+     "request_id\naccess_log",
+     "A middleware of the chain, outermost first: one a module defined, by name, or a "
+     "function a module exports."},
+    {"route", SP__SEC_APP, SP__T_ROUTE, AT(routes), 0, 0, NULL, NULL, NULL,
+     "Send requests to a handler function a module exports; {name} matches one path "
+     "segment, METHOD * any method.  Modules may also add routes themselves."},
+};
+
+const sp__option *sp__options(size_t *count)
+{
+    *count = sizeof options / sizeof options[0];
+    return options;
+}
+
+const sp__option *sp__option_find(const char *key)
+{
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+        if (strcmp(options[i].key, key) == 0)
+            return &options[i];
+    return NULL;
+}
+
+int sp__option_is_list(const sp__option *opt)
+{
+    return opt->type == SP__T_LISTEN || opt->type == SP__T_MODULE ||
+           opt->type == SP__T_MIDDLEWARE || opt->type == SP__T_ROUTE;
+}
+
+const char *sp__section_name(enum sp__opt_section section)
+{
+    return section == SP__SEC_SERVER ? "server" : "app";
+}
+
+/* "error|warn|info|debug" -> "one of error, warn, info, debug" */
+static const char *accepted_choices(const char *choices, char *buf, size_t len)
+{
+    size_t n = (size_t)snprintf(buf, len, "one of ");
+
+    for (const char *c = choices; *c && n + 3 < len; c++) {
+        if (*c == '|') {
+            buf[n++] = ',';
+            buf[n++] = ' ';
+        } else {
+            buf[n++] = *c;
+        }
+    }
+    buf[n < len ? n : len - 1] = '\0';
+    return buf;
+}
+
+static const char *accepted_range(const sp__option *o, char *buf, size_t len)
+{
+    char lo[32], hi[32];
+
+    if (o->type == SP__T_INT) {
+        snprintf(buf, len, "an integer from %lld to %lld", o->min, o->max);
+    } else if (o->type == SP__T_SIZE) {
+        sp__format_size((unsigned long long)o->min, lo, sizeof lo);
+        sp__format_size((unsigned long long)o->max, hi, sizeof hi);
+        snprintf(buf, len, "a size in bytes from %s to %s, with suffix k, m or g", lo, hi);
+    } else if (o->type == SP__T_DURATION) {
+        sp__format_duration(o->min, lo, sizeof lo);
+        sp__format_duration(o->max, hi, sizeof hi);
+        snprintf(buf, len, "a duration from %s to %s: seconds, or with suffix ms, s or m", lo,
+                 hi);
+    } else {
+        snprintf(buf, len, "an octal file mode from %llo to 0%llo, like 660 or 0660",
+                 (unsigned long long)o->min, (unsigned long long)o->max);
+    }
+    return buf;
+}
+
+const char *sp__option_accepted(const sp__option *opt, char *buf, size_t len)
+{
+    switch (opt->type) {
+    case SP__T_INT:
+    case SP__T_SIZE:
+    case SP__T_DURATION:
+    case SP__T_MODE:
+        return accepted_range(opt, buf, len);
+    case SP__T_ENUM:
+        return accepted_choices(opt->choices, buf, len);
+    case SP__T_BOOL:
+        return "true, false, yes, no, on, off, 1 or 0";
+    case SP__T_STRING:
+        return "any text";
+    case SP__T_PATH:
+        return "a file path, relative to the ini file's folder";
+    case SP__T_LISTEN:
+        return "host:port, [v6]:port or unix:/path, port 1-65535";
+    case SP__T_MODULE:
+        return "a path to a module .so, relative to the ini file's folder";
+    case SP__T_MIDDLEWARE:
+        return "a name like access_log, or module:symbol";
+    case SP__T_ROUTE:
+        return "METHOD /path module:symbol, like GET /hello hello:hello";
+    }
+    return "?";
+}
+
+static sp__setter *setter_of(enum sp__opt_type type)
+{
+    switch (type) {
+    case SP__T_INT: return sp__set_int;
+    case SP__T_BOOL: return sp__set_bool;
+    case SP__T_SIZE: return sp__set_size;
+    case SP__T_DURATION: return sp__set_duration;
+    case SP__T_MODE: return sp__set_mode;
+    case SP__T_ENUM: return sp__set_enum;
+    case SP__T_STRING: return sp__set_string;
+    case SP__T_PATH: return sp__set_path;
+    case SP__T_LISTEN: return sp__add_listen;
+    case SP__T_MODULE: return sp__add_module;
+    case SP__T_MIDDLEWARE: return sp__add_middleware;
+    case SP__T_ROUTE: return sp__add_route;
+    }
+    return NULL;
+}
+
+int sp__option_set(sp__config *cfg, const sp__option *opt, const char *value,
+                   const sp__origin *origin, const char *base, char *err, size_t errlen)
+{
+    char msg[512], acc[160];
+    sp__arg arg = {value, *origin, base, msg, sizeof msg};
+    const char *problem = setter_of(opt->type)(cfg, opt, &arg);
+
+    if (!problem)
+        return 0;
+    sp__ini_error(err, errlen, origin->file, origin->line, opt->key, "%s (accepted: %s)", problem,
+                  sp__option_accepted(opt, acc, sizeof acc));
+    return -1;
+}
+
+int sp__origin_dup(sp__origin *dst, const sp__origin *src)
+{
+    dst->file = strdup(src->file);
+    dst->line = src->line;
+    return dst->file ? 0 : -1;
+}
+
+/* ---- reading an ini file -------------------------------------------------- */
+
+/* Levenshtein distance, for "did you mean"; keys are short. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+
+    if (la >= 64 || lb >= 64)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The table key closest to key, if it is close enough to be a typo. */
+static const sp__option *suggest(const char *key)
+{
+    const sp__option *best = NULL;
+    size_t best_d = SIZE_MAX;
+
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+        size_t d = distance(key, options[i].key);
+
+        if (d < best_d) {
+            best_d = d;
+            best = &options[i];
+        }
+    }
+    return best_d <= 2 && best_d <= strlen(key) / 2 ? best : NULL;
+}
+
+static int key_error(const sp__ini_line *l, const sp__option *o, enum sp__opt_section sec,
+                     char *err, size_t errlen)
+{
+    const char *here = sp__section_name(sec);
+
+    if (o) {
+        sp__ini_error(err, errlen, l->file, l->line, l->key, "belongs in [%s], not [%s]",
+                      sp__section_name(o->section), here);
+        return -1;
+    }
+    o = suggest(l->key);
+    if (o && o->section == sec)
+        sp__ini_error(err, errlen, l->file, l->line, l->key,
+                      "unknown key in [%s] (did you mean '%s'?)", here, o->key);
+    else if (o)
+        sp__ini_error(err, errlen, l->file, l->line, l->key,
+                      "unknown key in [%s] (did you mean '%s' in [%s]?)", here, o->key,
+                      sp__section_name(o->section));
+    else
+        sp__ini_error(err, errlen, l->file, l->line, l->key,
+                      "unknown key in [%s] (accepted: the keys spindle --help lists)", here);
+    return -1;
+}
+
+static struct sp_section *find_section(sp__config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_sections; i++)
+        if (strcmp(cfg->sections[i].name, name) == 0)
+            return &cfg->sections[i];
+    return NULL;
+}
+
+static int valid_module_name(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", *s))
+            return 0;
+    return 1;
+}
+
+static int on_section(sp__config *cfg, const sp__ini_line *l, char *err, size_t errlen)
+{
+    const char *name = l->section, *problem = "unknown section";
+    struct sp_section *s;
+    char what[96];
+
+    if (strcmp(name, "server") == 0 || strcmp(name, "app") == 0)
+        return 0;
+    if (strncmp(name, "module:", 7) == 0 && valid_module_name(name + 7)) {
+        if (find_section(cfg, name + 7))
+            return 0; /* a second [module:x] adds to the first */
+        s = realloc(cfg->sections, (cfg->n_sections + 1) * sizeof *s);
+        if (!s)
+            goto nomem;
+        cfg->sections = s;
+        s = &cfg->sections[cfg->n_sections];
+        *s = (struct sp_section){strdup(name + 7), NULL, 0};
+        if (!s->name)
+            goto nomem;
+        cfg->n_sections++;
+        return 0;
+    }
+    if (strcmp(name, "tasks") == 0 || strcmp(name, "cron") == 0)
+        problem = "not supported yet";
+    else if (strncmp(name, "module:", 7) == 0)
+        problem = "a module section needs a name of letters, digits, '_', '.' or '-'";
+    snprintf(what, sizeof what, "[%.80s]", name);
+    sp__ini_error(err, errlen, l->file, l->line, what,
+                  "%s (accepted: [server], [app], [module:NAME])", problem);
+    return -1;
+nomem:
+    sp__ini_error(err, errlen, l->file, l->line, name, "out of memory");
+    return -1;
+}
+
+/* A [module:NAME] line: kept as written, for the module to interpret. */
+static int add_kv(sp__config *cfg, const sp__ini_line *l, char *err, size_t errlen)
+{
+    struct sp_section *s = find_section(cfg, l->section + 7);
+    sp__origin at = {(char *)l->file, l->line};
+    sp__kv *items = realloc(s->items, (s->n_items + 1) * sizeof *items);
+    sp__kv *kv;
+
+    if (!items)
+        goto nomem;
+    s->items = items;
+    kv = &items[s->n_items];
+    kv->key = strdup(l->key);
+    kv->value = strdup(l->value);
+    if (!kv->key || !kv->value || sp__origin_dup(&kv->origin, &at)) {
+        free(kv->key);
+        free(kv->value);
+        goto nomem;
+    }
+    s->n_items++;
+    return 0;
+nomem:
+    sp__ini_error(err, errlen, l->file, l->line, l->key, "out of memory");
+    return -1;
+}
+
+static int on_line(void *ctx, const sp__ini_line *l, char *err, size_t errlen)
+{
+    sp__config *cfg = ctx;
+    sp__origin at = {(char *)l->file, l->line}; /* borrowed for the call */
+    enum sp__opt_section sec;
+    const sp__option *o;
+
+    if (!l->key)
+        return on_section(cfg, l, err, errlen);
+    if (strncmp(l->section, "module:", 7) == 0)
+        return add_kv(cfg, l, err, errlen);
+    sec = strcmp(l->section, "server") == 0 ? SP__SEC_SERVER : SP__SEC_APP;
+    o = sp__option_find(l->key);
+    if (!o || o->section != sec)
+        return key_error(l, o, sec, err, errlen);
+    return sp__option_set(cfg, o, l->value, &at, l->dir, err, errlen);
+}
+
+int sp__config_init(sp__config *cfg, char *err, size_t errlen)
+{
+    const sp__origin dflt = {"<default>", 0};
+
+    memset(cfg, 0, sizeof *cfg);
+    /* The one default that is not a value a user could write: "unset". */
+    cfg->socket_mode = -1;
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+        if (options[i].dflt &&
+            sp__option_set(cfg, &options[i], options[i].dflt, &dflt, NULL, err, errlen)) {
+            sp__config_free(cfg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int sp__config_read(sp__config *cfg, const char *path, char *err, size_t errlen)
+{
+    free(cfg->ini_path);
+    cfg->ini_path = strdup(path);
+    if (!cfg->ini_path) {
+        sp__ini_error(err, errlen, path, 0, "cannot read", "out of memory");
+        return -1;
+    }
+    return sp__ini_read(path, on_line, cfg, err, errlen);
+}
+
+int sp__config_check(const sp__config *cfg, const char *where, char *err, size_t errlen)
+{
+    if (cfg->n_listen == 0) {
+        sp__ini_error(err, errlen, where, 0, "listen",
+                      "at least one listen is required (accepted: host:port, [v6]:port or "
+                      "unix:/path, port 1-65535)");
+        return -1;
+    }
+    return 0;
+}
+
+int sp__config_load_file(sp__config *cfg, const char *path, char *err, size_t errlen)
+{
+    if (sp__config_init(cfg, err, errlen))
+        return -1;
+    if (sp__config_read(cfg, path, err, errlen) || sp__config_check(cfg, path, err, errlen)) {
+        sp__config_free(cfg);
+        return -1;
+    }
+    return 0;
+}
+
+static void free_sections(sp__config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_sections; i++) {
+        struct sp_section *s = &cfg->sections[i];
+
+        for (size_t j = 0; j < s->n_items; j++) {
+            free(s->items[j].key);
+            free(s->items[j].value);
+            free(s->items[j].origin.file);
+        }
+        free(s->items);
+        free(s->name);
+    }
+    free(cfg->sections);
+}
+
+void sp__config_free(sp__config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        free(cfg->listen[i].text);
+        free(cfg->listen[i].path);
+        free(cfg->listen[i].origin.file);
+    }
+    for (size_t i = 0; i < cfg->n_modules; i++) {
+        free(cfg->modules[i].value);
+        free(cfg->modules[i].origin.file);
+    }
+    for (size_t i = 0; i < cfg->n_middleware; i++) {
+        free(cfg->middleware[i].value);
+        free(cfg->middleware[i].origin.file);
+    }
+    for (size_t i = 0; i < cfg->n_routes; i++) {
+        sp__route_spec *r = &cfg->routes[i];
+
+        free(r->method);
+        free(r->pattern);
+        free(r->module);
+        free(r->symbol);
+        free(r->origin.file);
+    }
+    free(cfg->listen);
+    free(cfg->modules);
+    free(cfg->middleware);
+    free(cfg->routes);
+    free_sections(cfg);
+    free(cfg->pidfile);
+    free(cfg->log_file);
+    free(cfg->ini_path);
+    memset(cfg, 0, sizeof *cfg);
+    cfg->socket_mode = -1;
+}
