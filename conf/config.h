@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "conf/cidr.h"
 #include "spindle/spindle.h"
 
 #define SP__EX_CONFIG 78
@@ -31,6 +32,10 @@ typedef struct sp__origin {
 
 enum sp__listen_kind { SP__LISTEN_TCP, SP__LISTEN_UNIX };
 enum sp__listen_proto { SP__PROTO_HTTP, SP__PROTO_UWSGI };
+/* proxy-protocol: which PROXY header a trusted peer must send first. */
+enum sp__proxy_mode { SP__PROXY_OFF, SP__PROXY_V1, SP__PROXY_V2, SP__PROXY_AUTO };
+/* forwarded-headers: which request headers a trusted peer may set. */
+enum sp__fwd_mode { SP__FWD_X_FORWARDED, SP__FWD_FORWARDED, SP__FWD_OFF };
 
 typedef struct sp__listen {
     char *text; /* as written: "127.0.0.1:8000", "unix:/run/a.sock" */
@@ -89,6 +94,10 @@ typedef struct sp__config {
     int graceful_timeout_ms;  /* TERM/HUP: how long in-flight work may take */
     int max_keepalive_requests;
     int socket_mode; /* unix sockets, octal; -1 = leave umask's */
+    /* behind a proxy (docs/deploy.md) */
+    sp__cidr_list trusted_proxies; /* peers whose PROXY/forwarded headers count */
+    int proxy_protocol;            /* enum sp__proxy_mode */
+    int forwarded_headers;         /* enum sp__fwd_mode */
     char *pidfile;
     char *log_file;  /* error log; NULL = stderr */
     int log_level;   /* enum sp_log_level */

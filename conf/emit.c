@@ -76,6 +76,7 @@ static const char *metavar(const sp__option *opt)
     case SP__T_MODULE: return " PATH";
     case SP__T_MIDDLEWARE: return " NAME";
     case SP__T_ROUTE: return " 'METHOD /path module:symbol'";
+    case SP__T_CIDRS: return " 'ADDR/N, ...'";
     }
     return "";
 }
@@ -143,6 +144,7 @@ static const char *scalar_text(const sp__config *cfg, const sp__option *o, char 
     switch (o->type) {
     case SP__T_STRING:
     case SP__T_PATH:
+    case SP__T_CIDRS: /* sp__cidr_list starts with its text */
         return *(char *const *)at;
     case SP__T_SIZE:
         sp__format_size(*(const size_t *)at, buf, len);

@@ -79,6 +79,21 @@ static const sp__option options[] = {
     /* [server]: files and logging */
     {"socket-mode", SP__SEC_SERVER, SP__T_MODE, AT(socket_mode), 0, 0777, NULL, NULL, NULL,
      "File mode of unix listen sockets, in octal (660); unset leaves it to the umask."},
+    /* [server]: behind a proxy (docs/deploy.md) */
+    {"trusted-proxies", SP__SEC_SERVER, SP__T_CIDRS, AT(trusted_proxies), 0, 0, NULL, NULL,
+     NULL,
+     "Peers whose PROXY protocol header and forwarded headers are believed; \"unix\" trusts "
+     "unix-socket peers.  From any other peer forwarded headers are ignored and a PROXY "
+     "header closes the connection.  Unset trusts nobody."},
+    {"proxy-protocol", SP__SEC_SERVER, SP__T_ENUM, AT(proxy_protocol), 0, 0, "off",
+     "off|v1|v2|auto", NULL,
+     "PROXY protocol header a trusted peer must send before its first request (auto: v1 or "
+     "v2); the client address and port then come from it.  Applies to every listener."},
+    {"forwarded-headers", SP__SEC_SERVER, SP__T_ENUM, AT(forwarded_headers), 0, 0,
+     "x-forwarded", "x-forwarded|forwarded|off", NULL,
+     "Which headers from a trusted peer give the client's address and scheme: "
+     "X-Forwarded-For and X-Forwarded-Proto, or RFC 7239 Forwarded.  The client is the "
+     "right-most address that is not itself trusted."},
     {"pidfile", SP__SEC_SERVER, SP__T_PATH, AT(pidfile), 0, 0, NULL, NULL, NULL,
      "Write the master's process id to this file."},
     {"log-file", SP__SEC_SERVER, SP__T_PATH, AT(log_file), 0, 0, NULL, NULL, NULL,
@@ -187,6 +202,9 @@ const char *sp__option_accepted(const sp__option *opt, char *buf, size_t len)
         return "a name like access_log, or module:symbol";
     case SP__T_ROUTE:
         return "METHOD /path module:symbol, like GET /hello hello:hello";
+    case SP__T_CIDRS:
+        return "IPv4/IPv6 addresses or networks and the word unix, comma-separated, like "
+               "127.0.0.1/32, ::1/128, 10.0.0.0/8";
     }
     return "?";
 }
@@ -206,6 +224,7 @@ static sp__setter *setter_of(enum sp__opt_type type)
     case SP__T_MODULE: return sp__add_module;
     case SP__T_MIDDLEWARE: return sp__add_middleware;
     case SP__T_ROUTE: return sp__add_route;
+    case SP__T_CIDRS: return sp__set_cidrs;
     }
     return NULL;
 }
@@ -496,6 +515,7 @@ void sp__config_free(sp__config *cfg)
     free(cfg->pidfile);
     free(cfg->log_file);
     free(cfg->ini_path);
+    sp__cidr_free(&cfg->trusted_proxies);
     memset(cfg, 0, sizeof *cfg);
     cfg->socket_mode = -1;
 }

@@ -31,7 +31,8 @@ enum sp__opt_type {
     SP__T_LISTEN,     /* appends to cfg->listen */
     SP__T_MODULE,     /* appends to cfg->modules (a path) */
     SP__T_MIDDLEWARE, /* appends to cfg->middleware */
-    SP__T_ROUTE       /* appends to cfg->routes */
+    SP__T_ROUTE,      /* appends to cfg->routes */
+    SP__T_CIDRS       /* sp__cidr_list: addresses and networks (conf/cidr.c) */
 };
 
 typedef struct sp__option {
@@ -67,6 +68,7 @@ const char *sp__set_mode(sp__config *cfg, const sp__option *opt, const sp__arg *
 const char *sp__set_enum(sp__config *cfg, const sp__option *opt, const sp__arg *arg);
 const char *sp__set_string(sp__config *cfg, const sp__option *opt, const sp__arg *arg);
 const char *sp__set_path(sp__config *cfg, const sp__option *opt, const sp__arg *arg);
+const char *sp__set_cidrs(sp__config *cfg, const sp__option *opt, const sp__arg *arg);
 
 /* Repeatable setters (lists.c): each call appends one entry. */
 const char *sp__add_listen(sp__config *cfg, const sp__option *opt, const sp__arg *arg);
