@@ -7,10 +7,12 @@
  */
 #include "app/request.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,10 +96,57 @@ SP_EXPORT sp_str sp_path(const sp_request *req) { return req->path; }
 SP_EXPORT sp_str sp_query_string(const sp_request *req) { return req->query; }
 SP_EXPORT int sp_http_version(const sp_request *req) { return req->version; }
 SP_EXPORT sp_str sp_scheme(const sp_request *req) { return req->scheme; }
-SP_EXPORT sp_str sp_body(const sp_request *req) { return req->body; }
 SP_EXPORT sp_str sp_remote_addr(const sp_request *req) { return req->remote_addr; }
 SP_EXPORT int sp_remote_port(const sp_request *req) { return req->remote_port; }
 SP_EXPORT sp_str sp_request_id(const sp_request *req) { return req->request_id; }
+
+void sp__request_release(sp_request *req)
+{
+    if (req->body_map != NULL)
+        munmap(req->body_map, (size_t)req->body_len);
+    if (req->body_fd >= 0)
+        close(req->body_fd);
+    req->body_map = NULL;
+    req->body_fd = -1;
+    req->body_off = 0;
+}
+
+SP_EXPORT sp_str sp_body(sp_request *req)
+{
+    if (req->body_fd < 0 || req->body.ptr != NULL)
+        return req->body;
+    void *m = mmap(NULL, (size_t)req->body_len, PROT_READ, MAP_PRIVATE, req->body_fd, 0);
+    if (m == MAP_FAILED) {
+        sp_log(SP_LOG_ERROR, "mapping a %llu-byte request body: %m",
+               (unsigned long long)req->body_len);
+        return SP_STR_NULL;
+    }
+    req->body_map = m;
+    req->body = (sp_str){m, (size_t)req->body_len};
+    return req->body;
+}
+
+SP_EXPORT uint64_t sp_body_length(const sp_request *req) { return req->body_len; }
+
+SP_EXPORT long sp_body_read(sp_request *req, void *buf, size_t cap)
+{
+    uint64_t left = req->body_len - req->body_off;
+    size_t n = cap < left ? cap : (size_t)left;
+    if (n > LONG_MAX)
+        n = LONG_MAX;
+    if (n == 0)
+        return 0;
+    if (req->body_fd < 0) {
+        memcpy(buf, req->body.ptr + req->body_off, n);
+    } else {
+        ssize_t r = pread(req->body_fd, buf, n, (off_t)req->body_off);
+        if (r <= 0)
+            return SP_EIO;
+        n = (size_t)r;
+    }
+    req->body_off += n;
+    return (long)n;
+}
 
 SP_EXPORT sp_str sp_query(sp_request *req, const char *name)
 {

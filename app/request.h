@@ -29,7 +29,11 @@ struct sp_request {
     sp_str scheme;
     sp__header *headers; /* arrival order */
     size_t n_headers;
-    sp_str body;
+    sp_str body;      /* in memory, or mapped from body_fd on demand */
+    int body_fd;      /* spilled body, owned by the request; -1 when none */
+    uint64_t body_len;
+    uint64_t body_off; /* sp_body_read position */
+    void *body_map;
     sp_str remote_addr;
     int remote_port;
     sp_str request_id;
@@ -39,6 +43,9 @@ struct sp_request {
 
 /* Split target into path and query; generate a request id. */
 void sp__request_prepare(sp_request *req);
+
+/* Drop what a finished request held (spilled body file, its mapping). */
+void sp__request_release(sp_request *req);
 
 /* Percent-decode src into the arena ('+' as space when plus_space). */
 sp_str sp__url_decode(sp__arena *a, sp_str src, int plus_space);

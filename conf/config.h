@@ -87,6 +87,9 @@ typedef struct sp__config {
     size_t limit_headers;     /* bytes of request line + headers */
     int limit_header_count;   /* header lines */
     size_t limit_body;        /* bytes of request body */
+    size_t body_buffer_size;  /* bodies above this spill to a temp file */
+    char *body_temp_path;     /* folder for spilled bodies */
+    int max_connections;      /* per worker; 0 = only the fd limit */
     int timeout_header_ms;    /* first byte to end of headers */
     int timeout_body_ms;      /* between body reads */
     int timeout_keepalive_ms; /* idle between requests */

@@ -59,6 +59,15 @@ static const sp__option options[] = {
             "Most header lines in one request; more is answered 431."),
     SIZE_OPT("limit-body", limit_body, 0, 64 * GIB, "1M",
              "Largest request body; larger is answered 413."),
+    SIZE_OPT("body-buffer-size", body_buffer_size, 0, GIB, "256K",
+             "Request bodies up to this size are kept in memory; larger ones are written to "
+             "an unlinked temp file in body-temp-path, so memory stays bounded."),
+    {"body-temp-path", SP__SEC_SERVER, SP__T_PATH, AT(body_temp_path), 0, 0, "/tmp", NULL, NULL,
+     "Folder for request bodies above body-buffer-size; the files have no name and vanish "
+     "when the request ends."},
+    INT_OPT("max-connections", SP__SEC_SERVER, max_connections, 0, 1000000, "10000", NULL,
+            "Open connections one worker holds at most; at the limit it stops accepting and "
+            "leaves new connections to its siblings.  0 means only the descriptor limit."),
     /* [server]: timeouts */
     TIME_OPT("timeout-header", timeout_header_ms, "30s",
              "From a request's first byte to the end of its headers; a slower client is "

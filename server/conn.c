@@ -64,6 +64,7 @@ void sp__conn_open(sp__worker *w, int fd, const struct sockaddr *sa, socklen_t s
     c->fd = fd;
     c->file_fd = -1;
     c->state = C_IDLE;
+    c->req.body_fd = -1;
     peer_text(c, sa);
     sp__h1_init(&c->h1, &w->lim, &c->body);
     sp__arena_init(&c->arena, 4096);
@@ -79,6 +80,16 @@ void sp__conn_open(sp__worker *w, int fd, const struct sockaddr *sa, socklen_t s
     arm_timer(c, w->cfg->timeout_keepalive_ms);
 }
 
+/* A closed connection may be what the worker was waiting for to accept
+ * again (max-connections, or out of descriptors); a full queue is not. */
+static void resume_accepting(sp__worker *w)
+{
+    size_t max = (size_t)w->cfg->max_connections;
+    if (!w->accepting && !atomic_load(&w->stopping) && (max == 0 || w->n_conns < max) &&
+        sp__queue_len(&w->queue) < w->queue_limit)
+        sp__worker_accept(w, 1);
+}
+
 void sp__conn_close(sp__conn *c)
 {
     sp__worker *w = c->w;
@@ -89,6 +100,7 @@ void sp__conn_close(sp__conn *c)
     if (c->file_fd >= 0)
         close(c->file_fd);
     sp__response_release(&c->res);
+    sp__request_release(&c->req);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -104,6 +116,7 @@ void sp__conn_close(sp__conn *c)
     sp__arena_free(&c->arena);
     free(c);
     sp__worker_maybe_done(w);
+    resume_accepting(w);
 }
 
 /* Shut our side and read what the client still sends, so our last answer
@@ -165,7 +178,11 @@ static void build_request(sp__conn *c)
         r->headers[i].name = (sp_str){b + h->hdr[2 * i].off, h->hdr[2 * i].len};
         r->headers[i].value = (sp_str){b + h->hdr[2 * i + 1].off, h->hdr[2 * i + 1].len};
     }
-    r->body = (sp_str){c->body.data ? c->body.data : "", c->body.len};
+    r->body_fd = sp__h1_take_spill(h);
+    r->body_len = h->body_len;
+    r->body_off = 0;
+    r->body_map = NULL;
+    r->body = r->body_fd >= 0 ? SP_STR_NULL : (sp_str){c->body.data ? c->body.data : "", c->body.len};
     r->remote_addr = (sp_str){c->addr, strlen(c->addr)};
     r->remote_port = c->port;
     sp__request_prepare(r);
@@ -295,6 +312,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void next_request(sp__conn *c)
 {
     sp__response_release(&c->res);
+    sp__request_release(&c->req);
     sp__arena_reset(&c->arena);
     memmove(c->in.data, c->in.data + c->pos, c->in.len - c->pos);
     c->in.len -= c->pos;

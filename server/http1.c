@@ -10,9 +10,13 @@
  */
 #include "server/http1.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "spindle/spindle.h"
 
@@ -81,9 +85,19 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
         h->hdr[h->n_hdr] = h->hdr[h->n_hdr + 1] = (sp__span){0, 0};
         h->n_hdr += 2;
         h->field_done = 0;
+        h->value_seen = 0;
     }
     extend(h, &h->hdr[h->n_hdr - 2], at, len);
     return 0;
+}
+
+/* A value's first piece sits after "name:" and optional blanks; after a
+ * line break instead, the value was empty and this is a folded line. */
+static int follows_colon(const sp__h1 *h, size_t off)
+{
+    while (off > h->start && (h->base[off - 1] == ' ' || h->base[off - 1] == '\t'))
+        off--;
+    return off > h->start && h->base[off - 1] == ':';
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
@@ -95,18 +109,28 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     }
     if (!head_size_ok(h, at, len))
         return fail(h, 431, "headers over limit-headers");
-    /* llhttp passes a folded line (obs-fold) as a second piece of the same
-     * value; within one feed pieces are adjacent, so a gap means a fold. */
+    /* llhttp passes a folded line (obs-fold) as a further piece of the same
+     * value.  Pieces of one value are adjacent in the buffer, even across
+     * feeds, so a gap after any earlier piece (even an empty one) is a fold. */
     sp__span *v = &h->hdr[h->n_hdr - 1];
-    if (v->len != 0 && (size_t)(at - h->base) != v->off + v->len)
+    size_t off = (size_t)(at - h->base);
+    if (len == 0)
+        return 0; /* llhttp places empty pieces anywhere; they carry nothing */
+    if (h->value_seen ? off != v->off + v->len : !follows_colon(h, off))
         return fail(h, 400, "obsolete line folding");
-    extend(h, v, at, len);
+    if (!h->value_seen)
+        v->off = off;
+    h->value_seen = 1;
+    v->len = off + len - v->off;
     return 0;
 }
 
 static int on_header_field_complete(llhttp_t *p)
 {
-    H(p)->field_done = 1;
+    sp__h1 *h = H(p);
+    h->field_done = 1;
+    if (!h->headers_done && h->hdr[h->n_hdr - 2].len == 0)
+        return fail(h, 400, "empty header name");
     return 0;
 }
 
@@ -182,6 +206,7 @@ static int on_headers_complete(llhttp_t *p)
                     "unsupported HTTP version");
     h->version = 10 + p->http_minor;
     h->headers_done = 1;
+    h->upgrade = p->upgrade ? 1 : 0; /* Upgrade or CONNECT: we answer, then close */
     if (check_request_line(h) != 0 || check_headers(h) != 0)
         return -1;
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->lim->body)
@@ -191,11 +216,61 @@ static int on_headers_complete(llhttp_t *p)
     return 0;
 }
 
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* An unnamed file: nothing to clean up if the worker dies mid-request. */
+static int spill_open(const char *dir)
+{
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+        return fd;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/spindle-body-XXXXXX", dir);
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0)
+        unlink(path);
+    return fd;
+}
+
+/* Move the body to a temp file once it outgrows body-buffer-size. */
+static int spill(sp__h1 *h)
+{
+    h->spill_fd = spill_open(h->lim->temp_dir);
+    if (h->spill_fd < 0) {
+        sp_log(SP_LOG_ERROR, "request body temp file in %s: %m", h->lim->temp_dir);
+        return -1;
+    }
+    if (write_all(h->spill_fd, h->body->data, h->body->len) != 0)
+        return -1;
+    h->body->len = 0;
+    return 0;
+}
+
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     sp__h1 *h = H(p);
-    if (h->body->len + len > h->lim->body)
+    if (h->body_len + len > h->lim->body)
         return fail(h, 413, "body over limit-body");
+    h->body_len += len;
+    if (h->spill_fd < 0 && h->body->len + len > h->lim->body_buffer && spill(h) != 0)
+        return fail(h, 500, "cannot write the request body to a temp file");
+    if (h->spill_fd >= 0) {
+        if (write_all(h->spill_fd, at, len) != 0)
+            return fail(h, 500, "cannot write the request body to a temp file");
+        return 0;
+    }
     if (sp__buf_append(h->body, at, len) != SP_OK)
         return fail(h, 503, "out of memory");
     return 0;
@@ -217,7 +292,7 @@ static int on_chunk_ext(llhttp_t *p, const char *at, size_t len)
 static int on_message_complete(llhttp_t *p)
 {
     sp__h1 *h = H(p);
-    h->keep_alive = llhttp_should_keep_alive(p) ? 1 : 0;
+    h->keep_alive = llhttp_should_keep_alive(p) && !h->upgrade ? 1 : 0;
     return HPE_PAUSED;
 }
 
@@ -240,12 +315,23 @@ void sp__h1_init(sp__h1 *h, const sp__h1_limits *lim, sp__buf *body)
     memset(h, 0, sizeof(*h));
     h->lim = lim;
     h->body = body;
+    h->spill_fd = -1;
     llhttp_init(&h->p, HTTP_REQUEST, &settings);
     h->p.data = h;
 }
 
+int sp__h1_take_spill(sp__h1 *h)
+{
+    int fd = h->spill_fd;
+    h->spill_fd = -1;
+    return fd;
+}
+
 void sp__h1_free(sp__h1 *h)
 {
+    if (h->spill_fd >= 0)
+        close(h->spill_fd);
+    h->spill_fd = -1;
     free(h->hdr);
     h->hdr = NULL;
     h->cap_hdr = 0;
@@ -259,31 +345,43 @@ void sp__h1_next(sp__h1 *h, size_t start)
     h->method = h->url = (sp__span){0, 0};
     h->n_hdr = 0;
     h->body->len = 0;
+    h->body_len = 0;
+    if (h->spill_fd >= 0)
+        close(h->spill_fd);
+    h->spill_fd = -1;
     h->ext_bytes = h->trailer_bytes = 0;
     h->head_end = 0;
-    h->headers_done = h->expect_continue = h->keep_alive = h->field_done = 0;
+    h->finished = h->upgrade; /* nothing after an upgrade request is HTTP */
     h->upgrade = 0;
+    h->headers_done = h->expect_continue = h->keep_alive = h->field_done = 0;
+    h->value_seen = 0;
 }
 
 /* llhttp's own refusals.  Everything is a 400 except what the protocol
  * gives a better answer for. */
-static int method_is_word(const sp__h1 *h)
+/* Only the bytes received so far count: the scan stops at len. */
+static int method_is_word(const sp__h1 *h, size_t len)
 {
     const char *p = h->base + h->start;
-    size_t n = 0;
-    while (p[n] >= 'A' && p[n] <= 'Z')
+    size_t n = 0, avail = len - h->start;
+    while (n < avail && p[n] >= 'A' && p[n] <= 'Z')
         n++;
-    return n > 0 && p[n] == ' ';
+    return n > 0 && (n == avail || p[n] == ' ');
 }
 
-static int status_for(const sp__h1 *h, llhttp_errno_t err)
+static int status_for(const sp__h1 *h, llhttp_errno_t err, size_t len)
 {
-    return err == HPE_INVALID_METHOD && method_is_word(h) ? 501 : 400;
+    return err == HPE_INVALID_METHOD && method_is_word(h, len) ? 501 : 400;
 }
 
 enum sp__h1_state sp__h1_feed(sp__h1 *h, const char *buf, size_t *pos, size_t len)
 {
     h->base = buf;
+    if (h->finished || llhttp_get_errno(&h->p) == HPE_PAUSED_UPGRADE) {
+        /* What follows an upgrade is not HTTP; we never switch protocols. */
+        fail(h, 400, "bytes after an upgrade request");
+        return SP__H1_ERROR;
+    }
     llhttp_errno_t err = llhttp_execute(&h->p, buf + *pos, len - *pos);
     if (!h->headers_done && h->head_end == 0 && h->status == 0 &&
         len - h->start > h->lim->headers + 4)
@@ -305,7 +403,7 @@ enum sp__h1_state sp__h1_feed(sp__h1 *h, const char *buf, size_t *pos, size_t le
     }
     if (err != HPE_OK || h->status != 0) {
         if (h->status == 0) {
-            h->status = status_for(h, err);
+            h->status = status_for(h, err, len);
             h->reason = llhttp_get_error_reason(&h->p);
         }
         return SP__H1_ERROR;

@@ -29,6 +29,8 @@ typedef struct sp__h1_limits {
     size_t headers;
     int header_count;
     uint64_t body;
+    size_t body_buffer;   /* above this the body spills to a temp file */
+    const char *temp_dir; /* where such files are made */
 } sp__h1_limits;
 
 enum sp__h1_state {
@@ -47,22 +49,29 @@ typedef struct sp__h1 {
     sp__span *hdr; /* name, value, name, value, ... */
     size_t n_hdr;  /* spans used (2 per header) */
     size_t cap_hdr;
-    sp__buf *body;
+    sp__buf *body;   /* the body while it fits in lim->body_buffer */
+    int spill_fd;    /* else an unlinked temp file holding it; -1 when none */
+    uint64_t body_len;
     size_t ext_bytes;
     size_t trailer_bytes;
     int status;         /* error status once SP__H1_ERROR */
     const char *reason; /* why, for the log */
     int version;        /* 10, 11 */
-    size_t head_end;    /* offset just past the blank line */
+    size_t head_end;    /* at most the offset past the blank line; what follows
+                         * it up to the parse position is consumed body */
     unsigned headers_done : 1;
     unsigned expect_continue : 1;
     unsigned keep_alive : 1;
     unsigned upgrade : 1;
     unsigned field_done : 1;
+    unsigned finished : 1;   /* an upgrade request ended the connection's HTTP */
+    unsigned value_seen : 1; /* the current header's value has begun */
 } sp__h1;
 
 void sp__h1_init(sp__h1 *h, const sp__h1_limits *lim, sp__buf *body);
 void sp__h1_free(sp__h1 *h);
+/* Give up the spilled body file to the caller (who closes it). */
+int sp__h1_take_spill(sp__h1 *h);
 /* Forget the finished request; parsing resumes at offset start. */
 void sp__h1_next(sp__h1 *h, size_t start);
 /* Parse buf[*pos, len); *pos advances over what was consumed. */

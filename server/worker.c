@@ -66,6 +66,8 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             sp__conn_open(w, fd, (struct sockaddr *)&ss, len);
+            if (w->cfg->max_connections && w->n_conns >= (size_t)w->cfg->max_connections)
+                sp__worker_accept(w, 0); /* sp__conn_close turns it back on */
             continue;
         }
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -182,7 +184,8 @@ static void init_worker_struct(sp__worker *w, const sp__config *cfg, sp__listene
     w->id = id;
     w->ls = ls;
     w->lim = (sp__h1_limits){cfg->limit_uri, cfg->limit_headers, cfg->limit_header_count,
-                             (uint64_t)cfg->limit_body};
+                             (uint64_t)cfg->limit_body, cfg->body_buffer_size,
+                             cfg->body_temp_path ? cfg->body_temp_path : "/tmp"};
     w->queue_limit = cfg->request_queue ? (size_t)cfg->request_queue : 4 * (size_t)cfg->threads;
     pthread_mutex_init(&w->done_lock, NULL);
 }

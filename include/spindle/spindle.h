@@ -191,8 +191,17 @@ SP_EXPORT size_t sp_header_count(const sp_request *req);
 SP_EXPORT int sp_header_at(const sp_request *req, size_t i, sp_str *name,
                            sp_str *value);
 
-/* The whole request body (empty when none).  Buffered by the server. */
-SP_EXPORT sp_str sp_body(const sp_request *req);
+/* The whole request body (empty when none), read in full before the
+ * handler runs.  A body over body-buffer-size lives in an unlinked temp
+ * file and is mapped into memory on the first call; prefer sp_body_read
+ * for those.  Unset (ptr NULL) if the mapping fails. */
+SP_EXPORT sp_str sp_body(sp_request *req);
+/* Body size in bytes. */
+SP_EXPORT uint64_t sp_body_length(const sp_request *req);
+/* Read the body in pieces, from wherever it lives: copies up to cap bytes
+ * into buf and returns how many, 0 at the end, SP_EIO on failure.  Memory
+ * use stays at cap however large the body. */
+SP_EXPORT long sp_body_read(sp_request *req, void *buf, size_t cap);
 
 /* Client address as text ("127.0.0.1", "::1", "unix") and port (0 for unix). */
 SP_EXPORT sp_str sp_remote_addr(const sp_request *req);

@@ -1,0 +1,154 @@
+/*
+ * fuzz_conn.c - the whole request path of a worker, in process.
+ *
+ * A real connection (sp__conn on one end of a socketpair), the real IO
+ * loop callbacks, a real handler thread running the middleware chain, the
+ * router and handlers, and real response writing.  The input is what the
+ * client sends before it half-closes; the loop runs until the server has
+ * closed the connection.  What the harness leaves out is only the process
+ * model: no fork, no listener, no signals.
+ */
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "server/conn.h"
+#include "server/worker.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static sp__worker w;
+static sp__config cfg;
+static sp__listeners no_listeners;
+static struct sp_app app;
+
+static int hello(sp_request *req, sp_response *res)
+{
+    sp_str q = sp_query(req, "name");
+    return sp_send_text(res, 200, "Hello, %.*s!", SP_STR_ARGS(q));
+}
+
+static int echo(sp_request *req, sp_response *res)
+{
+    char buf[512];
+    long n;
+    sp_set_header(res, "X-Id", sp_param(req, "id").ptr ? "param" : "none");
+    while ((n = sp_body_read(req, buf, sizeof(buf))) > 0)
+        sp_write(res, buf, (size_t)n);
+    return SP_OK;
+}
+
+static int stream(sp_request *req, sp_response *res)
+{
+    if (sp_stream_start(res) != SP_OK)
+        return SP_ECLOSED;
+    for (int i = 0; i < 3; i++)
+        sp_printf(res, "chunk %d\n", i);
+    return SP_OK;
+}
+
+static int wrap(sp_request *req, sp_response *res, sp_next *next)
+{
+    int rc = sp_next_call(next, req, res);
+    sp_set_header(res, "X-Wrapped", "1");
+    return rc;
+}
+
+static sp_middleware_fn chain[] = {wrap};
+
+static void *handler_thread(void *arg)
+{
+    sp__qnode *n;
+    while ((n = sp__queue_pop(&w.queue)) != NULL)
+        sp__conn_handle((sp__conn *)n);
+    return NULL;
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    pthread_mutex_lock(&w.done_lock);
+    sp__conn *c = w.done;
+    w.done = NULL;
+    pthread_mutex_unlock(&w.done_lock);
+    while (c != NULL) {
+        sp__conn *next = c->done_next;
+        sp__conn_completed(c);
+        c = next;
+    }
+}
+
+static void on_client(evutil_socket_t fd, short what, void *arg)
+{
+    char junk[65536];
+    while (recv(fd, junk, sizeof(junk), 0) > 0)
+        ;
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    if (w.n_conns == 0)
+        event_base_loopbreak(w.base);
+}
+
+static void setup(void)
+{
+    static pthread_t thread;
+    cfg.threads = 1;
+    cfg.timeout_header_ms = cfg.timeout_body_ms = cfg.timeout_keepalive_ms = 300;
+    cfg.timeout_write_ms = cfg.graceful_timeout_ms = 300;
+    cfg.max_keepalive_requests = 100;
+    w.cfg = &cfg;
+    w.ls = &no_listeners;
+    w.lim = (sp__h1_limits){2048, 8192, 64, 1 << 16, 1024, "/tmp"};
+    w.queue_limit = 1 << 20;
+    w.accepting = 1;
+    evthread_use_pthreads();
+    w.base = event_base_new();
+    w.ev_done = event_new(w.base, -1, EV_PERSIST, on_done, NULL);
+    pthread_mutex_init(&w.done_lock, NULL);
+    sp__queue_init(&w.queue);
+    app.cfg = &cfg;
+    app.router = sp__router_new();
+    sp_route(&app, "GET", "/", hello);
+    sp_route(&app, "*", "/echo/{id}", echo);
+    sp_route(&app, "GET", "/stream", stream);
+    app.chain = chain;
+    app.n_chain = 1;
+    w.app = &app;
+    pthread_create(&thread, NULL, handler_thread, NULL);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int ready;
+    int sv[2];
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+    if (!ready)
+        setup(), ready = 1;
+    if (size > 60000)
+        size = 60000; /* stays within the socket buffer: one write, no wait */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+        return 0;
+    sp__conn_open(&w, sv[0], (struct sockaddr *)&sa, sizeof(sa));
+    if (size > 0 && send(sv[1], data, size, MSG_NOSIGNAL) < 0) {
+        /* the server end may refuse early; it closes on its own */
+    }
+    shutdown(sv[1], SHUT_WR);
+    struct event *client = event_new(w.base, sv[1], EV_READ | EV_PERSIST, on_client, NULL);
+    struct event *tick = event_new(w.base, -1, EV_PERSIST, on_tick, NULL);
+    struct timeval tv = {0, 2000};
+    event_add(client, NULL);
+    event_add(tick, &tv);
+    event_base_dispatch(w.base);
+    event_free(tick);
+    event_free(client);
+    close(sv[1]);
+    return 0;
+}
