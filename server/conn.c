@@ -49,7 +49,7 @@ static void peer_text(sp__conn *c, const struct sockaddr *sa)
     }
 }
 
-void sp__conn_open(sp__worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
+void sp__conn_open(sp__worker *w, int lfd, int fd, const struct sockaddr *sa, socklen_t salen)
 {
     sp__conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -66,6 +66,7 @@ void sp__conn_open(sp__worker *w, int fd, const struct sockaddr *sa, socklen_t s
     c->state = C_IDLE;
     c->req.body_fd = -1;
     peer_text(c, sa);
+    sp__front_open(&c->front, w, lfd, sa);
     sp__h1_init(&c->h1, &w->lim, &c->body);
     sp__arena_init(&c->arena, 4096);
     event_assign(&c->ev_read, w->base, fd, EV_READ | EV_PERSIST, on_read, c);
@@ -185,6 +186,7 @@ static void build_request(sp__conn *c)
     r->body = r->body_fd >= 0 ? SP_STR_NULL : (sp_str){c->body.data ? c->body.data : "", c->body.len};
     r->remote_addr = (sp_str){c->addr, strlen(c->addr)};
     r->remote_port = c->port;
+    sp__front_request(c, r);
     sp__request_prepare(r);
 }
 
@@ -220,7 +222,13 @@ static void drop_parsed_body(sp__conn *c)
 
 static void process(sp__conn *c)
 {
-    enum sp__h1_state st = sp__h1_feed(&c->h1, c->in.data, &c->pos, c->in.len);
+    int front = sp__front_feed(c); /* PROXY header, uwsgi packet */
+    if (front < 0) {
+        sp__conn_close(c);
+        return;
+    }
+    enum sp__h1_state st =
+        front ? sp__h1_feed(&c->h1, c->in.data, &c->pos, c->in.len) : SP__H1_NEED_MORE;
 
     if (st == SP__H1_ERROR) {
         refuse(c, c->h1.status, c->h1.reason);
@@ -318,6 +326,7 @@ static void next_request(sp__conn *c)
     c->in.len -= c->pos;
     c->pos = 0;
     sp__h1_next(&c->h1, 0);
+    sp__front_next(&c->front);
     sp__buf_reset(&c->head);
     sp__buf_reset(&c->res_body);
     sp__buf_reset(&c->body);

@@ -20,6 +20,7 @@
 #include "app/buf.h"
 #include "app/request.h"
 #include "app/response.h"
+#include "server/front.h"
 #include "server/http1.h"
 #include "server/queue.h"
 #include "server/worker.h"
@@ -39,6 +40,7 @@ struct sp__conn {
     sp__buf in;  /* bytes read; the current request's spans point here */
     size_t pos;  /* parsed up to here */
     sp__h1 h1;
+    sp__front front; /* PROXY header, uwsgi, client address (server/front.h) */
     sp__buf body;     /* decoded request body */
     sp__buf head;     /* rendered response head */
     sp__buf res_body; /* response body */
@@ -61,7 +63,8 @@ struct sp__conn {
 };
 
 /* IO loop side (conn.c) */
-void sp__conn_open(sp__worker *w, int fd, const struct sockaddr *sa, socklen_t salen);
+/* A connection accepted on listener lfd. */
+void sp__conn_open(sp__worker *w, int lfd, int fd, const struct sockaddr *sa, socklen_t salen);
 void sp__conn_completed(sp__conn *c);
 void sp__conn_close(sp__conn *c);
 /* Graceful stop: close connections that are idle between requests. */

@@ -42,10 +42,12 @@ static void render_head(sp__conn *c, sp_response *res, long long length)
 
     b->len = 0;
     render_status_line(b, version, res->status);
-    if (length < 0 && version == 10)
+    int close_delimited = version == 10 || c->front.uwsgi; /* uwsgi: never chunked */
+
+    if (length < 0 && close_delimited)
         c->keep_alive = 0;
     render_connection(c, version);
-    if (length < 0 && version == 11) {
+    if (length < 0 && !close_delimited) {
         c->chunked = 1;
         sp__buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
     } else if (length >= 0 && !sp__status_bodyless(res->status)) {

@@ -56,16 +56,23 @@ static const char *item_end(const char *p, const char *e, char sep)
     return e;
 }
 
-static void xff_hops(const sp__header *hs, size_t n, hops *out)
+static void xff_entry(sp_str entry, hops *out)
+{
+    add(out, entry, SP_STR_NULL);
+}
+
+/* Every comma-separated item of every header called name, in order. */
+static void each_item(const sp__header *hs, size_t n, const char *name, void (*fn)(sp_str, hops *),
+                      hops *out)
 {
     for (size_t i = 0; i < n; i++) {
         const char *p = hs[i].value.ptr, *e = p + hs[i].value.len;
 
-        if (!sp__str_ieq(hs[i].name, "X-Forwarded-For"))
+        if (!sp__str_ieq(hs[i].name, name))
             continue;
         for (const char *q = p, *end;; q = end + 1) {
             end = item_end(q, e, ',');
-            add(out, trim(q, end), SP_STR_NULL);
+            fn(trim(q, end), out);
             if (end == e)
                 break;
         }
@@ -102,22 +109,6 @@ static void forwarded_element(sp_str el, hops *out)
             break;
     }
     add(out, node, proto);
-}
-
-static void forwarded_hops(const sp__header *hs, size_t n, hops *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        const char *p = hs[i].value.ptr, *e = p + hs[i].value.len;
-
-        if (!sp__str_ieq(hs[i].name, "Forwarded"))
-            continue;
-        for (const char *q = p, *end;; q = end + 1) {
-            end = item_end(q, e, ',');
-            forwarded_element(trim(q, end), out);
-            if (end == e)
-                break;
-        }
-    }
 }
 
 /* "1.2.3.4", "1.2.3.4:80", "::1", "[::1]", "[::1]:80" -> canonical text
@@ -225,12 +216,12 @@ int sp__trust_forwarded(const sp__cidr_list *trusted, int mode, const sp__header
     out->https = -1;
     h.total = 0;
     if (mode == SP__FWD_X_FORWARDED) {
-        xff_hops(headers, n, &h);
+        each_item(headers, n, "X-Forwarded-For", xff_entry, &h);
         if (walk(trusted, &h, out) != 0)
             out->addr[0] = '\0';
         out->https = xfp(headers, n);
     } else if (mode == SP__FWD_FORWARDED) {
-        forwarded_hops(headers, n, &h);
+        each_item(headers, n, "Forwarded", forwarded_element, &h);
         if (walk(trusted, &h, out) != 0) {
             out->addr[0] = '\0';
             out->https = -1;

@@ -65,7 +65,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         socklen_t len = sizeof(ss);
         int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            sp__conn_open(w, fd, (struct sockaddr *)&ss, len);
+            sp__conn_open(w, (int)lfd, fd, (struct sockaddr *)&ss, len);
             if (w->cfg->max_connections && w->n_conns >= (size_t)w->cfg->max_connections)
                 sp__worker_accept(w, 0); /* sp__conn_close turns it back on */
             continue;

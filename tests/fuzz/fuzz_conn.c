@@ -136,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size = 60000; /* stays within the socket buffer: one write, no wait */
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
         return 0;
-    sp__conn_open(&w, sv[0], (struct sockaddr *)&sa, sizeof(sa));
+    sp__conn_open(&w, -1, sv[0], (struct sockaddr *)&sa, sizeof(sa));
     if (size > 0 && send(sv[1], data, size, MSG_NOSIGNAL) < 0) {
         /* the server end may refuse early; it closes on its own */
     }
