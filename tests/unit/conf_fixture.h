@@ -73,7 +73,7 @@ static inline void load(sp__config *cfg, const char *text)
 static inline void fails(const char *text, const char *expect)
 {
     sp__config cfg;
-    char err[512], want[512];
+    char err[512], want[2048];
 
     put("x.ini", text);
     snprintf(want, sizeof want, "%s/x.ini%s", tmp, expect);
