@@ -502,6 +502,7 @@ enum sp__route_result sp__router_match(const sp__router *r, sp_str method, sp_st
     const struct rset *s = NULL;
 
     m->fn = NULL;
+    m->pattern = NULL;
     m->n_params = 0;
     m->allow[0] = '\0';
     if (path.len > 0 && path.ptr[0] == '/') {
@@ -516,6 +517,7 @@ enum sp__route_result sp__router_match(const sp__router *r, sp_str method, sp_st
         return SP__ROUTE_BAD_METHOD;
     }
     m->fn = rt->fn;
+    m->pattern = rt->pattern;
     fill_params(rt, &w, m);
     return SP__ROUTE_FOUND;
 }

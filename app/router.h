@@ -28,6 +28,9 @@ typedef struct sp__param {
 
 typedef struct sp__match {
     sp_handler_fn fn;
+    /* The matched route's pattern ("/hello/{name}"), the router's own copy
+     * (valid while the router lives); NULL unless SP__ROUTE_FOUND. */
+    const char *pattern;
     sp__param params[SP__MAX_PARAMS];
     size_t n_params;
     /* For SP__ROUTE_BAD_METHOD: "GET, HEAD, POST" (sorted, HEAD added when
