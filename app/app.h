@@ -57,6 +57,9 @@ int sp__app_load(sp_app **out, const sp__config *cfg, char *err, size_t errlen);
 int sp__app_check_modules(const sp__config *cfg, char *err, size_t errlen);
 void sp__app_free(sp_app *app);
 
+/* USR1: every module's reopen_logs hook (ABI 1.1; absent in 1.0 modules). */
+void sp__app_reopen_logs(sp_app *app);
+
 int sp__app_thread_init(sp_app *app);
 void sp__app_thread_exit(sp_app *app);
 

@@ -135,6 +135,19 @@ void sp__modules_close(sp__loaded *mods, size_t n)
     free(mods);
 }
 
+/* True if the module's descriptor is long enough to carry the field that
+ * ends at end: fields a module was not built with are absent, not read. */
+#define HAS_FIELD(d, field) ((d)->size >= offsetof(sp_module, field) + sizeof((d)->field))
+
+void sp__app_reopen_logs(sp_app *app)
+{
+    for (size_t i = 0; app != NULL && i < app->n_mods; i++) {
+        const sp_module *d = app->mods[i].desc;
+        if (app->mods[i].initialised && HAS_FIELD(d, reopen_logs) && d->reopen_logs)
+            d->reopen_logs(app);
+    }
+}
+
 int sp__app_check_modules(const sp__config *cfg, char *err, size_t errlen)
 {
     sp__loaded *mods = NULL;

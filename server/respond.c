@@ -18,6 +18,7 @@
 
 #include "server/conn.h"
 #include "server/httpdate.h"
+#include "server/scoreboard.h"
 
 static void render_status_line(sp__buf *b, int version, int status)
 {
@@ -219,6 +220,7 @@ void sp__conn_handle(sp__conn *c)
     unsigned max = (unsigned)w->cfg->max_keepalive_requests;
 
     c->state = C_HANDLING;
+    sp__sb_begin(&c->req);
     c->chunked = 0;
     c->keep_alive = c->h1.keep_alive && !c->h1.upgrade && (max == 0 || c->served + 1 < max);
     sp__response_init(&c->res, &c->req, &c->res_body, &sink, c);
@@ -231,5 +233,6 @@ void sp__conn_handle(sp__conn *c)
         finish_stream(c);
     else if (!c->broken)
         queue_output(c, &c->res);
+    sp__sb_end(&c->req, c->res.status);
     post_done(c);
 }

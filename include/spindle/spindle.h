@@ -42,7 +42,7 @@ extern "C" {
 
 #define SP_MODULE_MAGIC 0x53504e44u /* "SPND" */
 #define SP_ABI_MAJOR 1
-#define SP_ABI_MINOR 0
+#define SP_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define SP_EXPORT __attribute__((visibility("default")))
@@ -115,6 +115,11 @@ typedef struct sp_module {
     void (*exit_thread)(sp_app *app);
     void (*exit_worker)(sp_app *app);
     /* ABI 1.0 ends here; later minors add fields below this line only. */
+    /* 1.1: reopen the module's own log files (USR1, logrotate).  Called in
+     * the worker's IO thread while handler threads keep running, so swap
+     * descriptors atomically (open the new file, then dup2 it over the old
+     * descriptor number).  The loader ignores it in modules built for 1.0. */
+    void (*reopen_logs)(sp_app *app);
 } sp_module;
 
 /* The symbol the loader looks up in every module. */
@@ -275,6 +280,18 @@ enum sp_log_level { SP_LOG_ERROR = 0, SP_LOG_WARN = 1, SP_LOG_INFO = 2, SP_LOG_D
 
 /* One whole line to the error log, prefixed with time, level and process. */
 SP_EXPORT void sp_log(int level, const char *fmt, ...) SP_PRINTF(2, 3);
+
+/* ---- server facts (ABI 1.1) ---------------------------------------------- */
+
+/* This worker's number (1..processes; a replacement keeps its predecessor's
+ * number), or 0 outside a worker. */
+SP_EXPORT int sp_worker_id(void);
+/* The calling handler thread's index (1..threads), or 0 on any other
+ * thread (the IO loop, init_worker). */
+SP_EXPORT int sp_thread_index(void);
+/* When the calling handler thread took req (CLOCK_MONOTONIC, ns), so
+ * (now - start) is the time spent handling it; 0 if unknown. */
+SP_EXPORT uint64_t sp_request_start_ns(const sp_request *req);
 
 #ifdef __cplusplus
 }
