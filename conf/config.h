@@ -75,6 +75,8 @@ struct sp_section {
     size_t n_items;
 };
 
+enum sp__reload_mode { SP__RELOAD_ALL, SP__RELOAD_CHAIN };
+
 typedef struct sp__config {
     /* [server] */
     sp__listen *listen;
@@ -104,6 +106,21 @@ typedef struct sp__config {
     char *pidfile;
     char *log_file;  /* error log; NULL = stderr */
     int log_level;   /* enum sp_log_level */
+    /* operations (server/master.c, docs/operations.md) */
+    int respawn_limit;          /* early worker deaths in a row before giving up */
+    int harakiri_ms;            /* per-thread request deadline; 0 = off */
+    int harakiri_mercy_ms;      /* after harakiri: time before SIGKILL */
+    int max_requests;           /* recycle a worker after this many; 0 = off */
+    int max_requests_jitter;    /* plus 0..jitter, per worker */
+    int max_worker_lifetime_ms; /* recycle after this long; 0 = off */
+    int reload_on_rss_mib;      /* recycle above this RSS; 0 = off */
+    int reload_mode;            /* enum sp__reload_mode */
+    char *touch_reload;         /* reload when this file's mtime changes */
+    char *control;              /* "unix:/path" control socket, or NULL */
+    char *stats;                /* "host:port" or "unix:/path" stats server, or NULL */
+    char *uid;                  /* user to run as (name or number), or NULL */
+    char *gid;                  /* group to run as (name or number), or NULL */
+    char *socket_owner;         /* "user[:group]" for unix listen sockets, or NULL */
 
     /* [app] */
     sp__item *modules;

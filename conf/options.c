@@ -33,6 +33,9 @@
     {k, SP__SEC_SERVER, SP__T_SIZE, AT(field), lo, hi, def, NULL, NULL, h}
 #define TIME_OPT(k, field, def, h)                                                             \
     {k, SP__SEC_SERVER, SP__T_DURATION, AT(field), 1, DAY_MS, def, NULL, NULL, h}
+/* A duration where 0 means "off". */
+#define OFF_OPT(k, field, def, h)                                                              \
+    {k, SP__SEC_SERVER, SP__T_DURATION, AT(field), 0, DAY_MS, def, NULL, NULL, h}
 
 static const sp__option options[] = {
     /* [server]: process model and sockets */
@@ -109,6 +112,50 @@ static const sp__option options[] = {
      "Error log file; unset logs to stderr.  Reopened on USR1."},
     {"log-level", SP__SEC_SERVER, SP__T_ENUM, AT(log_level), 0, 0, "info",
      "error|warn|info|debug", NULL, "Least severe error log messages that are written."},
+    /* [server]: supervision, recycling, reloads (docs/operations.md) */
+    INT_OPT("respawn-limit", SP__SEC_SERVER, respawn_limit, 1, 1000000, "10", NULL,
+            "Workers in a row that may die before they are ready (each respawn backed off "
+            "exponentially, up to 5s) before the master gives up and exits non-zero."),
+    OFF_OPT("harakiri", harakiri_ms, "0",
+            "Longest one request may hold its handler thread; then the request is logged, its "
+            "worker stops accepting and is replaced at once, and killed after harakiri-mercy.  "
+            "0 turns it off."),
+    TIME_OPT("harakiri-mercy", harakiri_mercy_ms, "5s",
+             "After a harakiri, how long the old worker gets to finish its other requests "
+             "before it is killed."),
+    INT_OPT("max-requests", SP__SEC_SERVER, max_requests, 0, 2000000000, "0", NULL,
+            "Recycle a worker after it served this many requests: its replacement starts "
+            "accepting first, then it finishes what it has and exits.  0 turns it off."),
+    INT_OPT("max-requests-jitter", SP__SEC_SERVER, max_requests_jitter, 0, 2000000000, "0",
+            NULL, "Add 0 to this many requests to max-requests, differently per worker, so "
+            "workers do not all recycle at once."),
+    OFF_OPT("max-worker-lifetime", max_worker_lifetime_ms, "0",
+            "Recycle a worker (gracefully, as max-requests) once it has run this long.  0 "
+            "turns it off."),
+    INT_OPT("reload-on-rss", SP__SEC_SERVER, reload_on_rss_mib, 0, 1048576, "0", NULL,
+            "Recycle a worker (gracefully, as max-requests) once its resident memory passes "
+            "this many MiB.  0 turns it off."),
+    {"reload-mode", SP__SEC_SERVER, SP__T_ENUM, AT(reload_mode), 0, 0, "all", "all|chain", NULL,
+     "How HUP replaces workers: all starts every new worker at once and retires the old ones "
+     "when all are ready; chain replaces them one at a time, each only after its replacement "
+     "accepts."},
+    {"touch-reload", SP__SEC_SERVER, SP__T_PATH, AT(touch_reload), 0, 0, NULL, NULL, NULL,
+     "Reload (as on HUP) whenever this file's modification time changes."},
+    /* [server]: control, stats, privileges */
+    {"control", SP__SEC_SERVER, SP__T_STRING, AT(control), 0, 0, NULL, NULL, NULL,
+     "unix:/path of a control socket in the master, for spindle ctl (reload, chain-reload, "
+     "stop, workers +N/-N, stats)."},
+    {"stats", SP__SEC_SERVER, SP__T_STRING, AT(stats), 0, 0, NULL, NULL, NULL,
+     "host:port or unix:/path where the master serves GET / (JSON stats) and GET /metrics "
+     "(Prometheus text).  Keep it on loopback or a private socket."},
+    {"uid", SP__SEC_SERVER, SP__T_STRING, AT(uid), 0, 0, NULL, NULL, NULL,
+     "User (name or number) the master and workers run as, switched to after binding the "
+     "sockets; needs root."},
+    {"gid", SP__SEC_SERVER, SP__T_STRING, AT(gid), 0, 0, NULL, NULL, NULL,
+     "Group (name or number) to run as, switched to after binding; default with uid: that "
+     "user's group."},
+    {"socket-owner", SP__SEC_SERVER, SP__T_STRING, AT(socket_owner), 0, 0, NULL, NULL, NULL,
+     "Owner of unix listen sockets, user or user:group (names or numbers)."},
 
     /* [app] */
     {"module", SP__SEC_APP, SP__T_MODULE, AT(modules), 0, 0, NULL, NULL,
@@ -523,6 +570,12 @@ void sp__config_free(sp__config *cfg)
     free_sections(cfg);
     free(cfg->pidfile);
     free(cfg->log_file);
+    free(cfg->touch_reload);
+    free(cfg->control);
+    free(cfg->stats);
+    free(cfg->uid);
+    free(cfg->gid);
+    free(cfg->socket_owner);
     free(cfg->ini_path);
     sp__cidr_free(&cfg->trusted_proxies);
     memset(cfg, 0, sizeof *cfg);
