@@ -12,8 +12,9 @@ build=${BUILD_DIR:-$root/build}
 deps=$root/.deps
 
 # Packages the build and every test tier need. nginx is for the nginx tests,
-# python3 drives the integration tests, procps/psmisc for process checks.
-packages=(build-essential cmake pkg-config libevent-dev libcriterion-dev
+# python3 drives the integration tests, procps/psmisc for process checks,
+# libsystemd-dev for Type=notify and socket activation.
+packages=(build-essential cmake pkg-config libevent-dev libcriterion-dev libsystemd-dev
           python3 curl nginx-light procps ca-certificates)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

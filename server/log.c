@@ -3,7 +3,7 @@
  *
  * The state is process-wide on purpose: a log line can come from any
  * thread, from module code that has no context object to pass, and the
- * descriptor swap on reopen is one atomic store.
+ * descriptor swap on reopen is one dup3() over the same number.
  */
 #include "server/log.h"
 
@@ -34,9 +34,16 @@ int sp__log_open(const char *path, int level)
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0)
         return -1;
-    int old = atomic_exchange(&log_fd, fd);
-    if (old > STDERR_FILENO)
-        close(old);
+    int cur = atomic_load(&log_fd);
+    if (cur > STDERR_FILENO) {
+        /* Reopen (USR1): dup2 swaps the file under the same descriptor
+         * number in one step, so a thread writing right now writes to the
+         * old file or the new one, never to a closed or reused descriptor. */
+        int rc = dup3(fd, cur, O_CLOEXEC);
+        close(fd);
+        return rc < 0 ? -1 : 0;
+    }
+    atomic_store(&log_fd, fd);
     return 0;
 }
 

@@ -1,13 +1,16 @@
 /*
  * main.c - spindle's entry point: read the configuration, then either
  * answer a question about it (-t, -T, --help, --version) or become the
- * master.  Configuration errors exit 78 (EX_CONFIG) with one line.
+ * master.  "spindle ctl ..." talks to a running master instead.
+ * Configuration errors exit 78 (EX_CONFIG) with one line.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "app/app.h"
 #include "conf/config.h"
+#include "server/control.h"
 #include "server/master.h"
 #include "server/proctitle.h"
 
@@ -17,6 +20,10 @@ int main(int argc, char **argv)
     enum sp__action action = SP__RUN;
     sp__config *cfg = calloc(1, sizeof(*cfg));
 
+    if (argc >= 2 && strcmp(argv[1], "ctl") == 0) {
+        free(cfg);
+        return sp__ctl_main(argc - 2, argv + 2);
+    }
     if (cfg == NULL)
         return 1;
     sp__proctitle_init(argc, argv);

@@ -16,18 +16,51 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/conn.h"
 #include "server/log.h"
 #include "server/proctitle.h"
+#include "server/scoreboard.h"
 
 #define ACCEPT_BATCH 64
 #define EMFILE_PAUSE_MS 100
+#define TICK_MS 250
+#define RSS_EVERY_TICKS 4
+#define FRESH_GRACE_MS 1000
+
+/* The one worker of this process.  File scope because the max-requests
+ * callback comes from the scoreboard, which passes no context. */
+static sp__worker *self;
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Ask the master for a graceful replacement (once).  The worker keeps
+ * serving until its replacement accepts and the master sends TERM. */
+static void ask_replacement(sp__worker *w, const char *why)
+{
+    if (atomic_exchange(&w->replace_asked, 1) || atomic_load(&w->stopping))
+        return;
+    sp_log(SP_LOG_INFO, "%s; asking the master for a replacement", why);
+    if (write(w->master_fd, "X", 1) != 1)
+        sp_log(SP_LOG_WARN, "cannot reach the master: %m");
+}
+
+static void on_request_limit(void)
+{
+    ask_replacement(self, "max-requests reached");
+}
 
 static void *handler_main(void *arg)
 {
     sp__worker *w = arg;
+    sp__sb_thread_bind(atomic_fetch_add(&w->next_thread, 1) + 1);
     if (sp__app_thread_init(w->app) != SP_OK)
         _exit(SP__EX_CONFIG);
     for (;;) {
@@ -119,18 +152,82 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
     _exit(0);
 }
 
+/* Graceful stop: close connections with nothing to serve.  A connection
+ * counts as idle only if no byte of a next request has arrived (peeked,
+ * not read), and, on the first pass, only if it has been served before:
+ * a fresh connection's first request may still be on its way, and closing
+ * it would fail a request a reload must not lose.  The second pass, a
+ * moment later, closes fresh connections that still sent nothing. */
+static void close_idle(sp__worker *w, int fresh_too)
+{
+    char b;
+    for (sp__conn *c = w->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        /* in.len first: a queued or handled connection holds its request
+         * there, and its state belongs to a handler thread until posted back */
+        if (c->in.len == 0 && c->state == C_IDLE && (fresh_too || c->served > 0) &&
+            recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+            (errno == EAGAIN || errno == EWOULDBLOCK))
+            sp__conn_close(c);
+    }
+    sp__worker_maybe_done(w);
+}
+
+static void on_idle_pass(evutil_socket_t fd, short what, void *arg)
+{
+    close_idle(arg, 1);
+}
+
 static void graceful_stop(sp__worker *w)
 {
+    struct timeval idle = {FRESH_GRACE_MS / 1000, (FRESH_GRACE_MS % 1000) * 1000};
     if (atomic_exchange(&w->stopping, 1))
         return;
     sp__worker_accept(w, 0);
     for (size_t i = 0; i < w->ls->n; i++)
         close(w->ls->v[i].fd), w->ls->v[i].fd = -1;
-    sp__conn_close_idle(w);
     struct timeval tv = {w->cfg->graceful_timeout_ms / 1000,
                          (w->cfg->graceful_timeout_ms % 1000) * 1000};
     evtimer_add(w->ev_grace, &tv);
-    sp__worker_maybe_done(w);
+    event_base_once(w->base, -1, EV_TIMEOUT, on_idle_pass, w, &idle);
+    close_idle(w, 0);
+}
+
+static long rss_mib(void)
+{
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+        rss = 0;
+    fclose(f);
+    return rss * (sysconf(_SC_PAGESIZE) / 1024) / 1024;
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    sp__worker *w = arg;
+    const sp__config *cfg = w->cfg;
+    char why[96];
+
+    sp__sb_set_queue((uint32_t)sp__queue_len(&w->queue));
+    if (cfg->max_worker_lifetime_ms && mono_ms() - w->started_ms >= cfg->max_worker_lifetime_ms)
+        ask_replacement(w, "max-worker-lifetime reached");
+    if (cfg->reload_on_rss_mib && ++w->ticks % RSS_EVERY_TICKS == 0) {
+        long mib = rss_mib();
+        snprintf(why, sizeof(why), "reload-on-rss: %ld MiB resident", mib);
+        if (mib > cfg->reload_on_rss_mib)
+            ask_replacement(w, why);
+    }
+}
+
+static void on_usr1(evutil_socket_t sig, short what, void *arg)
+{
+    sp__worker *w = arg;
+    if (sp__log_open(w->cfg->log_file, w->cfg->log_level) != 0)
+        sp_log(SP_LOG_ERROR, "cannot reopen %s: %m", w->cfg->log_file);
+    sp__app_reopen_logs(w->app);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -157,6 +254,11 @@ static int setup_events(sp__worker *w)
     w->ev_done = event_new(w->base, -1, EV_PERSIST, on_done, w);
     w->ev_resume = evtimer_new(w->base, on_resume, w);
     w->ev_grace = evtimer_new(w->base, on_grace, w);
+    w->ev_tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
+    w->ev_usr1 = evsignal_new(w->base, SIGUSR1, on_usr1, w);
+    struct timeval tick = {0, TICK_MS * 1000};
+    if (!w->ev_tick || !w->ev_usr1 || event_add(w->ev_tick, &tick) || evsignal_add(w->ev_usr1, NULL))
+        return -1;
     return w->ev_done && w->ev_resume && w->ev_grace ? 0 : -1;
 }
 
@@ -183,6 +285,7 @@ static void init_worker_struct(sp__worker *w, const sp__config *cfg, sp__listene
     w->cfg = cfg;
     w->id = id;
     w->ls = ls;
+    w->started_ms = mono_ms();
     w->lim = (sp__h1_limits){cfg->limit_uri, cfg->limit_headers, cfg->limit_header_count,
                              (uint64_t)cfg->limit_body, cfg->body_buffer_size,
                              cfg->body_temp_path ? cfg->body_temp_path : "/tmp"};
@@ -193,16 +296,31 @@ static void init_worker_struct(sp__worker *w, const sp__config *cfg, sp__listene
 static void unblock_signals(void)
 {
     sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN); /* reloads are the master's business */
+    signal(SIGUSR1, SIG_IGN); /* until the IO loop handles it: never die of it */
+    signal(SIGTTIN, SIG_IGN);
+    signal(SIGTTOU, SIG_IGN);
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
-_Noreturn void sp__worker_run(const sp__config *cfg, sp__listeners *ls, int id, int ready_fd)
+/* max-requests plus this worker's share of the jitter. */
+static uint64_t request_limit(const sp__config *cfg)
+{
+    if (cfg->max_requests == 0)
+        return 0;
+    unsigned seed = (unsigned)getpid() ^ (unsigned)mono_ms();
+    return (uint64_t)cfg->max_requests +
+           (cfg->max_requests_jitter ? (uint64_t)rand_r(&seed) % ((uint64_t)cfg->max_requests_jitter + 1) : 0);
+}
+
+_Noreturn void sp__worker_run(const sp__worker_start *st)
 {
     static sp__worker worker; /* one per process; static so signal paths need no lookup */
     sp__worker *w = &worker;
+    const sp__config *cfg = st->cfg;
+    int id = st->id;
     char role[32], err[1024];
 
     snprintf(role, sizeof(role), "worker %d", id);
@@ -210,7 +328,11 @@ _Noreturn void sp__worker_run(const sp__config *cfg, sp__listeners *ls, int id, 
     sp__proctitle_set("spindle: worker %d", id);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     unblock_signals();
-    init_worker_struct(w, cfg, ls, id);
+    init_worker_struct(w, cfg, st->ls, id);
+    w->master_fd = st->master_fd;
+    self = w;
+    sp__sb_attach(st->sb, (size_t)st->sb_slot, id, cfg->threads);
+    sp__sb_on_request_limit(request_limit(cfg), on_request_limit);
     evthread_use_pthreads();
     w->base = event_base_new();
     if (w->base == NULL || sp__queue_init(&w->queue) != 0 || setup_events(w) != 0) {
@@ -226,9 +348,8 @@ _Noreturn void sp__worker_run(const sp__config *cfg, sp__listeners *ls, int id, 
         _exit(1);
     }
     sp__worker_accept(w, 1);
-    if (write(ready_fd, "R", 1) != 1)
+    if (write(w->master_fd, "R", 1) != 1)
         _exit(1);
-    close(ready_fd);
     event_base_dispatch(w->base);
 
     sp__queue_close(&w->queue);

@@ -44,11 +44,31 @@ typedef struct sp__worker {
     size_t n_conns;
     int accepting;
     atomic_int stopping;
+    /* operations: the channel to the master and recycling */
+    int master_fd;           /* pipe to the master: 'R' ready, 'X' replace me */
+    atomic_int replace_asked;
+    atomic_int next_thread;  /* hands out handler thread indexes */
+    struct event *ev_tick;   /* queue sample, lifetime and RSS checks */
+    struct event *ev_usr1;
+    long long started_ms;
+    int ticks;
 } sp__worker;
 
-/* Run worker id until it stops; exits the process (0, or 78 when the
- * application cannot be built).  ready_fd gets one byte once accepting. */
-_Noreturn void sp__worker_run(const sp__config *cfg, sp__listeners *ls, int id, int ready_fd);
+/* Where a worker starts: its config, sockets, number, its pipe to the
+ * master and its scoreboard slot. */
+typedef struct sp__worker_start {
+    const sp__config *cfg;
+    sp__listeners *ls;
+    int id;
+    int master_fd;
+    struct sp__scoreboard *sb;
+    int sb_slot;
+} sp__worker_start;
+
+/* Run a worker until it stops; exits the process (0, or 78 when the
+ * application cannot be built).  master_fd gets 'R' once accepting, and
+ * 'X' when the worker wants to be recycled (max-requests, lifetime, RSS). */
+_Noreturn void sp__worker_run(const sp__worker_start *st);
 
 /* Accepting on or off (backpressure, EMFILE, graceful stop). */
 void sp__worker_accept(sp__worker *w, int on);
