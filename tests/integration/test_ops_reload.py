@@ -1,0 +1,100 @@
+"""Reloads and recycling under load lose no request: HUP, chain reload,
+max-requests, max-worker-lifetime; touch-reload; TTIN/TTOU.
+(docs/operations.md, TESTING.md case 17)"""
+
+import os
+import signal
+import time
+import unittest
+
+from ops_load import Load
+from spindle_harness import Server, default_config, wait_until
+
+
+def gone_all(s, old):
+    return lambda: s.workers() and not set(old) & set(s.workers())
+
+
+class ReloadUnderLoad(unittest.TestCase):
+    def run_reload(self, mode, trigger):
+        cfg = default_config(("hello",), processes=3, threads=2, reload_mode=mode)
+        with Server(cfg) as s:
+            old = s.workers()
+            load = Load(s.port, threads=4, max_each=200000).start()
+            self.assertTrue(load.wait_ok(50))
+            trigger(s)
+            self.assertTrue(wait_until(gone_all(s, old), 15), s.log())
+            n = load.ok
+            self.assertTrue(load.wait_ok(n + 50))
+            load.stop()
+            self.assertEqual(load.failures, [], s.log()[-3000:])
+            self.assertEqual(len(s.workers()), 3)
+            return s.log()
+
+    def test_hup_all_loses_nothing(self):
+        log = self.run_reload("all", lambda s: s.signal(signal.SIGHUP))
+        self.assertIn("reloading (all)", log)
+
+    def test_chain_reload_loses_nothing(self):
+        log = self.run_reload("chain", lambda s: s.signal(signal.SIGHUP))
+        self.assertIn("reloading (chain)", log)
+        self.assertIn("reload done", log)
+
+    def test_touch_reload(self):
+        cfg = default_config(("hello",), processes=2, threads=2)
+        with Server(cfg) as s:
+            touch = os.path.join(s.dir, "touch-me")
+            open(touch, "w").close()
+            cfg["server"]["touch-reload"] = touch
+            s.reload(cfg)  # start watching it
+            self.assertTrue(wait_until(lambda: "reload done" in s.log(), 10), s.log())
+            old = s.workers()
+            time.sleep(1.5)  # the watcher has read the first mtime
+            os.utime(touch, (time.time() + 5, time.time() + 5))
+            self.assertTrue(wait_until(lambda: "touch-me changed: reloading" in s.log(), 5),
+                            s.log())
+            self.assertTrue(wait_until(gone_all(s, old), 10), s.log())
+
+
+class Recycling(unittest.TestCase):
+    def test_max_requests_recycles_without_losing_requests(self):
+        cfg = default_config(("hello",), processes=2, threads=2, max_requests=100,
+                             max_requests_jitter=20)
+        with Server(cfg) as s:
+            old = s.workers()
+            load = Load(s.port, threads=4, max_each=250).start()
+            load.join(60)
+            self.assertEqual(load.failures, [], s.log()[-3000:])
+            self.assertEqual(load.ok, 1000)
+            self.assertIn("max-requests reached", s.log())
+            self.assertIn("recycling worker", s.log())
+            self.assertTrue(wait_until(lambda: len(s.workers()) == 2, 10))
+            self.assertTrue(set(s.workers()) - set(old), s.log())
+
+    def test_max_worker_lifetime(self):
+        cfg = default_config(("hello",), processes=1, threads=2, max_worker_lifetime=2)
+        with Server(cfg) as s:
+            old = s.workers()
+            load = Load(s.port, threads=2, max_each=200000).start()
+            self.assertTrue(wait_until(gone_all(s, old), 10), s.log())
+            n = load.ok
+            self.assertTrue(load.wait_ok(n + 20), (n, load.ok, load.failures, s.log()))
+            load.stop()
+            self.assertEqual(load.failures, [], s.log()[-3000:])
+            self.assertIn("max-worker-lifetime reached", s.log())
+
+
+class WorkerCount(unittest.TestCase):
+    def test_ttin_ttou(self):
+        with Server(default_config(("hello",), processes=2, threads=1)) as s:
+            s.signal(signal.SIGTTIN)
+            self.assertTrue(wait_until(lambda: len(s.workers()) == 3, 5), s.log())
+            s.signal(signal.SIGTTIN)
+            self.assertTrue(wait_until(lambda: len(s.workers()) == 4, 5), s.log())
+            s.signal(signal.SIGTTOU)
+            self.assertTrue(wait_until(lambda: len(s.workers()) == 3, 10), s.log())
+            self.assertEqual(s.url_get("/").status, 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
