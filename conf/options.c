@@ -570,6 +570,7 @@ void sp__config_free(sp__config *cfg)
     free_sections(cfg);
     free(cfg->pidfile);
     free(cfg->log_file);
+    free(cfg->body_temp_path);
     free(cfg->touch_reload);
     free(cfg->control);
     free(cfg->stats);

@@ -65,6 +65,7 @@ void sp__conn_open(sp__worker *w, int lfd, int fd, const struct sockaddr *sa, so
     c->file_fd = -1;
     c->state = C_IDLE;
     c->req.body_fd = -1;
+    c->res.file_fd = -1; /* released on close even if no response was made */
     peer_text(c, sa);
     sp__front_open(&c->front, w, lfd, sa);
     sp__h1_init(&c->h1, &w->lim, &c->body);
@@ -358,15 +359,4 @@ void sp__conn_completed(sp__conn *c)
         linger(c);
     else
         next_request(c);
-}
-
-void sp__conn_close_idle(sp__worker *w)
-{
-    sp__conn *c = w->conns;
-    while (c != NULL) {
-        sp__conn *next = c->next;
-        if (c->state == C_IDLE && c->in.len == 0)
-            sp__conn_close(c);
-        c = next;
-    }
 }

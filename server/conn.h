@@ -67,8 +67,6 @@ struct sp__conn {
 void sp__conn_open(sp__worker *w, int lfd, int fd, const struct sockaddr *sa, socklen_t salen);
 void sp__conn_completed(sp__conn *c);
 void sp__conn_close(sp__conn *c);
-/* Graceful stop: close connections that are idle between requests. */
-void sp__conn_close_idle(sp__worker *w);
 
 /* Handler thread side (respond.c) */
 void sp__conn_handle(sp__conn *c);
