@@ -1,0 +1,219 @@
+"""Configuration: errors name file:line and key and exit 78 (both when
+serving and with -t), -t / -T, the shipped example ini, includes, $(VAR)."""
+
+import os
+import shutil
+import tempfile
+import unittest
+
+from spindle_harness import (EX_CONFIG, SRC, Server, example, free_port, get, run_binary,
+                             threads, wait_until)
+
+
+def ini_lines(port, *extra_server, app=None):
+    """server.ini text; returns (text, line_of) where line_of maps a marker
+    key to its 1-based line number."""
+    lines = ["; spindle integration test", "[server]", "listen = 127.0.0.1:%d" % port,
+             "processes = 1", "threads = 2"]
+    lines += list(extra_server)
+    lines += ["", "[app]", "module = %s" % example("hello")]
+    lines += list(app or [])
+    return "\n".join(lines) + "\n"
+
+
+def line_of(text, needle):
+    for i, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return i
+    raise AssertionError("%r not in config" % needle)
+
+
+class ConfigErrors(unittest.TestCase):
+    """Each bad config: exit 78, one message "FILE:LINE: KEY: ...", when
+    serving and with -t, and nothing keeps running."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="spindle-it-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.port = free_port()
+
+    def write(self, text, name="server.ini"):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def check_error(self, text, needle, key):
+        path = self.write(text)
+        line = line_of(text, needle)
+        expect = "%s:%d: %s:" % (path, line, key)
+        for args in ([path], ["-t", path]):
+            rc, out, err = run_binary(args, timeout=15)
+            self.assertEqual(rc, EX_CONFIG, "args %r: rc %r\nstdout:%s\nstderr:%s" % (args, rc, out, err))
+            self.assertIn(expect, err, "args %r: stderr does not name %r:\n%s" % (args, expect, err))
+        # It never served.
+        with self.assertRaises(OSError):
+            get(self.port, "/", timeout=1)
+
+    def test_threads_not_a_number(self):
+        self.check_error(ini_lines(self.port, "threads = abc"), "threads = abc", "threads")
+
+    def test_processes_zero(self):
+        self.check_error(ini_lines(self.port, "processes = 0"), "processes = 0", "processes")
+
+    def test_threads_out_of_range(self):
+        self.check_error(ini_lines(self.port, "threads = 100000000"), "threads = 100000000", "threads")
+
+    def test_listen_bad_address(self):
+        self.check_error(ini_lines(self.port, "listen = nowhere:99999"), "nowhere:99999", "listen")
+
+    def test_unknown_key(self):
+        self.check_error(ini_lines(self.port, "no-such-key = 1"), "no-such-key", "no-such-key")
+
+    def test_unknown_key_in_app(self):
+        self.check_error(ini_lines(self.port, app=["not-an-app-key = x"]), "not-an-app-key",
+                         "not-an-app-key")
+
+    def test_missing_include(self):
+        missing = os.path.join(self.dir, "does-not-exist.ini")
+        self.check_error(ini_lines(self.port, "include = %s" % missing), "include =", "include")
+
+    def test_bad_route_line(self):
+        self.check_error(ini_lines(self.port, app=["route = GET"]), "route = GET", "route")
+
+    def test_error_in_included_file_names_that_file(self):
+        inc = self.write("[server]\n; comment\nthreads = lots\n", "inc.ini")
+        path = self.write(ini_lines(self.port, "include = %s" % inc))
+        rc, out, err = run_binary(["-t", path])
+        self.assertEqual(rc, EX_CONFIG, err)
+        self.assertIn("%s:3: threads:" % inc, err)
+
+    def test_missing_ini_file(self):
+        missing = os.path.join(self.dir, "nope.ini")
+        for args in ([missing], ["-t", missing]):
+            rc, out, err = run_binary(args)
+            self.assertEqual(rc, EX_CONFIG, "args %r rc %r: %s" % (args, rc, err))
+            self.assertIn(missing, err)
+
+    def test_unknown_cli_flag(self):
+        path = self.write(ini_lines(self.port))
+        rc, out, err = run_binary(["-t", path, "--no-such-flag", "1"])
+        self.assertEqual(rc, EX_CONFIG, err)
+        self.assertIn("no-such-flag", err)
+
+    def test_bad_cli_value(self):
+        path = self.write(ini_lines(self.port))
+        rc, out, err = run_binary(["-t", path, "--threads", "abc"])
+        self.assertEqual(rc, EX_CONFIG, err)
+        self.assertIn("threads", err)
+
+
+class CheckAndPrint(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="spindle-it-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.port = free_port()
+
+    def write(self, text, name="server.ini"):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_check_ok(self):
+        path = self.write(ini_lines(self.port))
+        rc, out, err = run_binary(["-t", path])
+        self.assertEqual(rc, 0, out + err)
+        # -t does not serve.
+        with self.assertRaises(OSError):
+            get(self.port, "/", timeout=1)
+
+    def test_print_effective_config(self):
+        path = self.write(ini_lines(self.port, "processes = 3", "threads = 7",
+                                    "limit-body = 12345"))
+        rc, out, err = run_binary(["-T", path, "--threads", "5"])
+        self.assertEqual(rc, 0, err)
+        # The last processes line wins; the command line beats the file.
+        self.assertRegex(out, r"(?m)^\s*processes\s*=\s*3\s*$")
+        self.assertRegex(out, r"(?m)^\s*threads\s*=\s*5\s*$")
+        self.assertRegex(out, r"(?m)^\s*limit-body\s*=\s*12345\s*$")
+        self.assertIn("127.0.0.1:%d" % self.port, out)
+        self.assertIn(example("hello"), out)
+
+    def test_printed_config_is_valid_ini(self):
+        path = self.write(ini_lines(self.port, "threads = 3"))
+        rc, out, err = run_binary(["-T", path])
+        self.assertEqual(rc, 0, err)
+        again = self.write(out, "printed.ini")
+        rc, out2, err2 = run_binary(["-t", again])
+        self.assertEqual(rc, 0, "the -T output does not pass -t:\n%s\n%s" % (out, err2))
+        rc, out3, err3 = run_binary(["-T", again])
+        self.assertEqual(out3, out, "-T of the -T output differs")
+
+    def test_example_ini_is_shipped_server_ini(self):
+        rc, out, err = run_binary(["--print-example-ini"])
+        self.assertEqual(rc, 0, err)
+        with open(os.path.join(SRC, "conf", "server.ini")) as f:
+            shipped = f.read()
+        self.assertEqual(out, shipped, "conf/server.ini is not what --print-example-ini prints; "
+                         "regenerate it")
+
+    def test_example_ini_checks(self):
+        rc, out, err = run_binary(["-t", os.path.join(SRC, "conf", "server.ini")], cwd=SRC)
+        self.assertEqual(rc, 0, out + err)
+
+    def test_help_lists_every_option(self):
+        rc, out, err = run_binary(["--help"])
+        self.assertEqual(rc, 0, err)
+        for opt in ("--processes", "--threads", "--listen", "--limit-body", "--timeout-header",
+                    "--graceful-timeout", "--module", "--middleware", "--route"):
+            self.assertIn(opt, out)
+
+    def test_version(self):
+        rc, out, err = run_binary(["--version"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("0.1.0", out + err)
+
+    def test_env_expansion(self):
+        path = self.write(ini_lines(self.port, "threads = $(SP_IT_THREADS)"))
+        rc, out, err = run_binary(["-T", path], env={"SP_IT_THREADS": "6"})
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"(?m)^\s*threads\s*=\s*6\s*$")
+
+    def test_include(self):
+        inc = self.write("[server]\nthreads = 9\n", "inc.ini")
+        path = self.write(ini_lines(self.port, "include = %s" % inc))
+        rc, out, err = run_binary(["-T", path])
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"(?m)^\s*threads\s*=\s*9\s*$")
+
+    def test_comments_and_repeated_keys(self):
+        text = ini_lines(self.port, "# a comment", "; another", "threads = 2", "threads = 4",
+                         app=["module = %s" % example("echo")])
+        path = self.write(text)
+        rc, out, err = run_binary(["-T", path])
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"(?m)^\s*threads\s*=\s*4\s*$")
+        self.assertIn(example("hello"), out)
+        self.assertIn(example("echo"), out)
+        self.assertLess(out.index(example("hello")), out.index(example("echo")))
+
+
+class ConfigTakesEffect(unittest.TestCase):
+    def test_served_config_from_include_and_env(self):
+        d = tempfile.mkdtemp(prefix="spindle-it-")
+        self.addCleanup(shutil.rmtree, d, True)
+        inc = os.path.join(d, "threads.ini")
+        with open(inc, "w") as f:
+            f.write("[server]\nthreads = $(SP_IT_THREADS)\n")
+        cfg = ("[server]\nlisten = 127.0.0.1:@PORT@\nprocesses = 1\ninclude = %s\n"
+               "[app]\nmodule = %s\n" % (inc, example("hello")))
+        with Server(cfg, env={"SP_IT_THREADS": "3"}) as s:
+            ws = s.workers()
+            self.assertEqual(len(ws), 1)
+            self.assertTrue(wait_until(lambda: threads(ws[0]) == 4, 5.0), threads(ws[0]))
+            self.assertEqual(get(s.port, "/").status, 200)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,234 @@
+"""Signals and lifecycle (DESIGN.md section 6, TESTING.md case 17): TERM
+finishes in-flight requests and exits 0; INT/QUIT stop fast; HUP reloads
+without failing a request; a killed worker is replaced."""
+
+import os
+import signal
+import time
+import unittest
+
+from spindle_harness import (Server, build_request, cmdline, connect, default_config, get,
+                             group_members, parse_responses, read_until_close, threads, wait_until)
+
+MODULES = ("hello", "sleep", "tm:slow", "tm:reads_config")
+
+
+def cfg(processes=2, threads_=4, greeting=None, **server):
+    c = default_config(MODULES, processes=processes, threads=threads_, **server)
+    if greeting is not None:
+        c["module:reads_config"] = {"greeting": greeting}
+    return c
+
+
+def start_request(port, path):
+    """Send a request and return the socket without reading the answer."""
+    s = connect(port, 10.0)
+    s.sendall(build_request("GET", path, [("Connection", "close")]))
+    return s
+
+
+def in_flight():
+    """Give a just-sent request a moment to reach a handler thread (there
+    is no outside view of that; 0.3 s is plenty on loopback)."""
+    time.sleep(0.3)
+
+
+class Term(unittest.TestCase):
+    def test_term_finishes_in_flight_then_exits_0(self):
+        s = Server(cfg(graceful_timeout=10))
+        self.addCleanup(s.cleanup)
+        s.start()
+        c = start_request(s.port, "/slow?ms=1500")
+        c2 = start_request(s.port, "/sleep?ms=1200")
+        in_flight()
+        s.signal(signal.SIGTERM)
+        with c, c2:
+            data, how = read_until_close(c, 10.0)
+            data2, how2 = read_until_close(c2, 10.0)
+        rs = parse_responses(data)
+        self.assertEqual([(r.status, r.body) for r in rs], [(200, b"slow 1500 ms")],
+                         "in-flight request lost on TERM: %r (%s); log:\n%s" % (data, how, s.log()))
+        rs2 = parse_responses(data2)
+        self.assertEqual([(r.status, r.body) for r in rs2], [(200, b"slept 1200 ms")], data2)
+        rc = s.wait_exit(10.0)
+        self.assertEqual(rc, 0, "master exit code after TERM; log:\n" + s.log())
+        self.assertTrue(wait_until(lambda: not group_members(s.pid), 3.0),
+                        "processes left after TERM: %r" % group_members(s.pid))
+
+    def test_term_idle_exits_0_quickly(self):
+        s = Server(cfg())
+        self.addCleanup(s.cleanup)
+        s.start()
+        self.assertEqual(get(s.port, "/").status, 200)
+        s.signal(signal.SIGTERM)
+        rc = s.wait_exit(10.0)
+        self.assertEqual(rc, 0, s.log())
+        self.assertTrue(wait_until(lambda: not group_members(s.pid), 3.0), group_members(s.pid))
+
+    def test_term_stops_accepting(self):
+        s = Server(cfg(graceful_timeout=10))
+        self.addCleanup(s.cleanup)
+        s.start()
+        c = start_request(s.port, "/slow?ms=1500")
+        in_flight()
+        s.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        # While the old request drains, new connections are not served.
+        refused = False
+        try:
+            with connect(s.port, 2.0) as n:
+                n.sendall(build_request("GET", "/", [("Connection", "close")]))
+                data, how = read_until_close(n, 2.0)
+                refused = not data.startswith(b"HTTP/1.1 200")
+        except OSError:
+            refused = True
+        with c:
+            data, _ = read_until_close(c, 10.0)
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data)
+        self.assertTrue(refused, "a new connection was served after TERM")
+        self.assertEqual(s.wait_exit(10.0), 0, s.log())
+
+
+class FastStop(unittest.TestCase):
+    def fast_stop(self, sig):
+        s = Server(cfg())
+        self.addCleanup(s.cleanup)
+        s.start()
+        c = start_request(s.port, "/slow?ms=20000")
+        in_flight()
+        s.signal(sig)
+        rc = s.wait_exit(5.0)
+        self.assertIsNotNone(rc, "master still running 5 s after %s with a 20 s request in flight"
+                             % signal.Signals(sig).name)
+        self.assertTrue(wait_until(lambda: not group_members(s.pid), 3.0),
+                        "processes left: %r" % group_members(s.pid))
+        c.close()
+
+    def test_int(self):
+        self.fast_stop(signal.SIGINT)
+
+    def test_quit(self):
+        self.fast_stop(signal.SIGQUIT)
+
+
+class Hup(unittest.TestCase):
+    def test_hup_under_requests_zero_failures_new_threads(self):
+        s = Server(cfg(processes=2, threads_=2, greeting="old"))
+        self.addCleanup(s.cleanup)
+        s.start()
+        old = s.workers()
+        self.assertEqual(len(old), 2)
+        self.assertEqual(get(s.port, "/greet").body, b"old")
+        failures = []
+        n = 300
+        for i in range(n):
+            if i == n // 2:
+                s.reload(cfg(processes=2, threads_=3, greeting="new"))
+            try:
+                r = get(s.port, "/hello?name=%d" % i, headers=[("Connection", "close")], timeout=5.0)
+                if (r.status, r.body) != (200, b"Hello, %d!" % i):
+                    failures.append((i, r.status, r.body[:100]))
+            except (OSError, AssertionError) as e:
+                failures.append((i, repr(e)))
+            time.sleep(0.01)
+        self.assertEqual(failures, [], "requests failed across HUP; log:\n" + s.log()[-3000:])
+
+        def swapped():
+            ws = s.workers()
+            return len(ws) == 2 and not set(ws) & set(old)
+        self.assertTrue(wait_until(swapped, 10.0),
+                        "workers not replaced after HUP: old %r now %r" % (old, s.workers()))
+        new = s.workers()
+        self.assertTrue(wait_until(lambda: all(threads(p) == 4 for p in new), 5.0),
+                        {p: threads(p) for p in new})
+        self.assertIsNone(s.proc.poll(), "master exited")
+        self.assertTrue(wait_until(lambda: get(s.port, "/greet").body == b"new", 5.0))
+        for _ in range(4):
+            self.assertEqual(get(s.port, "/greet").body, b"new")
+
+    def test_hup_lets_in_flight_finish(self):
+        s = Server(cfg(processes=1, threads_=2))
+        self.addCleanup(s.cleanup)
+        s.start()
+        old = s.workers()
+        c = start_request(s.port, "/slow?ms=1500")
+        in_flight()
+        s.signal(signal.SIGHUP)
+        with c:
+            data, how = read_until_close(c, 10.0)
+        rs = parse_responses(data)
+        self.assertEqual([(r.status, r.body) for r in rs], [(200, b"slow 1500 ms")], s.log())
+        self.assertTrue(wait_until(lambda: s.workers() and not set(s.workers()) & set(old), 10.0))
+        self.assertEqual(get(s.port, "/").status, 200)
+
+    def test_hup_with_broken_config_keeps_serving(self):
+        s = Server(cfg(processes=1, threads_=2))
+        self.addCleanup(s.cleanup)
+        s.start()
+        old = s.workers()
+        s.reload("[server]\nlisten = 127.0.0.1:@PORT@\nthreads = abc\n")
+        time.sleep(1.0)
+        self.assertIsNone(s.proc.poll(), "master died on a bad reload; log:\n" + s.log())
+        self.assertEqual(s.workers(), old, "workers replaced with a broken config")
+        for _ in range(5):
+            self.assertEqual(get(s.port, "/").status, 200)
+        self.assertIn("threads", s.log())
+
+
+class KilledWorker(unittest.TestCase):
+    def test_kill_9_worker_replaced(self):
+        s = Server(cfg(processes=2, threads_=2))
+        self.addCleanup(s.cleanup)
+        s.start()
+        old = s.workers()
+        victim = old[0]
+        os.kill(victim, signal.SIGKILL)
+
+        def replaced():
+            ws = s.workers()
+            return len(ws) == 2 and victim not in ws
+        self.assertTrue(wait_until(replaced, 5.0), "worker not replaced: %r" % s.workers())
+        self.assertIn(old[1], s.workers(), "the other worker was disturbed")
+        self.assertTrue(wait_until(lambda: all(threads(p) == 3 for p in s.workers()), 5.0))
+        for i in range(20):
+            r = get(s.port, "/hello?name=%d" % i)
+            self.assertEqual(r.status, 200)
+        self.assertIsNone(s.proc.poll())
+
+    def test_kill_all_workers_one_by_one(self):
+        s = Server(cfg(processes=2, threads_=2))
+        self.addCleanup(s.cleanup)
+        s.start()
+        for _ in range(3):
+            ws = s.workers()
+            os.kill(ws[0], signal.SIGKILL)
+            self.assertTrue(wait_until(lambda: len(s.workers()) == 2 and ws[0] not in s.workers(),
+                                       5.0), s.workers())
+        self.assertEqual(get(s.port, "/").status, 200)
+        titles = sorted(cmdline(p) for p in s.workers())
+        self.assertEqual(titles, ["spindle: worker 1", "spindle: worker 2"])
+
+
+class CrashingHandler(unittest.TestCase):
+    """TESTING.md case 20: a segfaulting handler fails its request only;
+    the worker is replaced and others are served."""
+
+    def test_segfault_replaced(self):
+        c = default_config(("hello", "tm:crash"), processes=2, threads=2)
+        s = Server(c)
+        self.addCleanup(s.cleanup)
+        s.start()
+        old = s.workers()
+        try:
+            get(s.port, "/crash", timeout=5.0)
+        except (OSError, AssertionError):
+            pass
+        self.assertTrue(wait_until(lambda: len(s.workers()) == 2 and s.workers() != old, 5.0),
+                        "crashed worker not replaced: %r -> %r" % (old, s.workers()))
+        for _ in range(10):
+            self.assertEqual(get(s.port, "/ok").body, b"ok")
+        self.assertIsNone(s.proc.poll())
+
+
+if __name__ == "__main__":
+    unittest.main()
