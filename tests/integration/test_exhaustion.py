@@ -91,7 +91,8 @@ class FdExhaustion(unittest.TestCase):
         try:
             self.assertGreater(len(socks), 300, "could open only %d connections" % len(socks))
             # Let the worker reach EMFILE, then watch it for 2 s.
-            wait_until(lambda: "accept" in server.log(), 3.0)
+            self.assertTrue(wait_until(lambda: "Too many open files" in server.log(), 3.0),
+                            "the worker never ran out of descriptors; log:\n" + server.log()[-2000:])
             time.sleep(0.5)
             cpu0 = cpu_seconds(worker)
             time.sleep(2.0)
