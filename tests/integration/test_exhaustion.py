@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from spindle_harness import (BIN, START_TIMEOUT, Server, ServerCase, _die_with_parent,
+from spindle_harness import (BIN, Conn, Server, ServerCase, _die_with_parent,
                              build_request, connect, default_config, get, raw_ex, rss_kib,
                              wait_until)
 
@@ -116,7 +116,7 @@ class FdExhaustion(unittest.TestCase):
 
 
 class MaxConnections(ServerCase):
-    config = default_config(("hello",), processes=1, threads=2, max_connections=20)
+    config = default_config(("hello", "tm:blob"), processes=1, threads=2, max_connections=20)
 
     def test_21st_waits_while_20_idle_held(self):
         """20 connections that never sent a request: the 21st waits in the
@@ -145,15 +145,20 @@ class MaxConnections(ServerCase):
     def test_21st_waits_until_one_closes(self):
         """The same when the 20 held connections have each been served one
         request (keep-alive, now idle): a finished request must not turn
-        accepting back on past max-connections."""
+        accepting back on past max-connections.  The held requests get 4 MB
+        answers the client does not read at first, so a handler thread
+        cannot finish them itself: they go back to the IO loop (the
+        worker's on_done) while all 20 connections are open."""
         held = []
         try:
-            for i in range(20):
-                s = connect(self.port, 5.0)
-                held.append(s)
-                s.sendall(build_request("GET", "/hello?name=h%d" % i))
-                data = s.recv(4096)
-                self.assertTrue(data.startswith(b"HTTP/1.1 200 "), "held %d: %r" % (i, data[:100]))
+            conns = [Conn(self.port, 10.0) for _ in range(20)]
+            held.extend(c.sock for c in conns)
+            for c in conns:
+                c.send(build_request("GET", "/blob?size=4000000"))
+            time.sleep(0.5)  # not reading yet: the IO loop must finish the writes
+            for i, c in enumerate(conns):
+                r = c.read_response(timeout=10.0)
+                self.assertEqual((r.status, len(r.body)), (200, 4000000), "held %d" % i)
             extra = connect(self.port, 5.0)  # completes in the kernel's backlog
             held.append(extra)
             extra.sendall(build_request("GET", "/hello?name=extra"))
