@@ -17,7 +17,6 @@
 #include <time.h>
 
 #include "conf/config.h"
-#include "server/clock.h"
 #include "server/listen.h"
 #include "server/scoreboard.h"
 
@@ -73,6 +72,7 @@ typedef struct sp__master {
     long long sweep_at;         /* next sweep of expired task states */
 } sp__master;
 
+long long sp__now_ms(void);
 
 /* supervise.c */
 int sp__m_spawn(sp__master *m, int id, int gen, pid_t succeeds, int respawns);

@@ -29,6 +29,13 @@
 #define MAX_BACKOFF_MS 5000
 #define RETIRE_SLACK_MS 2000
 
+long long sp__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 const sp__config *sp__m_cfg_of(const sp__master *m, int gen)
 {
     return m->pending != NULL && gen == m->gen ? m->pending : m->cfg;
