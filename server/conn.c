@@ -1,10 +1,18 @@
 /*
- * conn.c - the IO loop's side of a connection (see conn.h for the states).
+ * conn.c - the IO loop's side of a connection (see conn.h for the states
+ * and who owns a connection when).
  *
- * The loop never reads past a complete request: once one is queued, the
- * read event stays off until its response is written, so pipelined
- * requests wait in the buffer and are answered strictly in order, and a
- * slow handler never makes the server buffer an unbounded stream.
+ * Reads are edge-triggered and the read event stays registered for the
+ * connection's life: no epoll_ctl per request.  The loop reads until the
+ * socket is drained (or a buffer cap), parses, and hands a complete request
+ * to the queue; it parses nothing past that request until its response is
+ * done, so pipelined requests are answered strictly in order and a slow
+ * handler never makes the server buffer an unbounded stream.  An edge that
+ * arrives while the loop may not read is remembered in read_ready.
+ *
+ * Timeouts are deadlines swept every SP__SWEEP_MS rather than timers
+ * re-armed per request, so a handler thread can set the keep-alive deadline
+ * of the connection it finished without touching the loop.
  */
 #include "server/conn.h"
 
@@ -19,19 +27,15 @@
 #include <unistd.h>
 
 #define READ_CHUNK 4096
+#define READ_CAP (256 * 1024) /* read no further ahead than this */
 #define LINGER_MS 2000
 #define LINGER_BYTES (256 * 1024)
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
-static void on_timer(evutil_socket_t fd, short what, void *arg);
-static void process(sp__conn *c);
+static void pump(sp__conn *c);
 
-static void arm_timer(sp__conn *c, int ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    event_add(&c->ev_timer, &tv);
-}
+static void expire_in(sp__conn *c, int ms) { c->deadline = sp__now_ms() + ms; }
 
 static void peer_text(sp__conn *c, const struct sockaddr *sa)
 {
@@ -70,26 +74,20 @@ void sp__conn_open(sp__worker *w, int lfd, int fd, const struct sockaddr *sa, so
     sp__front_open(&c->front, w, lfd, sa);
     sp__h1_init(&c->h1, &w->lim, &c->body);
     sp__arena_init(&c->arena, 4096);
-    event_assign(&c->ev_read, w->base, fd, EV_READ | EV_PERSIST, on_read, c);
+    event_assign(&c->ev_read, w->base, fd, EV_READ | EV_CLOSED | EV_PERSIST | EV_ET, on_read, c);
     event_assign(&c->ev_write, w->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
-    evtimer_assign(&c->ev_timer, w->base, on_timer, c);
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
     w->conns = c;
     w->n_conns++;
-    event_add(&c->ev_read, NULL);
-    arm_timer(c, w->cfg->timeout_keepalive_ms);
+    expire_in(c, w->cfg->timeout_keepalive_ms);
+    event_add(&c->ev_read, NULL); /* reports data that is already there */
 }
 
-/* A closed connection may be what the worker was waiting for to accept
- * again (max-connections, or out of descriptors); a full queue is not. */
-static void resume_accepting(sp__worker *w)
+int sp__conn_is_idle(const sp__conn *c)
 {
-    size_t max = (size_t)w->cfg->max_connections;
-    if (!w->accepting && !atomic_load(&w->stopping) && (max == 0 || w->n_conns < max) &&
-        sp__queue_len(&w->queue) < w->queue_limit)
-        sp__worker_accept(w, 1);
+    return !(atomic_load(&c->sync) & SP__CONN_BUSY) && c->state == C_IDLE && c->in.len == 0;
 }
 
 void sp__conn_close(sp__conn *c)
@@ -97,7 +95,6 @@ void sp__conn_close(sp__conn *c)
     sp__worker *w = c->w;
     event_del(&c->ev_read);
     event_del(&c->ev_write);
-    event_del(&c->ev_timer);
     close(c->fd);
     if (c->file_fd >= 0)
         close(c->file_fd);
@@ -118,20 +115,38 @@ void sp__conn_close(sp__conn *c)
     sp__arena_free(&c->arena);
     free(c);
     sp__worker_maybe_done(w);
-    resume_accepting(w);
+    sp__worker_accept_if_room(w); /* it may have waited for max-connections */
 }
 
 /* Shut our side and read what the client still sends, so our last answer
  * is not destroyed by a reset when we close with unread input. */
+static void drain(sp__conn *c)
+{
+    char junk[4096];
+    for (;;) {
+        ssize_t n = recv(c->fd, junk, sizeof(junk), 0);
+        if (n > 0 && (c->drained += (size_t)n) < LINGER_BYTES)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        sp__conn_close(c); /* the client closed too, or sent too much */
+        return;
+    }
+}
+
 static void linger(sp__conn *c)
 {
     c->state = C_LINGER;
     c->drained = 0;
     event_del(&c->ev_write);
     shutdown(c->fd, SHUT_WR);
-    event_add(&c->ev_read, NULL);
-    arm_timer(c, LINGER_MS);
+    expire_in(c, LINGER_MS);
+    drain(c);
 }
+
+static void after_response(sp__conn *c);
 
 static void start_writing(sp__conn *c)
 {
@@ -142,12 +157,11 @@ static void start_writing(sp__conn *c)
     }
     if (r == 0) {
         c->state = C_WRITING;
-        event_del(&c->ev_read);
         event_add(&c->ev_write, NULL);
-        arm_timer(c, c->w->cfg->timeout_write_ms);
+        expire_in(c, c->w->cfg->timeout_write_ms);
         return;
     }
-    sp__conn_completed(c);
+    after_response(c);
 }
 
 /* Refuse the request being read: answer status and close. */
@@ -156,7 +170,6 @@ static void refuse(sp__conn *c, int status, const char *reason)
     sp_log(SP_LOG_INFO, "%s:%d: %d %s (%s)", c->addr, c->port, status, sp_status_reason(status),
            reason ? reason : "");
     c->keep_alive = 0;
-    event_del(&c->ev_read);
     sp__conn_render_error(c, status);
     c->state = C_WRITING;
     start_writing(c);
@@ -194,10 +207,9 @@ static void build_request(sp__conn *c)
 static void dispatch(sp__conn *c)
 {
     sp__worker *w = c->w;
-    event_del(&c->ev_read);
-    event_del(&c->ev_timer);
     build_request(c);
     c->state = C_QUEUED;
+    atomic_store(&c->sync, SP__CONN_BUSY);
     if (sp__queue_push(&w->queue, &c->qnode) >= w->queue_limit)
         sp__worker_accept(w, 0);
 }
@@ -221,27 +233,31 @@ static void drop_parsed_body(sp__conn *c)
     c->pos = keep;
 }
 
-static void process(sp__conn *c)
+/* Parse what is buffered.  1: more input is wanted; 0: the connection
+ * moved on (request queued, refused, or closed) and must not be touched. */
+static int process(sp__conn *c)
 {
     int front = sp__front_feed(c); /* PROXY header, uwsgi packet */
     if (front < 0) {
         sp__conn_close(c);
-        return;
+        return 0;
     }
     enum sp__h1_state st =
         front ? sp__h1_feed(&c->h1, c->in.data, &c->pos, c->in.len) : SP__H1_NEED_MORE;
 
     if (st == SP__H1_ERROR) {
         refuse(c, c->h1.status, c->h1.reason);
-        return;
+        return 0;
     }
     if (st == SP__H1_DONE) {
+        if (c->eof)
+            c->h1.keep_alive = 0; /* answer it, then we are done */
         dispatch(c);
-        return;
+        return 0;
     }
-    if (c->state == C_IDLE && c->in.len > c->h1.start) {
+    if (c->state == C_IDLE && c->h1.begun) {
         c->state = C_HEAD;
-        arm_timer(c, c->w->cfg->timeout_header_ms);
+        expire_in(c, c->w->cfg->timeout_header_ms);
     }
     if (c->state == C_HEAD && c->h1.headers_done) {
         c->state = C_BODY;
@@ -250,47 +266,80 @@ static void process(sp__conn *c)
     }
     if (c->broken) {
         sp__conn_close(c);
-        return;
+        return 0;
     }
-    if (c->state == C_BODY) {
+    if (c->state == C_BODY)
         drop_parsed_body(c);
-        arm_timer(c, c->w->cfg->timeout_body_ms);
-    }
-    event_add(&c->ev_read, NULL);
+    return 1;
 }
 
-static void drain(sp__conn *c)
+/* Read until the socket is drained, the client closed, or READ_CAP bytes
+ * wait unparsed (then read_ready stays set: there may be more).  Returns
+ * whether any byte arrived. */
+static int read_some(sp__conn *c)
 {
-    char junk[4096];
-    ssize_t n = recv(c->fd, junk, sizeof(junk), 0);
-    if (n > 0 && (c->drained += (size_t)n) < LINGER_BYTES)
-        return;
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    sp__conn_close(c);
+    int got = 0;
+    c->read_ready = 0;
+    while (!c->eof) {
+        if (c->in.len - c->pos >= READ_CAP || sp__buf_reserve(&c->in, READ_CHUNK) != SP_OK) {
+            c->read_ready = 1;
+            break;
+        }
+        size_t room = c->in.cap - c->in.len;
+        ssize_t n = recv(c->fd, c->in.data + c->in.len, room, 0);
+        if (n > 0) {
+            c->in.len += (size_t)n;
+            got = 1;
+            if ((size_t)n < room && !c->peer_closed)
+                break; /* a short read drained it; new data brings a new edge */
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && errno == EAGAIN) {
+            break;
+        } else {
+            c->eof = 1; /* closed, or reset */
+        }
+    }
+    return got;
 }
 
+/* Read and parse while the IO loop owns the connection in a reading state. */
+static void pump(sp__conn *c)
+{
+    for (;;) {
+        int got = c->read_ready ? read_some(c) : 0;
+        if (!process(c))
+            return;
+        if (c->eof) {
+            sp__conn_close(c); /* closed while idle or mid-request */
+            return;
+        }
+        if (got && c->state == C_BODY)
+            expire_in(c, c->w->cfg->timeout_body_ms);
+        if (!c->read_ready)
+            return; /* wait for the next edge */
+    }
+}
+
+/* A read edge.  While a handler thread owns the connection, only note it
+ * (PENDING); the compare-and-swap pairs with release_busy() in respond.c
+ * so that exactly one side takes care of it. */
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     sp__conn *c = arg;
-    if (c->state == C_LINGER) {
+    unsigned v = atomic_load(&c->sync);
+    while (v & SP__CONN_BUSY)
+        if (atomic_compare_exchange_weak(&c->sync, &v,
+                                         v | SP__CONN_PENDING |
+                                             (what & EV_CLOSED ? SP__CONN_CLOSED : 0)))
+            return;
+    c->read_ready = 1;
+    if (what & EV_CLOSED)
+        c->peer_closed = 1; /* its FIN came with this edge: read on to it */
+    if (c->state == C_LINGER)
         drain(c);
-        return;
-    }
-    if (sp__buf_reserve(&c->in, READ_CHUNK) != SP_OK) {
-        sp__conn_close(c);
-        return;
-    }
-    ssize_t n = recv(fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n <= 0) {
-        /* The client went away (or half-closed): nothing left to answer. */
-        sp__conn_close(c);
-        return;
-    }
-    c->in.len += (size_t)n;
-    process(c);
+    else if (c->state != C_WRITING)
+        pump(c);
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
@@ -301,24 +350,31 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
         sp__conn_close(c);
     } else if (r > 0) {
         event_del(&c->ev_write);
-        event_del(&c->ev_timer);
-        sp__conn_completed(c);
+        after_response(c);
     } else {
-        arm_timer(c, c->w->cfg->timeout_write_ms);
+        expire_in(c, c->w->cfg->timeout_write_ms);
     }
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+static void time_out(sp__conn *c)
 {
-    sp__conn *c = arg;
     if (c->state == C_HEAD || c->state == C_BODY)
         refuse(c, 408, c->state == C_HEAD ? "timeout-header" : "timeout-body");
     else
         sp__conn_close(c); /* idle keep-alive, stalled reader, or lingering */
 }
 
-/* The response is out: keep the connection for the next request or end it. */
-static void next_request(sp__conn *c)
+void sp__conn_sweep(sp__worker *w)
+{
+    long long now = sp__now_ms();
+    for (sp__conn *c = w->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        if (!(atomic_load(&c->sync) & SP__CONN_BUSY) && c->deadline && now >= c->deadline)
+            time_out(c);
+    }
+}
+
+void sp__conn_reset(sp__conn *c)
 {
     sp__response_release(&c->res);
     sp__request_release(&c->req);
@@ -334,15 +390,13 @@ static void next_request(sp__conn *c)
     if (c->in.len == 0)
         sp__buf_reset(&c->in);
     c->continue_sent = 0;
+    c->served++;
     c->state = C_IDLE;
-    arm_timer(c, c->w->cfg->timeout_keepalive_ms);
-    if (c->in.len > 0)
-        process(c);
-    else
-        event_add(&c->ev_read, NULL);
+    expire_in(c, c->w->cfg->timeout_keepalive_ms);
 }
 
-void sp__conn_completed(sp__conn *c)
+/* The response is out: keep the connection for the next request or end it. */
+static void after_response(sp__conn *c)
 {
     if (c->broken) {
         sp__conn_close(c);
@@ -351,12 +405,27 @@ void sp__conn_completed(sp__conn *c)
     if (c->iovcnt > 0 || c->file_left > 0) {
         c->state = C_WRITING;
         event_add(&c->ev_write, NULL);
-        arm_timer(c, c->w->cfg->timeout_write_ms);
+        expire_in(c, c->w->cfg->timeout_write_ms);
         return;
     }
-    c->served++;
-    if (!c->keep_alive || atomic_load(&c->w->stopping))
+    if (!c->keep_alive || c->eof || atomic_load(&c->w->stopping)) {
+        c->served++;
         linger(c);
+        return;
+    }
+    sp__conn_reset(c);
+    pump(c);
+}
+
+void sp__conn_completed(sp__conn *c)
+{
+    unsigned v = atomic_exchange(&c->sync, 0);
+    if (v & SP__CONN_PENDING)
+        c->read_ready = 1;
+    if (v & SP__CONN_CLOSED)
+        c->peer_closed = 1;
+    if (c->state == C_IDLE)
+        pump(c); /* the handler thread already reset it */
     else
-        next_request(c);
+        after_response(c);
 }

@@ -1,6 +1,14 @@
 /*
  * conn.h - one client connection.
  *
+ * Ownership: a connection belongs to the IO loop unless its sync word has
+ * SP__CONN_BUSY set, from the moment a complete request is queued until a
+ * handler thread is done with it.  A handler thread that finishes a plain
+ * keep-alive request resets the connection itself and clears BUSY, so the
+ * common request costs the IO loop no wake-up at all; a read event that
+ * arrives meanwhile sets SP__CONN_PENDING, and whoever sees it (one
+ * compare-and-swap decides) lets the IO loop pick the connection up.
+ *
  * States, in order:  IDLE (keep-alive, no bytes yet) -> HEAD (reading the
  * request head, timeout-header running from its first byte) -> BODY
  * (timeout-body between reads) -> QUEUED -> HANDLING (a handler thread owns
@@ -12,6 +20,7 @@
 #define SPINDLE_SERVER_CONN_H
 
 #include <event2/event.h>
+#include <stdatomic.h>
 #include <event2/event_struct.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -20,12 +29,17 @@
 #include "app/buf.h"
 #include "app/request.h"
 #include "app/response.h"
+#include "server/clock.h"
 #include "server/front.h"
 #include "server/http1.h"
 #include "server/queue.h"
 #include "server/worker.h"
 
 enum sp__conn_state { C_IDLE, C_HEAD, C_BODY, C_QUEUED, C_HANDLING, C_WRITING, C_LINGER };
+
+#define SP__CONN_BUSY 1u    /* a handler thread owns the connection */
+#define SP__CONN_PENDING 2u /* the socket became readable meanwhile */
+#define SP__CONN_CLOSED 4u  /* ...and the peer had closed its side */
 
 struct sp__conn {
     sp__qnode qnode; /* first: the queue hands back this pointer */
@@ -34,9 +48,10 @@ struct sp__conn {
     sp__conn *done_next;   /* w->done */
     int fd;
     enum sp__conn_state state;
-    struct event ev_read;
+    atomic_uint sync;     /* SP__CONN_BUSY | SP__CONN_PENDING */
+    long long deadline;   /* CLOCK_MONOTONIC ms when the current state times out */
+    struct event ev_read; /* edge-triggered, registered for the connection's life */
     struct event ev_write;
-    struct event ev_timer;
     sp__buf in;  /* bytes read; the current request's spans point here */
     size_t pos;  /* parsed up to here */
     sp__h1 h1;
@@ -58,6 +73,9 @@ struct sp__conn {
     unsigned chunked : 1;
     unsigned continue_sent : 1;
     unsigned broken : 1;
+    unsigned read_ready : 1; /* unread input may wait in the socket */
+    unsigned eof : 1;        /* read returned end of stream */
+    unsigned peer_closed : 1; /* epoll saw the FIN: read until eof */
     int port;
     char addr[48];
 };
@@ -65,11 +83,20 @@ struct sp__conn {
 /* IO loop side (conn.c) */
 /* A connection accepted on listener lfd. */
 void sp__conn_open(sp__worker *w, int lfd, int fd, const struct sockaddr *sa, socklen_t salen);
+/* A handler thread posted c back (w->done). */
 void sp__conn_completed(sp__conn *c);
 void sp__conn_close(sp__conn *c);
+/* Between requests with nothing buffered (a graceful stop may close it). */
+int sp__conn_is_idle(const sp__conn *c);
+/* Time out what is overdue (the worker calls this every SP__SWEEP_MS). */
+void sp__conn_sweep(sp__worker *w);
+
+#define SP__SWEEP_MS 100
 
 /* Handler thread side (respond.c) */
 void sp__conn_handle(sp__conn *c);
+/* Forget the finished request; keep what was read after it. */
+void sp__conn_reset(sp__conn *c);
 /* Write as much pending output as the socket takes: 1 done, 0 more to
  * write, -1 broken. */
 int sp__conn_flush(sp__conn *c);

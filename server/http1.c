@@ -47,6 +47,12 @@ static int head_size_ok(sp__h1 *h, const char *at, size_t len)
     return (size_t)(at - h->base) + len - h->start <= h->lim->headers;
 }
 
+static int on_message_begin(llhttp_t *p)
+{
+    H(p)->begun = 1;
+    return 0;
+}
+
 static int on_method(llhttp_t *p, const char *at, size_t len)
 {
     extend(H(p), &H(p)->method, at, len);
@@ -297,6 +303,7 @@ static int on_message_complete(llhttp_t *p)
 }
 
 static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
     .on_method = on_method,
     .on_url = on_url,
     .on_header_field = on_header_field,
@@ -354,6 +361,7 @@ void sp__h1_next(sp__h1 *h, size_t start)
     h->finished = h->upgrade; /* nothing after an upgrade request is HTTP */
     h->upgrade = 0;
     h->headers_done = h->expect_continue = h->keep_alive = h->field_done = 0;
+    h->begun = 0;
     h->value_seen = 0;
 }
 

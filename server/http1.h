@@ -64,6 +64,7 @@ typedef struct sp__h1 {
     unsigned keep_alive : 1;
     unsigned upgrade : 1;
     unsigned field_done : 1;
+    unsigned begun : 1;      /* a message started (not just blank lines) */
     unsigned finished : 1;   /* an upgrade request ended the connection's HTTP */
     unsigned value_seen : 1; /* the current header's value has begun */
 } sp__h1;

@@ -204,6 +204,32 @@ static void queue_output(sp__conn *c, sp_response *res)
         c->broken = 1;
 }
 
+/* Hand the connection back to the IO loop without waking it, if no read
+ * edge came while we had it.  Pairs with on_read() in conn.c: one CAS on
+ * the sync word decides who handles a pending edge. */
+static int release_busy(sp__conn *c)
+{
+    unsigned v = atomic_load(&c->sync);
+    for (;;) {
+        if (v & SP__CONN_PENDING)
+            return 0;
+        if (atomic_compare_exchange_weak(&c->sync, &v, 0))
+            return 1;
+    }
+}
+
+/* The common case needs nothing from the IO loop: everything was written,
+ * the connection stays open, and no pipelined bytes wait in its buffer. */
+static int finish_here(sp__conn *c)
+{
+    if (c->broken || c->iovcnt > 0 || c->file_left > 0 || !c->keep_alive || c->eof ||
+        c->peer_closed || c->read_ready || c->pos != c->in.len ||
+        atomic_load(&c->w->stopping) || !atomic_load(&c->w->accepting))
+        return 0; /* (not accepting: the IO loop decides when to resume) */
+    sp__conn_reset(c);
+    return release_busy(c);
+}
+
 static void post_done(sp__conn *c)
 {
     sp__worker *w = c->w;
@@ -234,5 +260,6 @@ void sp__conn_handle(sp__conn *c)
     else if (!c->broken)
         queue_output(c, &c->res);
     sp__sb_end(&c->req, c->res.status);
-    post_done(c);
+    if (!finish_here(c))
+        post_done(c);
 }

@@ -19,7 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app/tasks.h"
 #include "server/conn.h"
 #include "server/log.h"
 #include "server/proctitle.h"
@@ -86,15 +85,13 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
         sp__conn_completed(c);
         c = next;
     }
-    if (!w->accepting && !atomic_load(&w->stopping) &&
-        sp__queue_len(&w->queue) < w->queue_limit / 2 + 1)
-        sp__worker_accept(w, 1);
+    sp__worker_accept_if_room(w);
 }
 
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
     sp__worker *w = arg;
-    for (int i = 0; i < ACCEPT_BATCH && w->accepting; i++) {
+    for (int i = 0; i < ACCEPT_BATCH && atomic_load(&w->accepting); i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
         int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -110,6 +107,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
             struct timeval tv = {0, EMFILE_PAUSE_MS * 1000};
             sp_log(SP_LOG_WARN, "accept: %s; pausing accepts", strerror(errno));
             sp__worker_accept(w, 0);
+            w->fd_pause = 1;
             evtimer_add(w->ev_resume, &tv);
         }
         if (errno != EINTR && errno != ECONNABORTED)
@@ -120,15 +118,26 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 static void on_resume(evutil_socket_t fd, short what, void *arg)
 {
     sp__worker *w = arg;
-    if (!atomic_load(&w->stopping))
-        sp__worker_accept(w, 1);
+    w->fd_pause = 0;
+    sp__worker_accept_if_room(w);
+}
+
+/* The one rule for accepting again, whatever stopped it: not stopping, not
+ * in a descriptor pause, under max-connections, and the queue not full. */
+void sp__worker_accept_if_room(sp__worker *w)
+{
+    size_t max = (size_t)w->cfg->max_connections;
+    if (atomic_load(&w->accepting) || atomic_load(&w->stopping) || w->fd_pause ||
+        (max && w->n_conns >= max) || sp__queue_len(&w->queue) >= w->queue_limit)
+        return;
+    sp__worker_accept(w, 1);
 }
 
 void sp__worker_accept(sp__worker *w, int on)
 {
-    if (on == w->accepting)
+    if (on == atomic_load(&w->accepting))
         return;
-    w->accepting = on;
+    atomic_store(&w->accepting, on);
     for (size_t i = 0; i < w->ls->n; i++) {
         if (on)
             event_add(w->lev[i], NULL);
@@ -164,14 +173,17 @@ static void close_idle(sp__worker *w, int fresh_too)
     char b;
     for (sp__conn *c = w->conns, *next; c != NULL; c = next) {
         next = c->next;
-        /* in.len first: a queued or handled connection holds its request
-         * there, and its state belongs to a handler thread until posted back */
-        if (c->in.len == 0 && c->state == C_IDLE && (fresh_too || c->served > 0) &&
+        if (sp__conn_is_idle(c) && (fresh_too || c->served > 0) &&
             recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
             (errno == EAGAIN || errno == EWOULDBLOCK))
             sp__conn_close(c);
     }
     sp__worker_maybe_done(w);
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    sp__conn_sweep(arg);
 }
 
 static void on_idle_pass(evutil_socket_t fd, short what, void *arg)
@@ -255,12 +267,16 @@ static int setup_events(sp__worker *w)
     w->ev_done = event_new(w->base, -1, EV_PERSIST, on_done, w);
     w->ev_resume = evtimer_new(w->base, on_resume, w);
     w->ev_grace = evtimer_new(w->base, on_grace, w);
+    w->ev_sweep = event_new(w->base, -1, EV_PERSIST, on_sweep, w);
+    struct timeval sweep = {0, SP__SWEEP_MS * 1000};
+    if (w->ev_sweep != NULL)
+        event_add(w->ev_sweep, &sweep);
     w->ev_tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
     w->ev_usr1 = evsignal_new(w->base, SIGUSR1, on_usr1, w);
     struct timeval tick = {0, TICK_MS * 1000};
     if (!w->ev_tick || !w->ev_usr1 || event_add(w->ev_tick, &tick) || evsignal_add(w->ev_usr1, NULL))
         return -1;
-    return w->ev_done && w->ev_resume && w->ev_grace ? 0 : -1;
+    return w->ev_done && w->ev_resume && w->ev_grace && w->ev_sweep ? 0 : -1;
 }
 
 static int start_threads(sp__worker *w)
@@ -344,9 +360,8 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
         sp_log(SP_LOG_ERROR, "%s", err);
         _exit(SP__EX_CONFIG);
     }
-    if (start_threads(w) != 0 || sp__tasks_start(w->app) != 0) {
-        sp_log(SP_LOG_ERROR, "cannot start %d handler threads and %d task threads: %m",
-               cfg->threads, cfg->task_threads);
+    if (start_threads(w) != 0) {
+        sp_log(SP_LOG_ERROR, "cannot start %d handler threads: %m", cfg->threads);
         _exit(1);
     }
     sp__worker_accept(w, 1);
@@ -357,7 +372,6 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
     sp__queue_close(&w->queue);
     for (int i = 0; i < w->n_threads; i++)
         pthread_join(w->threads[i], NULL);
-    sp__tasks_stop(w->app); /* running tasks finish; queued ones are marked failed */
     sp__app_free(w->app);
     exit(0);
 }

@@ -31,6 +31,7 @@ typedef struct sp__worker {
     struct event *ev_done;
     struct event *ev_resume; /* re-enable accepting after EMFILE */
     struct event *ev_grace;
+    struct event *ev_sweep; /* connection timeouts (sp__conn_sweep) */
     struct event *ev_sig[3];
     sp__queue queue;
     size_t queue_limit;
@@ -42,7 +43,8 @@ typedef struct sp__worker {
     sp__conn *done; /* completed by handler threads, for the IO loop */
     sp__conn *conns; /* every open connection */
     size_t n_conns;
-    int accepting;
+    atomic_int accepting; /* read by handler threads: see finish_here() */
+    int fd_pause;         /* accepts paused after EMFILE/ENFILE */
     atomic_int stopping;
     /* operations: the channel to the master and recycling */
     int master_fd;           /* pipe to the master: 'R' ready, 'X' replace me */
@@ -72,6 +74,8 @@ _Noreturn void sp__worker_run(const sp__worker_start *st);
 
 /* Accepting on or off (backpressure, EMFILE, graceful stop). */
 void sp__worker_accept(sp__worker *w, int on);
+/* Accept again if nothing holds it back (IO loop only). */
+void sp__worker_accept_if_room(sp__worker *w);
 /* The last connection of a stopping worker went away. */
 void sp__worker_maybe_done(sp__worker *w);
 
