@@ -13,8 +13,9 @@ deps=$root/.deps
 
 # Packages the build and every test tier need. nginx is for the nginx tests,
 # python3 drives the integration tests, procps/psmisc for process checks,
-# libsystemd-dev for Type=notify and socket activation.
-packages=(build-essential cmake pkg-config libevent-dev libcriterion-dev libsystemd-dev
+# libsystemd-dev for Type=notify and socket activation, valgrind for the
+# instructions-per-request check (tests/perf).
+packages=(build-essential cmake pkg-config libevent-dev libcriterion-dev libsystemd-dev valgrind
           python3 curl nginx-light procps ca-certificates)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
