@@ -130,6 +130,26 @@ typedef struct sp__config {
     sp__route_spec *routes;
     size_t n_routes;
 
+    /* [tasks] (app/tasks.c, server/spooler.c, server/cron.c; docs/tasks.md) */
+    int task_threads;         /* per-worker task threads; 0 = no in-process tasks */
+    int task_queue;           /* per-worker queued tasks before submit fails */
+    int task_result_ttl_ms;   /* finished task states kept this long */
+    char *spool;              /* durable spool folder, or NULL */
+    int spoolers;             /* spooler processes (with a spool or [cron]) */
+    int task_retries;         /* spooled task: runs after a crash before failing */
+    int cron_catchup;         /* fire a run missed while the server was down */
+    char *cron_timezone;      /* zone [cron] lines are read in */
+
+    /* [cron] lines as written (each checked by sp__cron_parse when read) */
+    sp__item *cron;
+    size_t n_cron;
+
+    /* Set by the master before it forks (not options): the folder holding
+     * task states and the spool the spoolers read (spool, or a private
+     * folder for [cron] when no spool is set).  NULL until then. */
+    char *task_dir;
+    char *spool_dir;
+
     /* [module:NAME] sections, in file order */
     struct sp_section *sections;
     size_t n_sections;

@@ -112,13 +112,14 @@ void sp__config_help(FILE *out, const char *argv0)
             "  -h, --help              show this help and exit\n"
             "  -v, --version           print the version and exit\n"
             "\n"
-            "Every [server] and [app] key is also an option, applied after the ini file:\n"
-            "--key value or --key=value; a bool option alone means true.  A single-valued\n"
+            "Every [server], [app] and [tasks] key is also an option, applied after the\n"
+            "ini file: --key value or --key=value; a bool option alone means true.  A single-valued\n"
             "key given here wins over the file; listen, module, middleware and route add\n"
             "to the file's.  Configuration errors exit with status %d.\n",
             argv0 ? argv0 : "spindle", SP__EX_CONFIG);
     help_section(out, SP__SEC_SERVER);
     help_section(out, SP__SEC_APP);
+    help_section(out, SP__SEC_TASKS);
 }
 
 /* ---- -T ----------------------------------------------------------------- */
@@ -207,7 +208,7 @@ void sp__config_print(const sp__config *cfg, FILE *out)
     const sp__option *opts = sp__options(&n);
 
     fputs("; spindle's effective configuration (spindle -T)\n", out);
-    for (int sec = SP__SEC_SERVER; sec <= SP__SEC_APP; sec++) {
+    for (int sec = SP__SEC_SERVER; sec <= SP__SEC_TASKS; sec++) {
         fprintf(out, "\n[%s]\n", sp__section_name((enum sp__opt_section)sec));
         for (size_t i = 0; i < n; i++) {
             if (opts[i].section != (enum sp__opt_section)sec)
@@ -218,6 +219,10 @@ void sp__config_print(const sp__config *cfg, FILE *out)
                 print_scalar(out, cfg, &opts[i]);
         }
     }
+    if (cfg->n_cron)
+        fputs("\n[cron]\n", out);
+    for (size_t i = 0; i < cfg->n_cron; i++)
+        fprintf(out, "%s\n", cfg->cron[i].value);
     for (size_t i = 0; i < cfg->n_sections; i++) {
         const struct sp_section *s = &cfg->sections[i];
 
@@ -264,12 +269,18 @@ void sp__config_example(FILE *out)
           "; or m; relative paths start at this file's folder.  Every key is also a\n"
           "; command-line option (--threads 16), applied after this file.\n",
           out);
-    for (int sec = SP__SEC_SERVER; sec <= SP__SEC_APP; sec++) {
+    for (int sec = SP__SEC_SERVER; sec <= SP__SEC_TASKS; sec++) {
         fprintf(out, "\n[%s]\n", sp__section_name((enum sp__opt_section)sec));
         for (size_t i = 0; i < n; i++)
             if (opts[i].section == (enum sp__opt_section)sec)
                 example_option(out, &opts[i]);
     }
+    fputs("\n; [cron] lines run a module's function on a schedule, once per due time\n"
+          "; across the whole server (a spooler runs it): [SEC] MIN HOUR DOM MON DOW\n"
+          "; module:function, with lists, ranges, steps and jan/mon names.\n"
+          "[cron]\n"
+          "; 0 3 * * * reports:nightly\n",
+          out);
     fputs("\n; [module:NAME] holds a module's own settings, as key = value lines the\n"
           "; module reads itself.  The access_log middleware's:\n"
           "[module:access_log]\n"

@@ -286,6 +286,20 @@ static int on_key(struct reader *r, struct frame *f, const char *key, const char
     return r->fn(r->ctx, &l, r->err, r->errlen);
 }
 
+/* A line of a section that is not key = value ([cron]): handed over whole,
+ * $(VAR) expanded, with an empty key. */
+static int on_raw(struct reader *r, struct frame *f, const char *s)
+{
+    char *value;
+    int rc;
+
+    if (expand(r, f, f->section, s, &value))
+        return -1;
+    rc = on_key(r, f, "", value);
+    free(value);
+    return rc;
+}
+
 static int handle_line(struct reader *r, struct frame *f, char *text)
 {
     char *s = trim(text), *eq, *key, *value;
@@ -296,6 +310,8 @@ static int handle_line(struct reader *r, struct frame *f, char *text)
         return 0;
     if (*s == '[')
         return on_header(r, f, s);
+    if (f->section && strcmp(f->section, "cron") == 0 && strncmp(s, "include", 7) != 0)
+        return on_raw(r, f, s);
     eq = strchr(s, '=');
     if (eq) {
         *eq = '\0';

@@ -8,6 +8,9 @@
  * lets the syntax be tested on its own and keeps the option table the one
  * place that knows what a key means.
  *
+ * Lines of a [cron] section are schedules, not key = value: each is handed
+ * over whole as the value, with an empty key (include still works there).
+ *
  * include reads another file in place, relative to the including file's
  * folder.  The included file starts in the includer's current section, and
  * a section header inside it does not leak back out: after the include the

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf/crontab.h"
 #include "conf/ini.h"
 
 #define KIB 1024LL
@@ -168,6 +169,33 @@ static const sp__option options[] = {
     {"route", SP__SEC_APP, SP__T_ROUTE, AT(routes), 0, 0, NULL, NULL, NULL,
      "Send requests to a handler function a module exports; {name} matches one path "
      "segment, METHOD * any method.  Modules may also add routes themselves."},
+
+    /* [tasks] (docs/tasks.md) */
+    INT_OPT("task-threads", SP__SEC_TASKS, task_threads, 0, 1024, "4", NULL,
+            "Threads per worker that run background tasks (sp_task_submit), apart from the "
+            "handler threads.  0 turns in-process tasks off."),
+    INT_OPT("task-queue", SP__SEC_TASKS, task_queue, 1, 1000000, "1000", NULL,
+            "Tasks a worker holds waiting for a task thread; when full, sp_task_submit fails "
+            "with SP_EFULL (answer 503 with Retry-After)."),
+    {"task-result-ttl", SP__SEC_TASKS, SP__T_DURATION, AT(task_result_ttl_ms), 1000, DAY_MS,
+     "60m", NULL, NULL,
+     "How long a finished task's state and result stay readable (GET /_tasks/ID); then "
+     "it reads as expired and is deleted."},
+    {"spool", SP__SEC_TASKS, SP__T_PATH, AT(spool), 0, 0, NULL, NULL, NULL,
+     "Folder of the durable spool: a task submitted with SP_TASK_SPOOL is written here "
+     "(fsync'd) before submit returns, survives restarts and crashes, and is run by a "
+     "spooler process.  Task states and results live here too.  Unset: no spool."},
+    INT_OPT("spoolers", SP__SEC_TASKS, spoolers, 0, 256, "1", NULL,
+            "Spooler processes the master forks and supervises when a spool or [cron] lines "
+            "are set; each runs one spooled task at a time."),
+    INT_OPT("task-retries", SP__SEC_TASKS, task_retries, 0, 100, "3", NULL,
+            "Times a spooled task is run again after its spooler died running it (with "
+            "backoff: 1s, 2s, 4s ...) before it is marked failed with the reason."),
+    {"cron-catchup", SP__SEC_TASKS, SP__T_BOOL, AT(cron_catchup), 0, 0, "false", NULL, NULL,
+     "At start, run once each [cron] line whose time passed while the server was down; "
+     "off, missed runs are skipped."},
+    {"cron-timezone", SP__SEC_TASKS, SP__T_STRING, AT(cron_timezone), 0, 0, "UTC", NULL, NULL,
+     "Time zone [cron] lines are read in: UTC or a zoneinfo name such as Europe/Paris."},
 };
 
 const sp__option *sp__options(size_t *count)
@@ -192,7 +220,7 @@ int sp__option_is_list(const sp__option *opt)
 
 const char *sp__section_name(enum sp__opt_section section)
 {
-    return section == SP__SEC_SERVER ? "server" : "app";
+    return section == SP__SEC_SERVER ? "server" : section == SP__SEC_APP ? "app" : "tasks";
 }
 
 /* "error|warn|info|debug" -> "one of error, warn, info, debug" */
@@ -400,7 +428,8 @@ static int on_section(sp__config *cfg, const sp__ini_line *l, char *err, size_t 
     struct sp_section *s;
     char what[96];
 
-    if (strcmp(name, "server") == 0 || strcmp(name, "app") == 0)
+    if (strcmp(name, "server") == 0 || strcmp(name, "app") == 0 || strcmp(name, "tasks") == 0 ||
+        strcmp(name, "cron") == 0)
         return 0;
     if (strncmp(name, "module:", 7) == 0 && valid_module_name(name + 7)) {
         if (find_section(cfg, name + 7))
@@ -416,13 +445,11 @@ static int on_section(sp__config *cfg, const sp__ini_line *l, char *err, size_t 
         cfg->n_sections++;
         return 0;
     }
-    if (strcmp(name, "tasks") == 0 || strcmp(name, "cron") == 0)
-        problem = "not supported yet";
-    else if (strncmp(name, "module:", 7) == 0)
+    if (strncmp(name, "module:", 7) == 0)
         problem = "a module section needs a name of letters, digits, '_', '.' or '-'";
     snprintf(what, sizeof what, "[%.80s]", name);
     sp__ini_error(err, errlen, l->file, l->line, what,
-                  "%s (accepted: [server], [app], [module:NAME])", problem);
+                  "%s (accepted: [server], [app], [tasks], [cron], [module:NAME])", problem);
     return -1;
 nomem:
     sp__ini_error(err, errlen, l->file, l->line, name, "out of memory");
@@ -455,6 +482,37 @@ nomem:
     return -1;
 }
 
+/* A [cron] line (the reader hands it over whole as the value): checked
+ * now, so a bad schedule stops the server at start with file:line. */
+static int add_cron(sp__config *cfg, const sp__ini_line *l, char *err, size_t errlen)
+{
+    sp__cronspec spec;
+    char why[160];
+    const char *problem = sp__cron_parse(l->value, &spec, why, sizeof why);
+    sp__item *v;
+
+    if (problem) {
+        sp__ini_error(err, errlen, l->file, l->line, "cron", "%s in '%.120s' (accepted: [SEC] "
+                      "MIN HOUR DOM MON DOW module:function)", problem, l->value);
+        return -1;
+    }
+    v = realloc(cfg->cron, (cfg->n_cron + 1) * sizeof *v);
+    if (!v)
+        goto nomem;
+    cfg->cron = v;
+    v[cfg->n_cron].value = strdup(l->value);
+    if (!v[cfg->n_cron].value || sp__origin_dup(&v[cfg->n_cron].origin,
+                                                &(sp__origin){(char *)l->file, l->line})) {
+        free(v[cfg->n_cron].value);
+        goto nomem;
+    }
+    cfg->n_cron++;
+    return 0;
+nomem:
+    sp__ini_error(err, errlen, l->file, l->line, "cron", "out of memory");
+    return -1;
+}
+
 static int on_line(void *ctx, const sp__ini_line *l, char *err, size_t errlen)
 {
     sp__config *cfg = ctx;
@@ -466,7 +524,11 @@ static int on_line(void *ctx, const sp__ini_line *l, char *err, size_t errlen)
         return on_section(cfg, l, err, errlen);
     if (strncmp(l->section, "module:", 7) == 0)
         return add_kv(cfg, l, err, errlen);
-    sec = strcmp(l->section, "server") == 0 ? SP__SEC_SERVER : SP__SEC_APP;
+    if (strcmp(l->section, "cron") == 0)
+        return add_cron(cfg, l, err, errlen);
+    sec = strcmp(l->section, "server") == 0 ? SP__SEC_SERVER
+          : strcmp(l->section, "app") == 0  ? SP__SEC_APP
+                                            : SP__SEC_TASKS;
     o = sp__option_find(l->key);
     if (!o || o->section != sec)
         return key_error(l, o, sec, err, errlen);
@@ -554,6 +616,15 @@ void sp__config_free(sp__config *cfg)
         free(cfg->middleware[i].value);
         free(cfg->middleware[i].origin.file);
     }
+    for (size_t i = 0; i < cfg->n_cron; i++) {
+        free(cfg->cron[i].value);
+        free(cfg->cron[i].origin.file);
+    }
+    free(cfg->cron);
+    free(cfg->spool);
+    free(cfg->cron_timezone);
+    free(cfg->task_dir);
+    free(cfg->spool_dir);
     for (size_t i = 0; i < cfg->n_routes; i++) {
         sp__route_spec *r = &cfg->routes[i];
 

@@ -17,7 +17,7 @@
 
 #include "conf/config.h"
 
-enum sp__opt_section { SP__SEC_SERVER, SP__SEC_APP };
+enum sp__opt_section { SP__SEC_SERVER, SP__SEC_APP, SP__SEC_TASKS };
 
 enum sp__opt_type {
     SP__T_INT,        /* int, bounds min..max */

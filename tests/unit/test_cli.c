@@ -173,8 +173,12 @@ Test(cli, every_option_is_a_flag)
         cr_assert_eq(CLI(&c, &a, err, "spindle", "--listen", ":1", arg), 0, "%s: %s", arg, err);
         sp__config_free(&c);
         snprintf(arg, sizeof arg, "--%s", opts[i].key);
-        cr_assert_eq(CLI(&c, &a, err, "spindle", "--listen", ":1", arg, (char *)sample(&opts[i])),
-                     0, "%s: %s", arg, err);
+        if (opts[i].type == SP__T_BOOL) /* a bool flag alone means true; it takes no next arg */
+            cr_assert_eq(CLI(&c, &a, err, "spindle", "--listen", ":1", arg), 0, "%s: %s", arg,
+                         err);
+        else
+            cr_assert_eq(CLI(&c, &a, err, "spindle", "--listen", ":1", arg,
+                             (char *)sample(&opts[i])), 0, "%s: %s", arg, err);
         sp__config_free(&c);
     }
 }
@@ -286,7 +290,8 @@ Test(cli, help_lists_every_option)
     cr_assert(strstr(text, "--processes N  (default 2)\n"));
     cr_assert(strstr(text, "--timeout-keepalive TIME  (default 75s)\n"));
     for (size_t i = 0; i < n; i++) {
-        snprintf(flag, sizeof flag, "  --%s ", opts[i].key);
+        snprintf(flag, sizeof flag, "  --%s%s", opts[i].key,
+                 opts[i].type == SP__T_BOOL ? "[=BOOL]" : " ");
         cr_assert(strstr(text, flag), "%s missing from --help", opts[i].key);
     }
     /* the app section comes after every server option */

@@ -504,12 +504,16 @@ Test(options, unknown_keys_and_wrong_sections)
     fails("[app]\n\nthreads = 4\n", ":3: threads: belongs in [server], not [app]");
 }
 
-#define SECTION_ACC " (accepted: [server], [app], [module:NAME])"
+#define SECTION_ACC " (accepted: [server], [app], [tasks], [cron], [module:NAME])"
 
 Test(options, sections)
 {
-    fails("[tasks]\n", ":1: [tasks]: not supported yet" SECTION_ACC);
-    fails("[server]\nlisten = :1\n[cron]\n", ":3: [cron]: not supported yet" SECTION_ACC);
+    fails("[Tasks]\n", ":1: [Tasks]: unknown section" SECTION_ACC);
+    fails("[tasks]\nthreads = 2\n", ":2: threads: belongs in [server], not [tasks]");
+    fails("[server]\ntask-threads = 2\n", ":2: task-threads: belongs in [tasks], not [server]");
+    fails("[server]\nlisten = :1\n[cron]\n* * * * *\n",
+          ":4: cron: expected MIN HOUR DOM MON DOW module:function, or a seconds field first in "
+          "'* * * * *' (accepted: [SEC] MIN HOUR DOM MON DOW module:function)");
     fails("[Server]\n", ":1: [Server]: unknown section" SECTION_ACC);
     fails("[module]\n", ":1: [module]: unknown section" SECTION_ACC);
     fails("[module:]\n", ":1: [module:]: a module section needs a name of letters, digits, '_', "
