@@ -11,6 +11,7 @@
  * inspect or rewrite, whether the inner layer succeeded or not.
  */
 #include "app/app.h"
+#include "app/tasks.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -75,6 +76,11 @@ SP_EXPORT void sp_app_set_data(sp_app *app, const char *module, void *data)
         app->n_slots++;
 }
 
+SP_EXPORT sp_app *sp_request_app(const sp_request *req)
+{
+    return req ? req->app : NULL;
+}
+
 SP_EXPORT void *sp_app_data(const sp_app *app, const char *module)
 {
     for (size_t i = 0; i < app->n_slots; i++)
@@ -114,6 +120,11 @@ static void *module_symbol(const sp_app *app, const char *spec, char *what, size
         snprintf(what, whatlen, "module '%s' (%s) exports no symbol '%s'", name, m->path,
                  colon + 1);
     return sym;
+}
+
+void *sp__app_symbol(const sp_app *app, const char *spec, char *what, size_t whatlen)
+{
+    return module_symbol(app, spec, what, whatlen);
 }
 
 static int init_modules(sp_app *app, char *err, size_t errlen)
@@ -195,6 +206,7 @@ void sp__app_free(sp_app *app)
 {
     if (app == NULL)
         return;
+    sp__tasks_free(app); /* before exit_worker: a running task may use module state */
     for (size_t i = app->n_mods; i-- > 0;)
         if (app->mods[i].initialised && app->mods[i].desc->exit_worker)
             app->mods[i].desc->exit_worker(app);

@@ -42,6 +42,7 @@ struct sp_app {
     size_t n_chain;
     sp__slot *slots;
     size_t n_slots;
+    struct sp__tasks *tasks; /* background tasks (app/tasks.c); NULL until one is defined */
 };
 
 /* dlopen every [app] module (and the built-ins server.ini names) and check
@@ -56,6 +57,10 @@ int sp__app_load(sp_app **out, const sp__config *cfg, char *err, size_t errlen);
 /* Only dlopen and check the descriptors (for -t); no hooks run. */
 int sp__app_check_modules(const sp__config *cfg, char *err, size_t errlen);
 void sp__app_free(sp_app *app);
+
+/* "module:symbol" looked up in that module's own namespace, or NULL with
+ * the reason in what. */
+void *sp__app_symbol(const sp_app *app, const char *spec, char *what, size_t whatlen);
 
 /* USR1: every module's reopen_logs hook (ABI 1.1; absent in 1.0 modules). */
 void sp__app_reopen_logs(sp_app *app);

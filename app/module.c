@@ -93,7 +93,7 @@ int sp__modules_open(sp__loaded **out, size_t *n_out, const sp__config *cfg, cha
                      size_t errlen)
 {
     static const sp_module *const builtins[] = {&sp__builtin_request_id,
-                                                &sp__builtin_access_log};
+                                                &sp__builtin_access_log, &sp__builtin_tasks};
     size_t cap = cfg->n_modules + sizeof(builtins) / sizeof(builtins[0]), n = 0;
     sp__loaded *mods = calloc(cap ? cap : 1, sizeof(*mods));
 

@@ -13,5 +13,6 @@
 
 extern const sp_module sp__builtin_request_id;
 extern const sp_module sp__builtin_access_log;
+extern const sp_module sp__builtin_tasks; /* GET /_tasks/{id}; not middleware, a built-in module */
 
 #endif

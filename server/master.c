@@ -173,6 +173,7 @@ static void run_loop(sp__master *m)
         poll_once(m);
         sp__m_check_deadlines(m);
         sp__m_fork_scheduled(m);
+        sp__m_tasks_tick(m);
         check_touch(m);
         if (m->stopping && sp__m_live(m) == 0)
             return;
@@ -242,6 +243,8 @@ static int start(sp__master *m, char *err, size_t errlen)
         snprintf(err, errlen, "cannot map the scoreboard: %s", strerror(errno));
         return -1;
     }
+    if (sp__m_tasks_start(m, err, errlen) != 0)
+        return -1;
     sp_log(SP_LOG_INFO, "spindle %s: %d workers x %d threads", SP_VERSION_STRING, cfg->processes,
            cfg->threads);
     for (int id = 1; id <= cfg->processes; id++)
@@ -268,6 +271,7 @@ static void teardown(sp__master *m)
     free(m->control_path);
     free(m->stats_path);
     sp__sb_destroy(m->sb);
+    sp__m_tasks_stop(m);
     for (size_t i = 0; i < m->n_slots; i++)
         if (m->slots[i].fd >= 0)
             close(m->slots[i].fd);

@@ -7,6 +7,7 @@
  *   reload.c     HUP: all-at-once and chain reloads
  *   stats.c      the stats/metrics HTTP listener
  *   control.c    the control socket (spindle ctl)
+ *   master_tasks.c  the task store, spoolers' numbers, [cron], sweeping
  * Nothing here is touched by more than that one thread, so no locks.
  */
 #ifndef SPINDLE_SERVER_MASTER_INT_H
@@ -35,6 +36,7 @@ typedef struct sp__mslot {
     int respawns;      /* times this worker number was started again */
     long long started_ms;
     long long kill_at; /* SIGKILL at this time (ms), 0 = never */
+    int spooler;       /* a spooler's number (server/spooler.c); 0 for a worker */
 } sp__mslot;
 
 typedef struct sp__master {
@@ -65,6 +67,10 @@ typedef struct sp__master {
     struct timespec touch_mtime;
     long long touch_checked_ms;
     unsigned long long recycles;
+    /* background tasks (master_tasks.c) */
+    struct sp__cron *cron;
+    const sp__config *cron_cfg; /* the config cron was built from */
+    long long sweep_at;         /* next sweep of expired task states */
 } sp__master;
 
 
@@ -86,6 +92,17 @@ void sp__m_top_up(sp__master *m);
 void sp__m_begin_stop(sp__master *m, int how);
 /* The config a worker of generation gen runs with. */
 const sp__config *sp__m_cfg_of(const sp__master *m, int gen);
+
+/* A spooler process (slot gen 0: every reload replaces it). */
+int sp__m_spawn_spooler(sp__master *m, int n, int respawns);
+
+/* master_tasks.c */
+/* Before the first fork: the task store, recovery of spooled tasks a
+ * killed server left running, the cron schedule.  0, or -1 with err. */
+int sp__m_tasks_start(sp__master *m, char *err, size_t errlen);
+/* Each loop pass: spoolers up to `spoolers`, due cron lines, sweeping. */
+void sp__m_tasks_tick(sp__master *m);
+void sp__m_tasks_stop(sp__master *m);
 
 /* reload.c */
 /* HUP; chain < 0: as reload-mode says, 0 all at once, 1 chain.  0, or -1

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app/taskstore.h"
 #include "server/log.h"
 #include "server/master_int.h"
 #include "server/notify.h"
@@ -51,11 +52,12 @@ int sp__m_reload(sp__master *m, int chain, const char **why)
         *why = "the configuration does not load (see the error log)";
         return -1;
     }
-    if (sp__listen_open(&m->ls_pending, &m->ls, cfg, err, sizeof(err)) != 0) {
+    if (sp__taskstore_prepare(cfg, m->cfg, err, sizeof(err)) != 0 ||
+        sp__listen_open(&m->ls_pending, &m->ls, cfg, err, sizeof(err)) != 0) {
         sp_log(SP_LOG_ERROR, "reload refused: %s", err);
         sp__config_free(cfg);
         free(cfg);
-        *why = "cannot listen (see the error log)";
+        *why = "cannot listen or open the task store (see the error log)";
         return -1;
     }
     m->chain_mode = chain < 0 ? cfg->reload_mode == SP__RELOAD_CHAIN : chain;

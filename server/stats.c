@@ -250,8 +250,10 @@ void sp__stats_json(sp__master *m, FILE *out)
             (unsigned long long)total_requests(&tot),
             (unsigned long long)atomic_load(&m->sb->harakiri_total),
             (unsigned long long)atomic_load(&m->sb->respawns_total), m->recycles);
-    for (size_t i = 0; i < m->n_slots; i++) {
-        if (i)
+    for (size_t i = 0, n = 0; i < m->n_slots; i++) {
+        if (m->slots[i].spooler)
+            continue; /* spoolers serve no requests */
+        if (n++)
             fputc(',', out);
         json_worker(m, &m->slots[i], out, now_ns);
     }

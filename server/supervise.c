@@ -23,6 +23,7 @@
 #include "server/log.h"
 #include "server/master_int.h"
 #include "server/notify.h"
+#include "server/spooler.h"
 #include "server/worker.h"
 
 #define MAX_BACKOFF_MS 5000
@@ -111,7 +112,7 @@ int sp__m_spawn(sp__master *m, int id, int gen, pid_t succeeds, int respawns)
         sp__worker_run(&st);
     }
     close(p[1]);
-    sp__mslot s = {pid, id, gen, p[0], sb, 0, 0, 0, 0, succeeds, respawns, sp__now_ms(), 0};
+    sp__mslot s = {pid, id, gen, p[0], sb, 0, 0, 0, 0, succeeds, respawns, sp__now_ms(), 0, 0};
     if (pid < 0 || add_slot(m, s) == NULL) {
         sp_log(SP_LOG_ERROR, "cannot start worker %d: %s", id, pid < 0 ? strerror(errno) : "ENOMEM");
         if (pid > 0)
@@ -124,6 +125,33 @@ int sp__m_spawn(sp__master *m, int id, int gen, pid_t succeeds, int respawns)
     return 0;
 }
 
+int sp__m_spawn_spooler(sp__master *m, int n, int respawns)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        sp__spooler_start st = {m->cfg, n, p[1]};
+        close(p[0]);
+        close_master_fds(m, &m->ls);
+        for (size_t i = 0; i < m->ls.n; i++) /* spoolers serve no requests */
+            if (m->ls.v[i].fd >= 0)
+                close(m->ls.v[i].fd);
+        sp__spooler_run(&st);
+    }
+    close(p[1]);
+    sp__mslot s = {pid, n, 0, p[0], -1, 0, 0, 0, 0, 0, respawns, sp__now_ms(), 0, n};
+    if (pid < 0 || add_slot(m, s) == NULL) {
+        sp_log(SP_LOG_ERROR, "cannot start spooler %d: %s", n, pid < 0 ? strerror(errno) : "ENOMEM");
+        if (pid > 0)
+            kill(pid, SIGKILL);
+        close(p[0]);
+        return -1;
+    }
+    return 0;
+}
+
 /* 100 ms, doubling with each early death in a row, up to 5 s. */
 static long long backoff_ms(int fails)
 {
@@ -131,22 +159,36 @@ static long long backoff_ms(int fails)
     return delay > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : delay;
 }
 
+/* One more early death: push respawns back, or give up (-1). */
+static int count_failure(sp__master *m)
+{
+    long long delay = backoff_ms(m->fails);
+    if (++m->fails >= m->cfg->respawn_limit) {
+        sp_log(SP_LOG_ERROR, "giving up: %d workers in a row died before they were ready "
+               "(respawn-limit %d); see the messages above", m->fails, m->cfg->respawn_limit);
+        m->exit_code = 1;
+        sp__m_begin_stop(m, 2);
+        return -1;
+    }
+    m->respawn_at = sp__now_ms() + delay;
+    return 0;
+}
+
 void sp__m_schedule(sp__master *m, int id, int gen, int died_early, pid_t succeeds,
                     int respawns)
 {
-    if (died_early) {
-        long long delay = backoff_ms(m->fails);
-        if (++m->fails >= m->cfg->respawn_limit) {
-            sp_log(SP_LOG_ERROR, "giving up: %d workers in a row died before they were ready "
-                   "(respawn-limit %d); see the messages above", m->fails, m->cfg->respawn_limit);
-            m->exit_code = 1;
-            sp__m_begin_stop(m, 2);
-            return;
-        }
-        m->respawn_at = sp__now_ms() + delay;
-    }
+    if (died_early && count_failure(m) != 0)
+        return;
     /* Forked from the loop once respawn_at passes. */
-    sp__mslot s = {0, id, gen, -1, -1, 0, 0, 0, 0, succeeds, respawns, 0, 0};
+    sp__mslot s = {0, id, gen, -1, -1, 0, 0, 0, 0, succeeds, respawns, 0, 0, 0};
+    add_slot(m, s);
+}
+
+static void schedule_spooler(sp__master *m, int n, int died_early, int respawns)
+{
+    if (died_early && count_failure(m) != 0)
+        return;
+    sp__mslot s = {0, n, 0, -1, -1, 0, 0, 0, 0, 0, respawns, 0, 0, n};
     add_slot(m, s);
 }
 
@@ -160,7 +202,9 @@ void sp__m_fork_scheduled(sp__master *m)
         if (s.pid != 0)
             continue;
         drop_slot(m, i);
-        if (sp__m_spawn(m, s.id, s.gen, s.succeeds, s.respawns) != 0)
+        if (s.spooler && sp__m_spawn_spooler(m, s.spooler, s.respawns) != 0)
+            schedule_spooler(m, s.spooler, 1, s.respawns);
+        else if (!s.spooler && sp__m_spawn(m, s.id, s.gen, s.succeeds, s.respawns) != 0)
             sp__m_schedule(m, s.id, s.gen, 1, s.succeeds, s.respawns);
         else if (m->fails > 0) /* while crashing, one fork per backoff step */
             m->respawn_at = sp__now_ms() + backoff_ms(m->fails - 1);
@@ -221,11 +265,44 @@ static void log_death(sp__master *m, const sp__mslot *s, int status, const char 
                (int)s->pid, WEXITSTATUS(status), running, then);
 }
 
+/* A spooler is gone: the task it held goes back to the queue (or fails
+ * after task-retries), then a replacement starts, with backoff if it died
+ * before it was ready. */
+static void spooler_reaped(sp__master *m, size_t i, int status)
+{
+    sp__mslot s = m->slots[i];
+    char why[160];
+    if (WIFSIGNALED(status))
+        snprintf(why, sizeof(why), "spooler %d (pid %d) was killed by signal %d (%s) while "
+                 "running it", s.id, (int)s.pid, WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(why, sizeof(why), "spooler %d (pid %d) exited with code %d while running it",
+                 s.id, (int)s.pid, WEXITSTATUS(status));
+    sp__spool_recover(m->cfg, s.pid, why);
+    drop_slot(m, i);
+    if (s.retiring || m->stopping)
+        return;
+    if (!s.ready && WIFEXITED(status) && WEXITSTATUS(status) == SP__EX_CONFIG) {
+        sp_log(SP_LOG_ERROR, "spooler %d could not start (configuration error); stopping", s.id);
+        m->exit_code = SP__EX_CONFIG;
+        sp__m_begin_stop(m, 2);
+        return;
+    }
+    sp_log(SP_LOG_ERROR, "spooler %d (pid %d) %s %d; replacing it", s.id, (int)s.pid,
+           WIFSIGNALED(status) ? "killed by signal" : "exited with code",
+           WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    schedule_spooler(m, s.id, !s.ready, s.respawns + 1);
+}
+
 static void reaped(sp__master *m, size_t i, int status)
 {
     sp__mslot s = m->slots[i];
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 
+    if (s.spooler) {
+        spooler_reaped(m, i, status);
+        return;
+    }
     if (s.retiring || m->stopping) {
         drop_slot(m, i);
         return;
@@ -273,7 +350,7 @@ static void on_ready(sp__master *m, sp__mslot *s)
     s->succeeds = 0;
     if (old != NULL)
         sp__m_retire(m, old, sp__m_cfg_of(m, old->gen)->graceful_timeout_ms + RETIRE_SLACK_MS);
-    if (m->pending != NULL && s->gen == m->gen)
+    if (m->pending != NULL && s->gen == m->gen && !s->spooler)
         sp__m_reload_progress(m);
     if (!m->announced && m->pending == NULL && sp__m_live(m) >= m->target) {
         int all = 1;
@@ -398,7 +475,7 @@ void sp__m_check_deadlines(sp__master *m)
 static int has_worker(const sp__master *m, int id)
 {
     for (size_t i = 0; i < m->n_slots; i++)
-        if (m->slots[i].id == id && !m->slots[i].retiring)
+        if (m->slots[i].id == id && !m->slots[i].retiring && !m->slots[i].spooler)
             return 1;
     return 0;
 }
@@ -424,6 +501,8 @@ int sp__m_workers_delta(sp__master *m, int delta, const char **why)
     for (int id = m->target; id > want; id--)
         for (size_t i = 0; i < m->n_slots; i++) {
             sp__mslot *s = &m->slots[i];
+            if (s->spooler)
+                continue;
             if (s->id == id && !s->retiring && s->pid > 0)
                 sp__m_retire(m, s, m->cfg->graceful_timeout_ms + RETIRE_SLACK_MS);
             else if (s->id == id && s->pid == 0)

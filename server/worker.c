@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/tasks.h"
 #include "server/conn.h"
 #include "server/log.h"
 #include "server/proctitle.h"
@@ -360,8 +361,9 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
         sp_log(SP_LOG_ERROR, "%s", err);
         _exit(SP__EX_CONFIG);
     }
-    if (start_threads(w) != 0) {
-        sp_log(SP_LOG_ERROR, "cannot start %d handler threads: %m", cfg->threads);
+    if (start_threads(w) != 0 || sp__tasks_start(w->app) != 0) {
+        sp_log(SP_LOG_ERROR, "cannot start %d handler threads and %d task threads: %m",
+               cfg->threads, cfg->task_threads);
         _exit(1);
     }
     sp__worker_accept(w, 1);
@@ -372,6 +374,7 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
     sp__queue_close(&w->queue);
     for (int i = 0; i < w->n_threads; i++)
         pthread_join(w->threads[i], NULL);
+    sp__tasks_stop(w->app); /* running tasks finish; queued ones are marked failed */
     sp__app_free(w->app);
     exit(0);
 }

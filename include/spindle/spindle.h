@@ -42,7 +42,7 @@ extern "C" {
 
 #define SP_MODULE_MAGIC 0x53504e44u /* "SPND" */
 #define SP_ABI_MAJOR 1
-#define SP_ABI_MINOR 1
+#define SP_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define SP_EXPORT __attribute__((visibility("default")))
@@ -66,7 +66,9 @@ extern "C" {
     XX(EHEADER, -8, "header name or value holds a forbidden byte")          \
     XX(EABI, -9, "module ABI mismatch")                                     \
     XX(ECLOSED, -10, "connection closed")                                   \
-    XX(ETIMEDOUT, -11, "timed out")
+    XX(ETIMEDOUT, -11, "timed out")                                         \
+    XX(EFULL, -12, "queue is full")                                         \
+    XX(ENOSPC, -13, "no space left on device")
 
 enum sp_errno {
     SP_OK = 0,
@@ -292,6 +294,81 @@ SP_EXPORT int sp_thread_index(void);
 /* When the calling handler thread took req (CLOCK_MONOTONIC, ns), so
  * (now - start) is the time spent handling it; 0 if unknown. */
 SP_EXPORT uint64_t sp_request_start_ns(const sp_request *req);
+
+/* ---- background tasks (ABI 1.2; docs/tasks.md) ------------------------------ */
+
+/* A request starts a long job and answers at once ("202 Accepted, poll
+ * /_tasks/ID"); the job runs on the worker's task threads (task-threads,
+ * apart from the handler threads), or, with SP_TASK_SPOOL, is written to
+ * the durable spool and run by a spooler process, surviving restarts and
+ * crashes (at least once: a task whose spooler died is run again).
+ * States and results are kept in files every worker and spooler reads, so
+ * a poll may land on any worker. */
+
+#define SP_TASK_ID_LEN 33 /* 32 hex digits and the NUL */
+#define SP_TASK_SPOOL 1   /* sp_task_submit flag: durable, run by a spooler */
+
+typedef struct sp_task sp_task; /* a running task */
+
+/* A task function: runs on a task thread or in a spooler, never on a
+ * handler thread.  payload is the submitted copy, valid for the call.
+ * Returns SP_OK (state "done") or a negative SP_E* code ("failed"). */
+typedef int (*sp_task_fn)(sp_task *t, const void *payload, size_t len);
+
+enum sp_task_state {
+    SP_TASK_QUEUED = 0,
+    SP_TASK_RUNNING = 1,
+    SP_TASK_DONE = 2,
+    SP_TASK_FAILED = 3,
+    SP_TASK_EXPIRED = 4 /* finished longer than task-result-ttl ago; result gone */
+};
+
+typedef struct sp_task_info {
+    int state;          /* enum sp_task_state */
+    int attempts;       /* spooled tasks: runs that ended in a crash */
+    int64_t created_ms; /* unix time of submission, ms */
+    int64_t updated_ms; /* unix time of the last state change, ms */
+    char name[128];     /* the task's name */
+    char error[256];    /* why it failed (or is being retried); "" otherwise */
+    void *result;       /* done or failed: what the task set; malloc'd, NULL if none */
+    size_t result_len;
+} sp_task_info;
+
+/* Make fn runnable as name (letters, digits, '_', '.', '-', ':').  In
+ * init_worker; every process (workers and spoolers) loads the modules, so
+ * a task defined here can run anywhere.  Strings are copied. */
+SP_EXPORT int sp_task_define(sp_app *app, const char *name, sp_task_fn fn);
+
+/* Queue a copy of payload for the task called name; its id (NUL-terminated)
+ * is written to id_out.  flags 0: run on this worker's task threads (lost
+ * if the worker dies: its state then reads as failed).  SP_TASK_SPOOL:
+ * written to the spool and fsync'd before this returns.
+ * SP_ENOENT: no task of that name.  SP_EFULL: task-queue is full (answer
+ * 503 with Retry-After).  SP_ESTATE: in-process tasks are off
+ * (task-threads = 0), or SP_TASK_SPOOL without a spool.  SP_ENOSPC or
+ * SP_EIO: the spool could not be written (nothing was queued). */
+SP_EXPORT int sp_task_submit(sp_app *app, const char *name, const void *payload, size_t len,
+                             int flags, char id_out[SP_TASK_ID_LEN]);
+
+/* The state of task id, from any worker.  SP_ENOENT for an unknown (or
+ * long expired) id.  On SP_OK out->result is the caller's: release it with
+ * sp_task_info_free. */
+SP_EXPORT int sp_task_status(sp_app *app, const char *id, sp_task_info *out);
+SP_EXPORT void sp_task_info_free(sp_task_info *info);
+/* "queued", "running", "done", "failed", "expired". */
+SP_EXPORT const char *sp_task_state_name(int state);
+
+/* Inside a task: set its result (copied; a later call replaces it), or the
+ * reason shown when it fails. */
+SP_EXPORT int sp_task_set_result(sp_task *t, const void *data, size_t len);
+SP_EXPORT int sp_task_set_error(sp_task *t, const char *reason);
+/* The task's id (valid for the call) and the app it runs in (to submit
+ * follow-up tasks). */
+SP_EXPORT const char *sp_task_id(const sp_task *t);
+SP_EXPORT sp_app *sp_task_app(sp_task *t);
+
+/* The app serving req (for sp_task_submit from a handler). */
+SP_EXPORT sp_app *sp_request_app(const sp_request *req);
 
 #ifdef __cplusplus
 }

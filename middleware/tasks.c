@@ -1,0 +1,130 @@
+/*
+ * tasks.c - the built-in "tasks" module: GET /_tasks/{id} for polling.
+ *
+ * A handler that starts a background task answers 202 with
+ * "Location: /_tasks/ID"; clients poll that URL until the state is done or
+ * failed.  It reads the shared task store, so any worker answers for any
+ * task.  Enabled by naming it: a [module:tasks] section (prefix = /path
+ * moves it).  Written against the public API only.
+ *
+ * The result is a JSON string when it is UTF-8 text (the common case: the
+ * task wrote JSON or text), else base64 in "result_base64", so the answer
+ * is always valid JSON whatever bytes a task stored.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "middleware/builtin.h"
+#include "spindle/spindle.h"
+
+#define PREFIX_MAX 64
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3
+                 : (s[0] >> 3) == 30 ? 4 : 0;
+    if (len == 0 || len > n || (len == 2 && s[0] < 0xc2))
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+static int is_utf8(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0, l; i < n; i += l)
+        if ((l = utf8_len(s + i, n - i)) == 0)
+            return 0;
+    return 1;
+}
+
+static void json_string(sp_response *res, const unsigned char *s, size_t n)
+{
+    sp_write(res, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"' || s[i] == '\\')
+            sp_printf(res, "\\%c", s[i]);
+        else if (s[i] < 0x20)
+            sp_printf(res, "\\u%04x", s[i]);
+        else
+            sp_write(res, &s[i], 1);
+    }
+    sp_write(res, "\"", 1);
+}
+
+static void base64(sp_response *res, const unsigned char *s, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    sp_write(res, "\"", 1);
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) |
+                     (i + 2 < n ? s[i + 2] : 0);
+        char q[4] = {tab[v >> 18], tab[(v >> 12) & 63], i + 1 < n ? tab[(v >> 6) & 63] : '=',
+                     i + 2 < n ? tab[v & 63] : '='};
+        sp_write(res, q, 4);
+    }
+    sp_write(res, "\"", 1);
+}
+
+static int task_status(sp_request *req, sp_response *res)
+{
+    sp_str id = sp_param(req, "id");
+    char idz[SP_TASK_ID_LEN];
+    sp_task_info info;
+    if (id.len != SP_TASK_ID_LEN - 1)
+        return 404;
+    memcpy(idz, id.ptr, id.len);
+    idz[id.len] = '\0';
+    int rc = sp_task_status(sp_request_app(req), idz, &info);
+    if (rc == SP_ENOENT)
+        return 404;
+    if (rc != SP_OK)
+        return 500;
+    sp_set_status(res, 200);
+    sp_set_header(res, "Content-Type", "application/json");
+    sp_set_header(res, "Cache-Control", "no-store");
+    sp_printf(res, "{\"id\":\"%s\",\"name\":", idz);
+    json_string(res, (const unsigned char *)info.name, strlen(info.name));
+    sp_printf(res, ",\"state\":\"%s\",\"attempts\":%d,\"created_ms\":%lld,\"updated_ms\":%lld",
+              sp_task_state_name(info.state), info.attempts, (long long)info.created_ms,
+              (long long)info.updated_ms);
+    if (info.error[0]) {
+        sp_write(res, ",\"error\":", 9);
+        json_string(res, (const unsigned char *)info.error, strlen(info.error));
+    }
+    if (info.result && is_utf8(info.result, info.result_len)) {
+        sp_write(res, ",\"result\":", 10);
+        json_string(res, info.result, info.result_len);
+    } else if (info.result) {
+        sp_write(res, ",\"result_base64\":", 17);
+        base64(res, info.result, info.result_len);
+    }
+    sp_write(res, "}\n", 2);
+    sp_task_info_free(&info);
+    return SP_OK;
+}
+
+static int setup(sp_app *app, const sp_section *conf)
+{
+    const char *prefix = sp_conf_get(conf, "prefix");
+    char pattern[PREFIX_MAX + 8];
+    if (prefix == NULL)
+        prefix = "/_tasks";
+    if (prefix[0] != '/' || strlen(prefix) > PREFIX_MAX || strchr(prefix, '{')) {
+        sp_log(SP_LOG_ERROR, "[module:tasks] prefix: '%s' is not an absolute path", prefix);
+        return SP_EINVAL;
+    }
+    snprintf(pattern, sizeof(pattern), "%s/{id}", strcmp(prefix, "/") == 0 ? "" : prefix);
+    return sp_route(app, "GET", pattern, task_status);
+}
+
+const sp_module sp__builtin_tasks = {
+    .magic = SP_MODULE_MAGIC,
+    .abi_major = SP_ABI_MAJOR,
+    .abi_minor = SP_ABI_MINOR,
+    .size = sizeof(sp_module),
+    .name = "tasks",
+    .init_worker = setup,
+};

@@ -1,0 +1,173 @@
+/*
+ * test_taskstore.c - task records in files (app/taskstore.c): the
+ * encoding of spool entries and states, atomic writes, and a write that
+ * fails half-way (the disk-full case) leaving nothing a spooler could run.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/taskstore.h"
+
+static sp__taskrec sample(void)
+{
+    static unsigned char body[] = {'a', 0, '\n', '\n', 0xff, 'z'};
+    sp__taskrec r = {.state = SP_TASK_QUEUED, .attempts = 2, .spooled = 1, .pid = 42,
+                     .created_ms = 1700000000123, .updated_ms = 1700000000456,
+                     .body = body, .len = sizeof(body)};
+    sp__task_new_id(r.id);
+    strcpy(r.name, "mod:fn");
+    strcpy(r.error, "line one\nline two");
+    return r;
+}
+
+Test(taskstore, round_trip)
+{
+    sp__taskrec r = sample(), d;
+    char *buf;
+    size_t len;
+    cr_assert_eq(sp__rec_encode(&r, &buf, &len), SP_OK);
+    cr_assert_eq(sp__rec_decode(buf, len, &d), SP_OK);
+    cr_assert_str_eq(d.id, r.id);
+    cr_assert_str_eq(d.name, "mod:fn");
+    cr_assert_str_eq(d.error, "line one line two"); /* one header line */
+    cr_assert_eq(d.state, SP_TASK_QUEUED);
+    cr_assert_eq(d.attempts, 2);
+    cr_assert_eq(d.spooled, 1);
+    cr_assert_eq(d.pid, 42);
+    cr_assert_eq(d.created_ms, 1700000000123);
+    cr_assert_eq(d.updated_ms, 1700000000456);
+    cr_assert_eq(d.len, r.len);
+    cr_assert_eq(memcmp(d.body, r.body, r.len), 0);
+    sp__rec_free(&d);
+    free(buf);
+}
+
+Test(taskstore, short_long_and_malformed_records_are_refused)
+{
+    sp__taskrec r = sample(), d;
+    char *buf;
+    size_t len;
+    cr_assert_eq(sp__rec_encode(&r, &buf, &len), SP_OK);
+    for (size_t cut = 0; cut < len; cut++) /* every truncation, header or body */
+        cr_assert_eq(sp__rec_decode(buf, cut, &d), SP_EINVAL, "cut at %zu of %zu", cut, len);
+    char *longer = malloc(len + 1);
+    memcpy(longer, buf, len);
+    longer[len] = 'x';
+    cr_assert_eq(sp__rec_decode(longer, len + 1, &d), SP_EINVAL);
+    buf[0] = 'S';
+    cr_assert_eq(sp__rec_decode(buf, len, &d), SP_EINVAL);
+    free(longer);
+    free(buf);
+    const char *no_id = "spindle-task 1\nname a\nlength 0\n\n";
+    cr_assert_eq(sp__rec_decode(no_id, strlen(no_id), &d), SP_EINVAL);
+    const char *bad_name = "spindle-task 1\nid 0123456789abcdef0123456789abcdef\nname a b\n"
+                           "length 0\n\n";
+    cr_assert_eq(sp__rec_decode(bad_name, strlen(bad_name), &d), SP_EINVAL);
+}
+
+Test(taskstore, unknown_keys_from_a_later_version_are_ignored)
+{
+    const char *rec = "spindle-task 1\nid 0123456789abcdef0123456789abcdef\nname a\n"
+                      "priority high\nlength 2\n\nhi";
+    sp__taskrec d;
+    cr_assert_eq(sp__rec_decode(rec, strlen(rec), &d), SP_OK);
+    cr_assert_eq(d.len, 2);
+    cr_assert_eq(memcmp(d.body, "hi", 2), 0);
+    sp__rec_free(&d);
+}
+
+static int count(const char *dir)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static sp__config store(void)
+{
+    sp__config cfg;
+    char err[256], tmpl[] = "/tmp/spindle-ut-spool-XXXXXX";
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.spool = strdup(mkdtemp(tmpl));
+    cfg.task_result_ttl_ms = 60000;
+    cr_assert_eq(sp__taskstore_prepare(&cfg, NULL, err, sizeof(err)), 0, "%s", err);
+    return cfg;
+}
+
+static void drop(sp__config *cfg)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", cfg->spool);
+    cr_assert_eq(system(cmd), 0);
+    free(cfg->spool);
+    free(cfg->task_dir);
+    free(cfg->spool_dir);
+}
+
+Test(taskstore, spool_entries_are_named_by_time_and_read_back)
+{
+    sp__config cfg = store();
+    sp__taskrec r = sample(), d;
+    char path[4400], queue[4200];
+    cr_assert_eq(sp__spool_put(cfg.spool_dir, &r, 1234), SP_OK);
+    snprintf(path, sizeof(path), "%s/queue/0000000001234-%s", cfg.spool_dir, r.id);
+    cr_assert_eq(sp__rec_read(path, &d), SP_OK);
+    cr_assert_eq(memcmp(d.body, r.body, r.len), 0);
+    sp__rec_free(&d);
+    snprintf(queue, sizeof(queue), "%s/tmp", cfg.spool_dir);
+    cr_assert_eq(count(queue), 0, "no temp file is left");
+    cr_assert_eq(sp__state_write(&cfg, &r), SP_OK);
+    cr_assert_eq(sp__state_read(&cfg, r.id, &d), SP_OK);
+    sp__rec_free(&d);
+    cr_assert_eq(sp__state_read(&cfg, "../../etc/passwd", &d), SP_ENOENT);
+    drop(&cfg);
+}
+
+/* A file-size limit makes write() fail half-way, as a full disk would. */
+Test(taskstore, a_failed_write_leaves_nothing_behind)
+{
+    sp__config cfg = store();
+    static unsigned char big[256 * 1024];
+    sp__taskrec r = sample();
+    char queue[4200], tmp[4200];
+    struct rlimit old, lim = {64 * 1024, 64 * 1024};
+    r.body = big;
+    r.len = sizeof(big);
+    signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim.rlim_max = old.rlim_max;
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int rc = sp__spool_put(cfg.spool_dir, &r, 1);
+    setrlimit(RLIMIT_FSIZE, &old);
+    cr_assert_eq(rc, SP_ENOSPC);
+    snprintf(queue, sizeof(queue), "%s/queue", cfg.spool_dir);
+    snprintf(tmp, sizeof(tmp), "%s/tmp", cfg.spool_dir);
+    cr_assert_eq(count(queue), 0);
+    cr_assert_eq(count(tmp), 0);
+    drop(&cfg);
+}
+
+Test(taskstore, names_and_ids)
+{
+    char id[SP_TASK_ID_LEN], id2[SP_TASK_ID_LEN];
+    sp__task_new_id(id);
+    sp__task_new_id(id2);
+    cr_assert_eq(strlen(id), 32);
+    cr_assert_str_neq(id, id2);
+    cr_assert(sp__task_name_ok("crawl"));
+    cr_assert(sp__task_name_ok("mod.v2:run_it-now"));
+    cr_assert_not(sp__task_name_ok(""));
+    cr_assert_not(sp__task_name_ok("a b"));
+    cr_assert_not(sp__task_name_ok("../x"));
+}
