@@ -72,8 +72,11 @@ static void request_id_generate(sp_request *req)
     }
     unsigned long long n = atomic_fetch_add_explicit(&id_counter, 1, memory_order_relaxed);
     unsigned long long v = (id_prefix * 0x9E3779B97F4A7C15ull) ^ (n * 0xBF58476D1CE4E5B9ull);
-    int len = snprintf(req->id_buf, sizeof(req->id_buf), "%016llx", v);
-    req->request_id = (sp_str){req->id_buf, (size_t)len};
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        req->id_buf[i] = hex[v & 15];
+    req->id_buf[16] = '\0';
+    req->request_id = (sp_str){req->id_buf, 16};
 }
 
 void sp__request_prepare(sp_request *req)

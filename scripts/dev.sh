@@ -2,7 +2,11 @@
 # spindle developer entry point: set up a Debian 12 machine, build, run or test.
 #
 #   bash scripts/dev.sh run     install deps, build, serve conf/server.ini on 127.0.0.1:8000
-#   bash scripts/dev.sh test    install deps, build, run every test tier (ctest)
+#   bash scripts/dev.sh test    install deps, build, run every test tier (ctest), then
+#                               the suite again under ASan+UBSan and the threaded
+#                               tiers under TSan (SANITIZERS=0 skips those two passes)
+#   bash scripts/dev.sh quick   build and run the suite once, no sanitizer passes
+#   bash scripts/dev.sh sanitize  only the two sanitizer passes
 #   bash scripts/dev.sh setup   install deps only
 #   bash scripts/dev.sh build   configure and build only (BUILD_TYPE, SANITIZE honoured)
 set -euo pipefail
@@ -14,9 +18,10 @@ deps=$root/.deps
 # Packages the build and every test tier need. nginx is for the nginx tests,
 # python3 drives the integration tests, procps/psmisc for process checks,
 # libsystemd-dev for Type=notify and socket activation, valgrind for the
-# instructions-per-request check (tests/perf).
+# instructions-per-request check (tests/perf), libhiredis-dev and redis-server
+# for tasks-backend = redis:// and its tests.
 packages=(build-essential cmake pkg-config libevent-dev libcriterion-dev libsystemd-dev valgrind
-          python3 curl nginx-light procps ca-certificates)
+          libhiredis-dev redis-server python3 curl nginx-light procps ca-certificates)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -40,18 +45,43 @@ setup() {
     fi
 }
 
+# build [DIR [SANITIZER]]
 build() {
-    local args=(-S "$root" -B "$build" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}"
+    local dir=${1:-$build} san=${2:-${SANITIZE:-}}
+    local args=(-S "$root" -B "$dir" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}"
                 -DLLHTTP_ROOT="$deps/llhttp/usr/share")
-    [ -n "${SANITIZE:-}" ] && args+=(-DSPINDLE_SANITIZE="$SANITIZE")
+    [ -n "$san" ] && args+=(-DSPINDLE_SANITIZE="$san")
     cmake "${args[@]}" >/dev/null
-    cmake --build "$build" -j "$(nproc)"
+    cmake --build "$dir" -j "$(nproc)"
+}
+
+# suite DIR [ctest regex]
+suite() {
+    (cd "$1" && ctest --output-on-failure --timeout 600 -j 2 ${2:+-R "$2"})
+}
+
+# The threaded parts: unit tests, the in-process connection harness, and
+# the integration tiers where handler threads, the IO loop and the master's
+# supervision interleave most.
+tsan_tiers='^(unit/|fuzz/fuzz_conn|integration/test_(http|signals|slow_clients|bodies|ops_reload|ops_stats|examples|tasks))'
+
+sanitized() {
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+    export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+    echo "== the suite under ASan+UBSan"
+    build "$root/build-asan" address && suite "$root/build-asan"
+    echo "== the threaded tiers under TSan"
+    build "$root/build-tsan" thread && suite "$root/build-tsan" "$tsan_tiers"
 }
 
 case "${1:-}" in
     setup) setup ;;
     build) setup; build ;;
     run)   setup; build; exec "$build/spindle" "$root/conf/server.ini" ;;
-    test)  setup; build; cd "$build" && ctest --output-on-failure --timeout 600 -j 2 ;;
-    *)     sed -n '2,8p' "$0"; exit 2 ;;
+    quick) setup; build; suite "$build" ;;
+    sanitize) setup; sanitized ;;
+    test)  setup; build; suite "$build"
+           [ "${SANITIZERS:-1}" = 0 ] || sanitized ;;
+    *)     sed -n '2,12p' "$0"; exit 2 ;;
 esac

@@ -68,15 +68,26 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* What every piece of a header line passes first.  Trailers (after a
+ * chunked body) only count against the limit and are dropped: 0.  A piece
+ * over the limit: -1.  A piece of the head to record: 1. */
+static int header_piece(sp__h1 *h, const char *at, size_t len)
+{
+    if (h->headers_done) {
+        h->trailer_bytes += len;
+        return h->trailer_bytes > h->lim->headers ? fail(h, 431, "trailers over limit"), -1 : 0;
+    }
+    if (!head_size_ok(h, at, len))
+        return fail(h, 431, "headers over limit-headers"), -1;
+    return 1;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     sp__h1 *h = H(p);
-    if (h->headers_done) {
-        h->trailer_bytes += len;
-        return h->trailer_bytes > h->lim->headers ? fail(h, 431, "trailers over limit") : 0;
-    }
-    if (!head_size_ok(h, at, len))
-        return fail(h, 431, "headers over limit-headers");
+    int verdict = header_piece(h, at, len);
+    if (verdict <= 0)
+        return verdict < 0 ? HPE_USER : 0;
     if (h->field_done || h->n_hdr == 0) {
         if ((int)(h->n_hdr / 2) >= h->lim->header_count)
             return fail(h, 431, "more header lines than limit-header-count");
@@ -109,12 +120,9 @@ static int follows_colon(const sp__h1 *h, size_t off)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     sp__h1 *h = H(p);
-    if (h->headers_done) {
-        h->trailer_bytes += len;
-        return h->trailer_bytes > h->lim->headers ? fail(h, 431, "trailers over limit") : 0;
-    }
-    if (!head_size_ok(h, at, len))
-        return fail(h, 431, "headers over limit-headers");
+    int verdict = header_piece(h, at, len);
+    if (verdict <= 0)
+        return verdict < 0 ? HPE_USER : 0;
     /* llhttp passes a folded line (obs-fold) as a further piece of the same
      * value.  Pieces of one value are adjacent in the buffer, even across
      * feeds, so a gap after any earlier piece (even an empty one) is a fold. */

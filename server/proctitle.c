@@ -16,6 +16,7 @@ extern char **environ;
 
 static char *area;
 static size_t area_len;
+static char **env_copies;
 
 void sp__proctitle_init(int argc, char **argv)
 {
@@ -28,13 +29,17 @@ void sp__proctitle_init(int argc, char **argv)
     size_t n = 0;
     while (environ[n] != NULL)
         n++;
+    /* Two arrays: environ itself, which setenv/unsetenv (sd_listen_fds)
+     * rearrange, and our own list of the copies, which keeps every copy
+     * reachable for the life of the process. */
     char **env = calloc(n + 1, sizeof(*env));
-    if (env == NULL)
+    env_copies = calloc(n + 1, sizeof(*env_copies));
+    if (env == NULL || env_copies == NULL)
         return;
     for (size_t i = 0; i < n; i++) {
         if (environ[i] == end + 1)
             end = environ[i] + strlen(environ[i]);
-        env[i] = strdup(environ[i]);
+        env[i] = env_copies[i] = strdup(environ[i]);
     }
     environ = env;
     /* The caller keeps using argv: give it copies before we overwrite. */

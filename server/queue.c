@@ -1,4 +1,10 @@
-/* queue.c - see queue.h. */
+/*
+ * queue.c - see queue.h.
+ *
+ * A mutex and a condition variable.  pop() re-checks the list under the
+ * lock, so signalling after unlock can never lose a wake-up: a thread
+ * that missed the signal finds the node when it next takes the lock.
+ */
 #include "server/queue.h"
 
 int sp__queue_init(sp__queue *q)
@@ -31,8 +37,9 @@ size_t sp__queue_push(sp__queue *q, sp__qnode *n)
         q->head = n;
     q->tail = n;
     size_t len = ++q->len;
-    pthread_cond_signal(&q->ready);
     pthread_mutex_unlock(&q->lock);
+    /* After unlocking: a woken thread must not wake into a held mutex. */
+    pthread_cond_signal(&q->ready);
     return len;
 }
 

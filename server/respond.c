@@ -20,10 +20,31 @@
 #include "server/httpdate.h"
 #include "server/scoreboard.h"
 
+/* Heads are built with appends, not printf: this runs once per response. */
+static void put(sp__buf *b, const char *s, size_t n) { sp__buf_append(b, s, n); }
+#define PUT_LIT(b, s) put((b), (s), sizeof(s) - 1)
+
+static void put_uint(sp__buf *b, unsigned long long v)
+{
+    char digits[24];
+    size_t i = sizeof(digits);
+    do
+        digits[--i] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    put(b, digits + i, sizeof(digits) - i);
+}
+
 static void render_status_line(sp__buf *b, int version, int status)
 {
-    sp__buf_printf(b, "HTTP/1.%d %d %s\r\nServer: spindle\r\nDate: %s\r\n", version == 10 ? 0 : 1,
-                   status, sp_status_reason(status), sp__httpdate());
+    const char *reason = sp_status_reason(status);
+    PUT_LIT(b, "HTTP/1.");
+    put(b, version == 10 ? "0 " : "1 ", 2);
+    put_uint(b, (unsigned)status);
+    PUT_LIT(b, " ");
+    put(b, reason, strlen(reason));
+    PUT_LIT(b, "\r\nServer: spindle\r\nDate: ");
+    put(b, sp__httpdate(), SP__HTTPDATE_LEN);
+    PUT_LIT(b, "\r\n");
 }
 
 static void render_connection(sp__conn *c, int version)
@@ -52,12 +73,18 @@ static void render_head(sp__conn *c, sp_response *res, long long length)
         c->chunked = 1;
         sp__buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
     } else if (length >= 0 && !sp__status_bodyless(res->status)) {
-        sp__buf_printf(b, "Content-Length: %lld\r\n", length);
+        PUT_LIT(b, "Content-Length: ");
+        put_uint(b, (unsigned long long)length);
+        PUT_LIT(b, "\r\n");
     }
-    for (size_t i = 0; i < res->n_headers; i++)
-        sp__buf_printf(b, "%.*s: %.*s\r\n", SP_STR_ARGS(res->headers[i].name),
-                       SP_STR_ARGS(res->headers[i].value));
-    sp__buf_append(b, "\r\n", 2);
+    for (size_t i = 0; i < res->n_headers; i++) {
+        const sp__header *h = &res->headers[i];
+        put(b, h->name.ptr, h->name.len);
+        PUT_LIT(b, ": ");
+        put(b, h->value.ptr, h->value.len);
+        PUT_LIT(b, "\r\n");
+    }
+    PUT_LIT(b, "\r\n");
 }
 
 void sp__conn_render_error(sp__conn *c, int status)

@@ -27,6 +27,29 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("SPINDLE_SRC") or os.path.abspath(os.path.join(HERE, "..", ".."))
 BUILD = os.environ.get("SPINDLE_BUILD") or os.path.join(SRC, "build")
+
+# Set when the binary is built with sanitizers (SPINDLE_SANITIZE=address or
+# thread).  A few tests measure what sanitizers change by design: RSS (ASan
+# keeps freed memory in quarantine) and deaths by signal (a sanitizer turns
+# a SEGV into a report and an exit code).  Those skip, saying why.
+SANITIZED = os.environ.get("SPINDLE_SANITIZE", "")
+skip_if_sanitized = unittest.skipIf(SANITIZED, "measures what %s sanitizers change by design"
+                                    % (SANITIZED or "the"))
+
+
+_SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
+                    "runtime error:")
+
+
+def sanitizer_report(log):
+    """The first sanitizer report in a server log, or "" (a server's
+    workers report to the log, where no exit code carries it to a test)."""
+    for mark in _SANITIZER_MARKS:
+        at = log.find(mark)
+        if at >= 0:
+            return log[max(0, at - 200):at + 3000]
+    return ""
+
 BIN = os.environ.get("SPINDLE_BIN") or os.path.join(BUILD, "spindle")
 
 EX_CONFIG = 78
@@ -680,13 +703,17 @@ class Server:
 
     def cleanup(self):
         self.stop()
+        report = sanitizer_report(self.log())
         shutil.rmtree(self.dir, ignore_errors=True)
+        return report
 
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc):
-        self.cleanup()
+        report = self.cleanup()
+        if report and exc[0] is None:
+            raise AssertionError("sanitizer report in the server log:\n" + report)
 
     # inspection -------------------------------------------------------------
     def workers(self):
@@ -747,9 +774,15 @@ class ServerCase(unittest.TestCase):
     args = ()
 
     @classmethod
+    def _stop_server(cls):
+        report = cls.server.cleanup()
+        if report:
+            raise AssertionError("sanitizer report in the server log:\n" + report)
+
+    @classmethod
     def setUpClass(cls):
         cls.server = Server(cls.config, probe=cls.probe, args=cls.args)
-        cls.addClassCleanup(cls.server.cleanup)
+        cls.addClassCleanup(cls._stop_server)
         cls.server.start()
         cls.port = cls.server.port
 

@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from spindle_harness import (BIN, Conn, Server, ServerCase, _die_with_parent,
+from spindle_harness import (skip_if_sanitized, BIN, Conn, Server, ServerCase, _die_with_parent,
                              build_request, connect, default_config, get, raw_ex, rss_kib,
                              wait_until)
 
@@ -229,6 +229,7 @@ class MemoryFlat(ServerCase):
             for s in conns:
                 s.close()
 
+    @skip_if_sanitized
     def test_rss_flat_after_rejects_and_keepalive_requests(self):
         [w] = self.server.workers()
         self.rejects(100)  # warm-up: arenas, buffers, thread stacks

@@ -7,7 +7,7 @@ import socket
 import time
 import unittest
 
-from spindle_harness import (Conn, ServerCase, build_request, connect, default_config, get, http,
+from spindle_harness import (skip_if_sanitized, Conn, ServerCase, build_request, connect, default_config, get, http,
                              parse_responses, raw, raw_ex, rss_kib)
 
 MODULES = ("hello", "echo", "sleep")
@@ -268,6 +268,7 @@ class Limits(ServerCase):
         self.assertNotIn(b"100 Continue", data)
         self.assertRejected(data, 413, how)
 
+    @skip_if_sanitized
     def test_memory_flat_over_repeats(self):
         w = self.server.workers()[0]
         req = build_request("POST", "/echo", [("Content-Length", "100000")])
