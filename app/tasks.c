@@ -256,7 +256,7 @@ static int submit_spool(sp_app *app, sp__taskrec *rec)
 {
     const sp__config *cfg = app->cfg;
     int rc = write_state(app, rec, SP_TASK_QUEUED, NULL, 0, "");
-    if (rc == SP_OK && (rc = sp__spool_put(cfg->spool_dir, rec, rec->created_ms)) != SP_OK)
+    if (rc == SP_OK && (rc = sp__spool_put(cfg, rec, rec->created_ms)) != SP_OK)
         sp__state_remove(cfg, rec->id); /* nothing was queued: leave no trace */
     return rc;
 }
@@ -270,7 +270,8 @@ SP_EXPORT int sp_task_submit(sp_app *app, const char *name, const void *payload,
     int spool = (flags & SP_TASK_SPOOL) != 0;
     if (!sp__task_name_ok(name) || find_def(ts, name) == NULL)
         return SP_ENOENT;
-    if (spool ? app->cfg->spool == NULL || app->cfg->spool_dir == NULL : ts->threads == NULL)
+    if (spool ? !app->cfg->tasks_backend && (!app->cfg->spool || !app->cfg->spool_dir)
+              : ts->threads == NULL)
         return SP_ESTATE;
     job *j = calloc(1, sizeof(*j));
     if (j == NULL || (j->rec.body = malloc(len ? len : 1)) == NULL) {

@@ -12,6 +12,7 @@
  * must be exactly `length` bytes), never run.
  */
 #include "app/taskstore.h"
+#include "app/taskredis.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -331,6 +332,8 @@ void sp__taskstore_cleanup(const sp__config *cfg)
 int sp__state_write(const sp__config *cfg, const sp__taskrec *r)
 {
     char dir[4096], tmp[4096];
+    if (cfg->tasks_backend)
+        return sp__redis_state_write(cfg, r);
     if (cfg->task_dir == NULL)
         return SP_ESTATE;
     snprintf(dir, sizeof(dir), "%s/state", cfg->task_dir);
@@ -341,7 +344,11 @@ int sp__state_write(const sp__config *cfg, const sp__taskrec *r)
 int sp__state_read(const sp__config *cfg, const char *id, sp__taskrec *r)
 {
     char path[4096];
-    if (cfg->task_dir == NULL || id == NULL || !id_ok(id))
+    if (id == NULL || !id_ok(id))
+        return SP_ENOENT;
+    if (cfg->tasks_backend)
+        return sp__redis_state_read(cfg, id, r);
+    if (cfg->task_dir == NULL)
         return SP_ENOENT;
     snprintf(path, sizeof(path), "%s/state/%s", cfg->task_dir, id);
     return sp__rec_read(path, r);
@@ -350,17 +357,23 @@ int sp__state_read(const sp__config *cfg, const char *id, sp__taskrec *r)
 void sp__state_remove(const sp__config *cfg, const char *id)
 {
     char path[4096];
-    if (cfg->task_dir != NULL && id_ok(id)) {
+    if (cfg->tasks_backend && id_ok(id))
+        sp__redis_state_remove(cfg, id);
+    else if (cfg->task_dir != NULL && id_ok(id)) {
         snprintf(path, sizeof(path), "%s/state/%s", cfg->task_dir, id);
         unlink(path);
     }
 }
 
-int sp__spool_put(const char *spool_dir, const sp__taskrec *r, int64_t not_before_ms)
+int sp__spool_put(const sp__config *cfg, const sp__taskrec *r, int64_t not_before_ms)
 {
     char dir[4096], tmp[4096], name[64];
-    snprintf(dir, sizeof(dir), "%s/queue", spool_dir);
-    snprintf(tmp, sizeof(tmp), "%s/tmp", spool_dir);
+    if (cfg->tasks_backend)
+        return sp__redis_put(cfg, r, not_before_ms);
+    if (cfg->spool_dir == NULL)
+        return SP_ESTATE;
+    snprintf(dir, sizeof(dir), "%s/queue", cfg->spool_dir);
+    snprintf(tmp, sizeof(tmp), "%s/tmp", cfg->spool_dir);
     snprintf(name, sizeof(name), "%013" PRId64 "-%s", not_before_ms, r->id);
     return sp__rec_write(tmp, dir, name, r, 1);
 }

@@ -16,6 +16,9 @@
  * or the result).  Files appear only by rename() from tmp/, and with
  * `durable` after fsync of the file and of the folder, so a reader sees a
  * whole record or none; a record whose body is short is refused anyway.
+ *
+ * With tasks-backend set, the state and spool calls go to Redis instead
+ * (app/taskredis.c), with the same records.
  */
 #ifndef SPINDLE_APP_TASKSTORE_H
 #define SPINDLE_APP_TASKSTORE_H
@@ -71,8 +74,9 @@ void sp__taskstore_cleanup(const sp__config *cfg);
 int sp__state_write(const sp__config *cfg, const sp__taskrec *r);
 int sp__state_read(const sp__config *cfg, const char *id, sp__taskrec *r);
 void sp__state_remove(const sp__config *cfg, const char *id);
-/* Enqueue r in the spool, runnable from not_before_ms (unix ms). */
-int sp__spool_put(const char *spool_dir, const sp__taskrec *r, int64_t not_before_ms);
+/* Enqueue r in the spool (or tasks-backend), runnable from not_before_ms
+ * (unix ms). */
+int sp__spool_put(const sp__config *cfg, const sp__taskrec *r, int64_t not_before_ms);
 /* Delete states finished more than task-result-ttl ago, and stale temps. */
 void sp__state_sweep(const sp__config *cfg);
 

@@ -139,6 +139,7 @@ typedef struct sp__config {
     int task_retries;         /* spooled task: runs after a crash before failing */
     int cron_catchup;         /* fire a run missed while the server was down */
     char *cron_timezone;      /* zone [cron] lines are read in */
+    char *tasks_backend;      /* "redis://host:port/db": shared queue and states, or NULL */
 
     /* [cron] lines as written (each checked by sp__cron_parse when read) */
     sp__item *cron;

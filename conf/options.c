@@ -196,6 +196,10 @@ static const sp__option options[] = {
      "off, missed runs are skipped."},
     {"cron-timezone", SP__SEC_TASKS, SP__T_STRING, AT(cron_timezone), 0, 0, "UTC", NULL, NULL,
      "Time zone [cron] lines are read in: UTC or a zoneinfo name such as Europe/Paris."},
+    {"tasks-backend", SP__SEC_TASKS, SP__T_STRING, AT(tasks_backend), 0, 0, NULL, NULL, NULL,
+     "redis://host:port/db: keep spooled tasks and every task's state in Redis instead of "
+     "files, so several spindle instances share one queue (a task submitted on one runs on a "
+     "spooler of any) and read each other's results.  Unset: files."},
 };
 
 const sp__option *sp__options(size_t *count)
@@ -563,8 +567,26 @@ int sp__config_read(sp__config *cfg, const char *path, char *err, size_t errlen)
     return sp__ini_read(path, on_line, cfg, err, errlen);
 }
 
+/* "redis://host:port" or "redis://host:port/db". */
+static int redis_url_ok(const char *url)
+{
+    char host[256];
+    int port = 0, db = 0, n = 0, m = 0;
+    if (sscanf(url, "redis://%255[^:/]:%d%n", host, &port, &n) != 2 || port < 1 || port > 65535)
+        return 0;
+    if (url[n] == '/' && (sscanf(url + n + 1, "%d%n", &db, &m) != 1 || db < 0 || db > 1000))
+        return 0;
+    return url[n] == '\0' || (url[n] == '/' && url[n + 1 + m] == '\0');
+}
+
 int sp__config_check(const sp__config *cfg, const char *where, char *err, size_t errlen)
 {
+    if (cfg->tasks_backend && !redis_url_ok(cfg->tasks_backend)) {
+        sp__ini_error(err, errlen, where, 0, "tasks-backend", "'%.80s' is not a Redis URL "
+                      "(accepted: redis://host:port or redis://host:port/db, db 0-1000)",
+                      cfg->tasks_backend);
+        return -1;
+    }
     if (cfg->n_listen == 0) {
         sp__ini_error(err, errlen, where, 0, "listen",
                       "at least one listen is required (accepted: host:port, [v6]:port or "
@@ -623,6 +645,7 @@ void sp__config_free(sp__config *cfg)
     free(cfg->cron);
     free(cfg->spool);
     free(cfg->cron_timezone);
+    free(cfg->tasks_backend);
     free(cfg->task_dir);
     free(cfg->spool_dir);
     for (size_t i = 0; i < cfg->n_routes; i++) {

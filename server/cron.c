@@ -152,7 +152,7 @@ static void fire(const sp__config *cfg, const entry *e)
     r.created_ms = r.updated_ms = sp__unix_ms();
     int rc = sp__state_write(cfg, &r);
     if (rc == SP_OK)
-        rc = sp__spool_put(cfg->spool_dir, &r, r.created_ms);
+        rc = sp__spool_put(cfg, &r, r.created_ms);
     if (rc == SP_OK)
         sp_log(SP_LOG_INFO, "cron: '%s' is due: task %s", e->line, r.id);
     else

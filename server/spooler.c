@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/taskredis.h"
 #include "app/tasks.h"
 #include "server/log.h"
 #include "server/proctitle.h"
@@ -84,10 +85,27 @@ static void set_aside(const sp__config *cfg, const char *path, const char *name)
     rename(path, bad);
 }
 
+/* tasks-backend: claim into the processing list (waiting a moment), run,
+ * ack; 0 if none came. */
+static int run_one_redis(sp_app *app, const char *processing)
+{
+    sp__taskrec rec;
+    int rc = sp__redis_claim(app->cfg, processing, SCAN_MS, &rec);
+    if (rc != SP_OK)
+        return rc == SP_ENOENT ? 1 : 0; /* it waited already; back off only on errors */
+    sp_log(SP_LOG_DEBUG, "running task %s (%s)", rec.id, rec.name);
+    sp__tasks_run(app, &rec);
+    sp__redis_ack(app->cfg, processing, rec.id);
+    sp__rec_free(&rec);
+    return 1;
+}
+
 /* Claim and run one due task; 0 if there was none. */
 static int run_one(sp_app *app, const char *running)
 {
     const sp__config *cfg = app->cfg;
+    if (cfg->tasks_backend)
+        return run_one_redis(app, running);
     char queue[4096], name[256], from[4400], to[4400];
     sp__taskrec rec;
     snprintf(queue, sizeof(queue), "%s/queue", cfg->spool_dir);
@@ -138,8 +156,11 @@ _Noreturn void sp__spooler_run(const sp__spooler_start *st)
     sp__proctitle_set("spindle: spooler %d", st->n);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     setup_signals();
-    snprintf(running, sizeof(running), "%s/running-%d", cfg->spool_dir, (int)getpid());
-    if (mkdir(running, 0750) != 0 && errno != EEXIST) {
+    if (cfg->tasks_backend)
+        sp__redis_processing_key(running, sizeof(running), (int)getppid(), (int)getpid());
+    else
+        snprintf(running, sizeof(running), "%s/running-%d", cfg->spool_dir, (int)getpid());
+    if (!cfg->tasks_backend && mkdir(running, 0750) != 0 && errno != EEXIST) {
         sp_log(SP_LOG_ERROR, "cannot make %s: %m", running);
         _exit(1);
     }
@@ -151,21 +172,19 @@ _Noreturn void sp__spooler_run(const sp__spooler_start *st)
         _exit(1);
     loop(app, running);
     sp__app_free(app);
-    rmdir(running);
+    if (!cfg->tasks_backend)
+        rmdir(running);
     exit(0);
 }
 
 /* ---- master: recovery ---------------------------------------------------- */
 
-static void requeue(const sp__config *cfg, const char *path, const char *name, const char *why)
+/* A task whose spooler died: back in the queue with one more attempt and a
+ * backoff, or failed with the reason after task-retries. */
+static int settle_orphan(const sp__config *cfg, sp__taskrec *r, const char *why)
 {
-    sp__taskrec rec;
-    int rc = sp__rec_read(path, &rec);
-    if (rc != SP_OK) {
-        if (rc == SP_EINVAL)
-            set_aside(cfg, path, name);
-        return;
-    }
+    sp__taskrec rec = *r;
+    int rc;
     rec.attempts++;
     rec.updated_ms = sp__unix_ms();
     if (rec.attempts > cfg->task_retries) {
@@ -187,9 +206,21 @@ static void requeue(const sp__config *cfg, const char *path, const char *name, c
         st.body = NULL, st.len = 0;
         rc = sp__state_write(cfg, &st);
         if (rc == SP_OK)
-            rc = sp__spool_put(cfg->spool_dir, &rec, rec.updated_ms + delay);
+            rc = sp__spool_put(cfg, &rec, rec.updated_ms + delay);
     }
-    if (rc == SP_OK)
+    return rc;
+}
+
+static void requeue(const sp__config *cfg, const char *path, const char *name, const char *why)
+{
+    sp__taskrec rec;
+    int rc = sp__rec_read(path, &rec);
+    if (rc != SP_OK) {
+        if (rc == SP_EINVAL)
+            set_aside(cfg, path, name);
+        return;
+    }
+    if (settle_orphan(cfg, &rec, why) == SP_OK)
         unlink(path); /* else it stays, and the next start tries again */
     sp__rec_free(&rec);
 }
@@ -212,6 +243,8 @@ static void recover_dir(const sp__config *cfg, const char *dir, const char *why)
 void sp__spool_recover(const sp__config *cfg, pid_t pid, const char *why)
 {
     char dir[4096];
+    if (cfg->tasks_backend)
+        sp__redis_recover(cfg, (int)pid, why, settle_orphan);
     if (cfg->spool_dir == NULL)
         return;
     if (pid > 0) {

@@ -153,7 +153,7 @@ static const char *sample(const sp__option *o)
     case SP__T_MODE: return "600";
     case SP__T_PATH: return "p";
     case SP__T_BOOL: return "no";
-    case SP__T_STRING: return "s";
+    case SP__T_STRING: return strcmp(o->key, "tasks-backend") ? "s" : "redis://127.0.0.1:6379/2";
     case SP__T_CIDRS: return "127.0.0.1/32, ::1";
     default: return o->dflt;
     }

@@ -509,6 +509,12 @@ Test(options, unknown_keys_and_wrong_sections)
 Test(options, sections)
 {
     fails("[Tasks]\n", ":1: [Tasks]: unknown section" SECTION_ACC);
+    fails("[server]\nlisten = :1\n[tasks]\ntasks-backend = redis://h:0/1\n",
+          ": tasks-backend: 'redis://h:0/1' is not a Redis URL (accepted: redis://host:port or "
+          "redis://host:port/db, db 0-1000)");
+    fails("[server]\nlisten = :1\n[tasks]\ntasks-backend = redis://h:6379/x\n",
+          ": tasks-backend: 'redis://h:6379/x' is not a Redis URL (accepted: redis://host:port or "
+          "redis://host:port/db, db 0-1000)");
     fails("[tasks]\nthreads = 2\n", ":2: threads: belongs in [server], not [tasks]");
     fails("[server]\ntask-threads = 2\n", ":2: task-threads: belongs in [tasks], not [server]");
     fails("[server]\nlisten = :1\n[cron]\n* * * * *\n",

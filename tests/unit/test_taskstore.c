@@ -120,7 +120,7 @@ Test(taskstore, spool_entries_are_named_by_time_and_read_back)
     sp__config cfg = store();
     sp__taskrec r = sample(), d;
     char path[4400], queue[4200];
-    cr_assert_eq(sp__spool_put(cfg.spool_dir, &r, 1234), SP_OK);
+    cr_assert_eq(sp__spool_put(&cfg, &r, 1234), SP_OK);
     snprintf(path, sizeof(path), "%s/queue/0000000001234-%s", cfg.spool_dir, r.id);
     cr_assert_eq(sp__rec_read(path, &d), SP_OK);
     cr_assert_eq(memcmp(d.body, r.body, r.len), 0);
@@ -148,7 +148,7 @@ Test(taskstore, a_failed_write_leaves_nothing_behind)
     getrlimit(RLIMIT_FSIZE, &old);
     lim.rlim_max = old.rlim_max;
     cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    int rc = sp__spool_put(cfg.spool_dir, &r, 1);
+    int rc = sp__spool_put(&cfg, &r, 1);
     setrlimit(RLIMIT_FSIZE, &old);
     cr_assert_eq(rc, SP_ENOSPC);
     snprintf(queue, sizeof(queue), "%s/queue", cfg.spool_dir);
