@@ -187,11 +187,24 @@ def group_members(pgid):
 
 
 def threads(pid):
-    """Number of threads of pid (entries in /proc/PID/task), 0 if gone."""
+    """Number of spindle's threads in pid (entries in /proc/PID/task), 0 if
+    gone.  Threads a sanitizer runs for itself are not counted."""
     try:
-        return len(os.listdir("/proc/%d/task" % pid))
+        tids = [int(t) for t in os.listdir("/proc/%d/task" % pid)]
     except OSError:
         return 0
+    if SANITIZED != "thread":
+        return len(tids)
+    # TSan's own threads carry the process title; spindle names every
+    # thread it starts ("handler 1", ...), so count the main one and those.
+    own = 1
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%d/comm" % (pid, tid)) as f:
+                own += tid != pid and not f.read().startswith("spindle:")
+        except OSError:
+            pass
+    return own
 
 
 def cmdline(pid):
