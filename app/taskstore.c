@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@
 
 #define MAGIC "spindle-task 1\n"
 #define TEMP_MAX_AGE_MS (3600LL * 1000)
+#define PRIVATE_DIR "/tmp"
+#define PRIVATE_PREFIX "spindle-tasks-" /* then the master's pid */
 
 int64_t sp__unix_ms(void)
 {
@@ -283,11 +286,33 @@ fail:
     return -1;
 }
 
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw);
+
+/* Private stores are named after their master's pid, so one left behind by
+ * a master that was killed (no clean-up ran) is removed by the next start. */
+static void remove_stale_stores(void)
+{
+    char path[300];
+    DIR *d = opendir(PRIVATE_DIR);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        int pid = strncmp(e->d_name, PRIVATE_PREFIX, strlen(PRIVATE_PREFIX)) == 0
+                      ? atoi(e->d_name + strlen(PRIVATE_PREFIX))
+                      : 0;
+        if (pid <= 0 || (kill(pid, 0) == 0 || errno != ESRCH))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", PRIVATE_DIR, e->d_name);
+        nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    if (d)
+        closedir(d);
+}
+
 int sp__taskstore_prepare(sp__config *cfg, const sp__config *prev, char *err, size_t errlen)
 {
     static const char *const store[] = {"state", "tmp", NULL};
     static const char *const spool[] = {"queue", "tmp", "bad", NULL};
-    char tmpl[] = "/tmp/spindle-tasks-XXXXXX";
+    char tmpl[128];
+    snprintf(tmpl, sizeof(tmpl), "%s/%s%d-XXXXXX", PRIVATE_DIR, PRIVATE_PREFIX, (int)getpid());
     free(cfg->task_dir);
     free(cfg->spool_dir);
     cfg->task_dir = cfg->spool_dir = NULL;
@@ -296,7 +321,7 @@ int sp__taskstore_prepare(sp__config *cfg, const sp__config *prev, char *err, si
     else if (prev && !prev->spool && prev->task_dir)
         cfg->task_dir = strdup(prev->task_dir);
     else
-        cfg->task_dir = mkdtemp(tmpl) ? strdup(tmpl) : NULL;
+        cfg->task_dir = (remove_stale_stores(), mkdtemp(tmpl)) ? strdup(tmpl) : NULL;
     if (cfg->task_dir == NULL) {
         snprintf(err, errlen, "cannot make a task store folder: %s", strerror(errno));
         return -1;
@@ -325,7 +350,8 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 void sp__taskstore_cleanup(const sp__config *cfg)
 {
     if (cfg->spool == NULL && cfg->task_dir != NULL &&
-        strncmp(cfg->task_dir, "/tmp/spindle-tasks-", 19) == 0)
+        strncmp(cfg->task_dir, PRIVATE_DIR "/" PRIVATE_PREFIX,
+                strlen(PRIVATE_DIR "/" PRIVATE_PREFIX)) == 0)
         nftw(cfg->task_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
