@@ -23,7 +23,7 @@ typedef struct sp__buf {
 /* Make room for extra more bytes; SP_ENOMEM on failure. */
 int sp__buf_reserve(sp__buf *b, size_t extra);
 int sp__buf_append(sp__buf *b, const void *data, size_t len);
-int sp__buf_vprintf(sp__buf *b, const char *fmt, va_list ap);
+int sp__buf_vprintf(sp__buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 int sp__buf_printf(sp__buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Empty it; give memory back if it grew past SP__BUF_KEEP. */
 void sp__buf_reset(sp__buf *b);

@@ -244,7 +244,7 @@ SP_EXPORT sp_str sp_response_header(const sp_response *res, const char *name);
 /* Append to the body (buffered until the handler returns). */
 SP_EXPORT int sp_write(sp_response *res, const void *data, size_t len);
 SP_EXPORT int sp_printf(sp_response *res, const char *fmt, ...) SP_PRINTF(2, 3);
-SP_EXPORT int sp_vprintf(sp_response *res, const char *fmt, va_list ap);
+SP_EXPORT int sp_vprintf(sp_response *res, const char *fmt, va_list ap) SP_PRINTF(2, 0);
 /* Drop the body written so far (middleware replacing a response). */
 SP_EXPORT int sp_clear_body(sp_response *res);
 /* Bytes of body so far (or sent, for a stream or a file). */
