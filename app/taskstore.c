@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/fdio.h"
 #define MAGIC "spindle-task 1\n"
 #define TEMP_MAX_AGE_MS (3600LL * 1000)
 #define PRIVATE_DIR "/tmp"
@@ -190,20 +191,6 @@ static int io_error(void)
     return errno == ENOSPC || errno == EDQUOT || errno == EFBIG ? SP_ENOSPC : SP_EIO;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -230,7 +217,7 @@ int sp__rec_write(const char *tmpdir, const char *dir, const char *name, const s
         free(buf);
         return io_error();
     }
-    if (write_all(fd, buf, len) != 0 || (durable && fsync(fd) != 0)) {
+    if (sp__write_all(fd, buf, len) != 0 || (durable && fsync(fd) != 0)) {
         rc = io_error();
         close(fd);
         goto undo;

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "app/fdio.h"
 #include "spindle/spindle.h"
 
 #define EXT_LIMIT (16 * 1024)
@@ -230,20 +231,6 @@ static int on_headers_complete(llhttp_t *p)
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* An unnamed file: nothing to clean up if the worker dies mid-request. */
 static int spill_open(const char *dir)
 {
@@ -266,7 +253,7 @@ static int spill(sp__h1 *h)
         sp_log(SP_LOG_ERROR, "request body temp file in %s: %m", h->lim->temp_dir);
         return -1;
     }
-    if (write_all(h->spill_fd, h->body->data, h->body->len) != 0)
+    if (sp__write_all(h->spill_fd, h->body->data, h->body->len) != 0)
         return -1;
     h->body->len = 0;
     return 0;
@@ -281,7 +268,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     if (h->spill_fd < 0 && h->body->len + len > h->lim->body_buffer && spill(h) != 0)
         return fail(h, 500, "cannot write the request body to a temp file");
     if (h->spill_fd >= 0) {
-        if (write_all(h->spill_fd, at, len) != 0)
+        if (sp__write_all(h->spill_fd, at, len) != 0)
             return fail(h, 500, "cannot write the request body to a temp file");
         return 0;
     }
