@@ -42,23 +42,35 @@ int sp__status_bodyless(int status)
     return (status >= 100 && status < 200) || status == 204 || status == 304;
 }
 
+/* RFC 9110 tchar, as a table: every header of every response passes here. */
+static const unsigned char tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+};
+
 int sp__is_token(const char *s, size_t n)
 {
-    static const char extra[] = "!#$%&'*+-.^_`|~";
     if (n == 0)
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              (c != 0 && strchr(extra, c) != NULL)))
+    for (size_t i = 0; i < n; i++)
+        if (!tchar[(unsigned char)s[i]])
             return 0;
-    }
     return 1;
 }
 
-static int value_ok(const char *v)
+static int value_ok(const char *v, size_t n)
 {
-    return strpbrk(v, "\r\n") == NULL;
+    return memchr(v, '\r', n) == NULL && memchr(v, '\n', n) == NULL;
 }
 
 static int framing_header(const char *name)
@@ -67,27 +79,35 @@ static int framing_header(const char *name)
            strcasecmp(name, "Transfer-Encoding") == 0 || strcasecmp(name, "Connection") == 0;
 }
 
-static int check_header(const sp_response *res, const char *name, const char *value)
+/* A header as a handler gives it: C strings, so a NUL ends it and can
+ * never be inside; lengths measured once here. */
+typedef struct hdr_in {
+    const char *name, *value;
+    size_t nl, vl;
+} hdr_in;
+
+static int check_header(const sp_response *res, hdr_in *h)
 {
     if (res->headers_sent)
         return SP_ESTATE;
-    if (name == NULL || value == NULL)
+    if (h->name == NULL || h->value == NULL)
         return SP_EINVAL;
-    if (!sp__is_token(name, strlen(name)) || !value_ok(value)) {
+    h->nl = strlen(h->name);
+    h->vl = strlen(h->value);
+    int name_ok = sp__is_token(h->name, h->nl);
+    if (!name_ok || !value_ok(h->value, h->vl)) {
         sp_log(SP_LOG_ERROR, "refused response header %.64s: forbidden byte (CR, LF, NUL or "
-               "non-token name)", sp__is_token(name, strlen(name)) ? name : "(bad name)");
+               "non-token name)", name_ok ? h->name : "(bad name)");
         return SP_EHEADER;
     }
-    if (framing_header(name))
+    if (framing_header(h->name))
         return SP_EINVAL;
     return SP_OK;
 }
 
-SP_EXPORT int sp_add_header(sp_response *res, const char *name, const char *value)
+/* Store a checked header (copies in the request arena). */
+static int store_header(sp_response *res, const hdr_in *in)
 {
-    int rc = check_header(res, name, value);
-    if (rc != SP_OK)
-        return rc;
     sp__arena *a = res->req->arena;
     if (res->n_headers == res->cap_headers) {
         size_t cap = res->cap_headers ? res->cap_headers * 2 : 8;
@@ -99,12 +119,18 @@ SP_EXPORT int sp_add_header(sp_response *res, const char *name, const char *valu
         res->headers = h;
         res->cap_headers = cap;
     }
-    size_t nl = strlen(name), vl = strlen(value);
-    char *n = sp__arena_strndup(a, name, nl), *v = sp__arena_strndup(a, value, vl);
+    char *n = sp__arena_strndup(a, in->name, in->nl), *v = sp__arena_strndup(a, in->value, in->vl);
     if (n == NULL || v == NULL)
         return SP_ENOMEM;
-    res->headers[res->n_headers++] = (sp__header){{n, nl}, {v, vl}};
+    res->headers[res->n_headers++] = (sp__header){{n, in->nl}, {v, in->vl}};
     return SP_OK;
+}
+
+SP_EXPORT int sp_add_header(sp_response *res, const char *name, const char *value)
+{
+    hdr_in h = {name, value, 0, 0};
+    int rc = check_header(res, &h);
+    return rc != SP_OK ? rc : store_header(res, &h);
 }
 
 SP_EXPORT int sp_del_header(sp_response *res, const char *name)
@@ -125,11 +151,12 @@ SP_EXPORT int sp_del_header(sp_response *res, const char *name)
 
 SP_EXPORT int sp_set_header(sp_response *res, const char *name, const char *value)
 {
-    int rc = check_header(res, name, value);
+    hdr_in h = {name, value, 0, 0};
+    int rc = check_header(res, &h);
     if (rc != SP_OK)
         return rc;
     sp_del_header(res, name);
-    return sp_add_header(res, name, value);
+    return store_header(res, &h);
 }
 
 SP_EXPORT sp_str sp_response_header(const sp_response *res, const char *name)

@@ -18,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -30,12 +31,35 @@
 #define READ_CAP (256 * 1024) /* read no further ahead than this */
 #define LINGER_MS 2000
 #define LINGER_BYTES (256 * 1024)
+#define IDLE_TRIM_MS 250 /* idle this long: give the buffers back */
+#define TRIM_RELEASE_BYTES (1024 * 1024)
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
 static void pump(sp__conn *c);
 
-static void expire_in(sp__conn *c, int ms) { c->deadline = sp__now_ms() + ms; }
+static void expire_in(sp__conn *c, int ms)
+{
+    c->idle_since = sp__now_ms();
+    c->deadline = c->idle_since + ms;
+}
+
+/* An idle keep-alive connection keeps only its struct.  A connection in
+ * use keeps its buffers between requests (no malloc per request); one
+ * that went quiet frees them, so 10,000 idle clients cost 10,000 structs,
+ * not 10,000 sets of buffers. */
+static size_t trim(sp__conn *c)
+{
+    size_t freed = c->in.cap + c->head.cap + c->res_body.cap + c->body.cap + 4096;
+    sp__buf_free(&c->in);
+    sp__buf_free(&c->head);
+    sp__buf_free(&c->res_body);
+    sp__buf_free(&c->body);
+    sp__arena_free(&c->arena);
+    sp__h1_trim(&c->h1);
+    c->trimmed = 1;
+    return freed;
+}
 
 static void peer_text(sp__conn *c, const struct sockaddr *sa)
 {
@@ -367,11 +391,21 @@ static void time_out(sp__conn *c)
 void sp__conn_sweep(sp__worker *w)
 {
     long long now = sp__now_ms();
+    size_t freed = 0;
     for (sp__conn *c = w->conns, *next; c != NULL; c = next) {
         next = c->next;
-        if (!(atomic_load(&c->sync) & SP__CONN_BUSY) && c->deadline && now >= c->deadline)
+        if (atomic_load(&c->sync) & SP__CONN_BUSY)
+            continue;
+        if (c->deadline && now >= c->deadline)
             time_out(c);
+        else if (c->state == C_IDLE && !c->trimmed && c->in.len == 0 &&
+                 now - c->idle_since >= IDLE_TRIM_MS)
+            freed += trim(c);
     }
+    /* Freed chunks stay in malloc's arenas (the handler threads' too);
+     * after a large batch, hand the pages back to the system. */
+    if (freed >= TRIM_RELEASE_BYTES)
+        malloc_trim(0);
 }
 
 void sp__conn_reset(sp__conn *c)
@@ -390,6 +424,7 @@ void sp__conn_reset(sp__conn *c)
     if (c->in.len == 0)
         sp__buf_reset(&c->in);
     c->continue_sent = 0;
+    c->trimmed = 0;
     c->served++;
     c->state = C_IDLE;
     expire_in(c, c->w->cfg->timeout_keepalive_ms);

@@ -50,6 +50,7 @@ struct sp__conn {
     enum sp__conn_state state;
     atomic_uint sync;     /* SP__CONN_BUSY | SP__CONN_PENDING */
     long long deadline;   /* CLOCK_MONOTONIC ms when the current state times out */
+    long long idle_since; /* when the current state began */
     struct event ev_read; /* edge-triggered, registered for the connection's life */
     struct event ev_write;
     sp__buf in;  /* bytes read; the current request's spans point here */
@@ -76,6 +77,7 @@ struct sp__conn {
     unsigned read_ready : 1; /* unread input may wait in the socket */
     unsigned eof : 1;        /* read returned end of stream */
     unsigned peer_closed : 1; /* epoll saw the FIN: read until eof */
+    unsigned trimmed : 1;     /* idle, its buffers given back */
     int port;
     char addr[48];
 };

@@ -322,6 +322,14 @@ void sp__h1_init(sp__h1 *h, const sp__h1_limits *lim, sp__buf *body)
     h->p.data = h;
 }
 
+void sp__h1_trim(sp__h1 *h)
+{
+    free(h->hdr);
+    h->hdr = NULL;
+    h->cap_hdr = 0;
+    h->n_hdr = 0;
+}
+
 int sp__h1_take_spill(sp__h1 *h)
 {
     int fd = h->spill_fd;

@@ -17,6 +17,10 @@ build_type=${3:-}
 n=${INSN_N:-2000}
 margin=${INSN_MARGIN:-1.5}
 
+if [ "$build_type" = sanitize ]; then
+    echo "sanitizer build: valgrind cannot run it; measured in the plain pass"
+    exit 77
+fi
 if ! command -v valgrind >/dev/null; then
     echo "valgrind is not installed (bash scripts/dev.sh setup installs it)" >&2
     exit 1
