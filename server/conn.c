@@ -360,10 +360,15 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     c->read_ready = 1;
     if (what & EV_CLOSED)
         c->peer_closed = 1; /* its FIN came with this edge: read on to it */
+    sp__worker *w = c->w;
     if (c->state == C_LINGER)
         drain(c);
     else if (c->state != C_WRITING)
         pump(c);
+    /* Accepting may have stopped for a full queue that handler threads have
+     * drained since, without telling the loop; see it here (and in the sweep). */
+    if (!atomic_load(&w->accepting))
+        sp__worker_accept_if_room(w);
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
@@ -406,6 +411,7 @@ void sp__conn_sweep(sp__worker *w)
      * after a large batch, hand the pages back to the system. */
     if (freed >= TRIM_RELEASE_BYTES)
         malloc_trim(0);
+    sp__worker_accept_if_room(w);
 }
 
 void sp__conn_reset(sp__conn *c)

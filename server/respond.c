@@ -250,9 +250,8 @@ static int release_busy(sp__conn *c)
 static int finish_here(sp__conn *c)
 {
     if (c->broken || c->iovcnt > 0 || c->file_left > 0 || !c->keep_alive || c->eof ||
-        c->peer_closed || c->read_ready || c->pos != c->in.len ||
-        atomic_load(&c->w->stopping) || !atomic_load(&c->w->accepting))
-        return 0; /* (not accepting: the IO loop decides when to resume) */
+        c->peer_closed || c->read_ready || c->pos != c->in.len || atomic_load(&c->w->stopping))
+        return 0;
     sp__conn_reset(c);
     return release_busy(c);
 }
