@@ -20,13 +20,11 @@
 
 #include "server/conn.h"
 #include "server/worker.h"
+#include "tests/common/inproc_worker.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static sp__worker w;
-static sp__config cfg;
-static sp__listeners no_listeners;
-static struct sp_app app;
+static sp__inproc ip;
 
 static int hello(sp_request *req, sp_response *res)
 {
@@ -62,26 +60,7 @@ static int wrap(sp_request *req, sp_response *res, sp_next *next)
 
 static sp_middleware_fn chain[] = {wrap};
 
-static void *handler_thread(void *arg)
-{
-    sp__qnode *n;
-    while ((n = sp__queue_pop(&w.queue)) != NULL)
-        sp__conn_handle((sp__conn *)n);
-    return NULL;
-}
 
-static void on_done(evutil_socket_t fd, short what, void *arg)
-{
-    pthread_mutex_lock(&w.done_lock);
-    sp__conn *c = w.done;
-    w.done = NULL;
-    pthread_mutex_unlock(&w.done_lock);
-    while (c != NULL) {
-        sp__conn *next = c->done_next;
-        sp__conn_completed(c);
-        c = next;
-    }
-}
 
 static void on_client(evutil_socket_t fd, short what, void *arg)
 {
@@ -92,36 +71,19 @@ static void on_client(evutil_socket_t fd, short what, void *arg)
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
-    if (w.n_conns == 0)
-        event_base_loopbreak(w.base);
+    if (ip.w.n_conns == 0)
+        event_base_loopbreak(ip.w.base);
 }
 
 static void setup(void)
 {
-    static pthread_t thread;
-    cfg.threads = 1;
-    cfg.timeout_header_ms = cfg.timeout_body_ms = cfg.timeout_keepalive_ms = 300;
-    cfg.timeout_write_ms = cfg.graceful_timeout_ms = 300;
-    cfg.max_keepalive_requests = 100;
-    w.cfg = &cfg;
-    w.ls = &no_listeners;
-    w.lim = (sp__h1_limits){2048, 8192, 64, 1 << 16, 1024, "/tmp"};
-    w.queue_limit = 1 << 20;
-    w.accepting = 1;
-    evthread_use_pthreads();
-    w.base = event_base_new();
-    w.ev_done = event_new(w.base, -1, EV_PERSIST, on_done, NULL);
-    pthread_mutex_init(&w.done_lock, NULL);
-    sp__queue_init(&w.queue);
-    app.cfg = &cfg;
-    app.router = sp__router_new();
-    sp_route(&app, "GET", "/", hello);
-    sp_route(&app, "*", "/echo/{id}", echo);
-    sp_route(&app, "GET", "/stream", stream);
-    app.chain = chain;
-    app.n_chain = 1;
-    w.app = &app;
-    pthread_create(&thread, NULL, handler_thread, NULL);
+    sp__inproc_init(&ip, 300, 100);
+    sp_route(&ip.app, "GET", "/", hello);
+    sp_route(&ip.app, "*", "/echo/{id}", echo);
+    sp_route(&ip.app, "GET", "/stream", stream);
+    ip.app.chain = chain;
+    ip.app.n_chain = 1;
+    sp__inproc_start(&ip);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -136,17 +98,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size = 60000; /* stays within the socket buffer: one write, no wait */
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
         return 0;
-    sp__conn_open(&w, -1, sv[0], (struct sockaddr *)&sa, sizeof(sa));
+    sp__conn_open(&ip.w, -1, sv[0], (struct sockaddr *)&sa, sizeof(sa));
     if (size > 0 && send(sv[1], data, size, MSG_NOSIGNAL) < 0) {
         /* the server end may refuse early; it closes on its own */
     }
     shutdown(sv[1], SHUT_WR);
-    struct event *client = event_new(w.base, sv[1], EV_READ | EV_PERSIST, on_client, NULL);
-    struct event *tick = event_new(w.base, -1, EV_PERSIST, on_tick, NULL);
+    struct event *client = event_new(ip.w.base, sv[1], EV_READ | EV_PERSIST, on_client, NULL);
+    struct event *tick = event_new(ip.w.base, -1, EV_PERSIST, on_tick, NULL);
     struct timeval tv = {0, 2000};
     event_add(client, NULL);
     event_add(tick, &tv);
-    event_base_dispatch(w.base);
+    event_base_dispatch(ip.w.base);
     event_free(tick);
     event_free(client);
     close(sv[1]);

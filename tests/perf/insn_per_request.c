@@ -31,11 +31,9 @@
 #include "middleware/builtin.h"
 #include "server/conn.h"
 #include "server/worker.h"
+#include "tests/common/inproc_worker.h"
 
-static sp__worker w;
-static sp__config cfg;
-static sp__listeners no_listeners;
-static struct sp_app app;
+static sp__inproc ip;
 static sp_middleware_fn chain[1];
 
 static const char request[] = "GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: insn\r\n"
@@ -47,28 +45,7 @@ static int hello(sp_request *req, sp_response *res)
     return sp_send(res, 200, "text/plain; charset=utf-8", "Hello, World!", 13);
 }
 
-static void *handler_thread(void *arg)
-{
-    (void)arg;
-    sp__qnode *n;
-    while ((n = sp__queue_pop(&w.queue)) != NULL)
-        sp__conn_handle((sp__conn *)n);
-    return NULL;
-}
 
-static void on_done(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what, (void)arg;
-    pthread_mutex_lock(&w.done_lock);
-    sp__conn *c = w.done;
-    w.done = NULL;
-    pthread_mutex_unlock(&w.done_lock);
-    while (c != NULL) {
-        sp__conn *next = c->done_next;
-        sp__conn_completed(c);
-        c = next;
-    }
-}
 
 struct client {
     int fd;
@@ -116,46 +93,29 @@ static void *client_thread(void *arg)
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 1000;
-    pthread_t handler, client;
+    pthread_t client;
     int sv[2];
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
-    cfg.threads = 1;
-    cfg.timeout_header_ms = cfg.timeout_body_ms = cfg.timeout_keepalive_ms = 60000;
-    cfg.timeout_write_ms = cfg.graceful_timeout_ms = 60000;
-    cfg.max_keepalive_requests = 0;
-    w.cfg = &cfg;
-    w.ls = &no_listeners;
-    w.lim = (sp__h1_limits){2048, 8192, 64, 1 << 16, 1024, "/tmp"};
-    w.queue_limit = 1 << 20;
-    w.accepting = 1;
-    evthread_use_pthreads();
-    w.base = event_base_new();
-    w.ev_done = event_new(w.base, -1, EV_PERSIST, on_done, NULL);
-    pthread_mutex_init(&w.done_lock, NULL);
-    sp__queue_init(&w.queue);
-
-    app.cfg = &cfg;
-    app.router = sp__router_new();
-    sp_route(&app, "GET", "/", hello);
+    sp__inproc_init(&ip, 60000, 0);
+    sp_route(&ip.app, "GET", "/", hello);
     /* The built-in request_id, defined as the server defines it. */
-    if (sp__builtin_request_id.init_worker(&app, NULL) != SP_OK || app.n_defs != 1) {
+    if (sp__builtin_request_id.init_worker(&ip.app, NULL) != SP_OK || ip.app.n_defs != 1) {
         fprintf(stderr, "request_id middleware did not define itself\n");
         return 1;
     }
-    chain[0] = app.defs[0].fn;
-    app.chain = chain;
-    app.n_chain = 1;
-    w.app = &app;
+    chain[0] = ip.app.defs[0].fn;
+    ip.app.chain = chain;
+    ip.app.n_chain = 1;
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
         return 1;
     fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) & ~O_NONBLOCK); /* the client blocks */
-    pthread_create(&handler, NULL, handler_thread, NULL);
-    sp__conn_open(&w, -1, sv[0], (struct sockaddr *)&sa, sizeof(sa));
+    sp__inproc_start(&ip);
+    sp__conn_open(&ip.w, -1, sv[0], (struct sockaddr *)&sa, sizeof(sa));
     struct client cl = {sv[1], n, 0};
     pthread_create(&client, NULL, client_thread, &cl);
-    event_base_dispatch(w.base); /* returns once the connection is closed */
+    event_base_dispatch(ip.w.base); /* returns once the connection is closed */
     pthread_join(client, NULL);
     close(sv[1]);
     printf("requests %ld answered %ld\n", n, cl.ok);

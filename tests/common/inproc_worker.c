@@ -1,0 +1,61 @@
+/* inproc_worker.c - see inproc_worker.h. */
+#include "tests/common/inproc_worker.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <string.h>
+
+#include "server/conn.h"
+
+static void *handler_thread(void *arg)
+{
+    sp__inproc *ip = arg;
+    sp__qnode *n;
+    while ((n = sp__queue_pop(&ip->w.queue)) != NULL)
+        sp__conn_handle((sp__conn *)n);
+    return NULL;
+}
+
+/* What the worker's on_done does: take back what handler threads posted. */
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    sp__worker *w = arg;
+    pthread_mutex_lock(&w->done_lock);
+    sp__conn *c = w->done;
+    w->done = NULL;
+    pthread_mutex_unlock(&w->done_lock);
+    while (c != NULL) {
+        sp__conn *next = c->done_next;
+        sp__conn_completed(c);
+        c = next;
+    }
+}
+
+void sp__inproc_init(sp__inproc *ip, int timeout_ms, int max_keepalive)
+{
+    memset(ip, 0, sizeof(*ip));
+    sp__config *cfg = &ip->cfg;
+    cfg->threads = 1;
+    cfg->timeout_header_ms = cfg->timeout_body_ms = cfg->timeout_keepalive_ms = timeout_ms;
+    cfg->timeout_write_ms = cfg->graceful_timeout_ms = timeout_ms;
+    cfg->max_keepalive_requests = max_keepalive;
+    sp__worker *w = &ip->w;
+    w->cfg = cfg;
+    w->ls = &ip->no_listeners;
+    w->lim = (sp__h1_limits){2048, 8192, 64, 1 << 16, 1024, "/tmp"};
+    w->queue_limit = 1 << 20;
+    w->accepting = 1;
+    evthread_use_pthreads();
+    w->base = event_base_new();
+    w->ev_done = event_new(w->base, -1, EV_PERSIST, on_done, w);
+    pthread_mutex_init(&w->done_lock, NULL);
+    sp__queue_init(&w->queue);
+    ip->app.cfg = cfg;
+    ip->app.router = sp__router_new();
+    w->app = &ip->app;
+}
+
+int sp__inproc_start(sp__inproc *ip)
+{
+    return pthread_create(&ip->thread, NULL, handler_thread, ip) == 0 ? 0 : -1;
+}
