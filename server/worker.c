@@ -74,9 +74,8 @@ static void *handler_main(void *arg)
     return NULL;
 }
 
-static void on_done(evutil_socket_t fd, short what, void *arg)
+void sp__worker_take_done(sp__worker *w)
 {
-    sp__worker *w = arg;
     pthread_mutex_lock(&w->done_lock);
     sp__conn *c = w->done;
     w->done = NULL;
@@ -86,6 +85,12 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
         sp__conn_completed(c);
         c = next;
     }
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    sp__worker *w = arg;
+    sp__worker_take_done(w);
     sp__worker_accept_if_room(w);
 }
 

@@ -74,6 +74,8 @@ _Noreturn void sp__worker_run(const sp__worker_start *st);
 
 /* Accepting on or off (backpressure, EMFILE, graceful stop). */
 void sp__worker_accept(sp__worker *w, int on);
+/* Take back the connections handler threads posted (IO loop only). */
+void sp__worker_take_done(sp__worker *w);
 /* Accept again if nothing holds it back (IO loop only). */
 void sp__worker_accept_if_room(sp__worker *w);
 /* The last connection of a stopping worker went away. */

@@ -16,19 +16,9 @@ static void *handler_thread(void *arg)
     return NULL;
 }
 
-/* What the worker's on_done does: take back what handler threads posted. */
 static void on_done(evutil_socket_t fd, short what, void *arg)
 {
-    sp__worker *w = arg;
-    pthread_mutex_lock(&w->done_lock);
-    sp__conn *c = w->done;
-    w->done = NULL;
-    pthread_mutex_unlock(&w->done_lock);
-    while (c != NULL) {
-        sp__conn *next = c->done_next;
-        sp__conn_completed(c);
-        c = next;
-    }
+    sp__worker_take_done(arg);
 }
 
 void sp__inproc_init(sp__inproc *ip, int timeout_ms, int max_keepalive)
