@@ -187,6 +187,9 @@ void sp__config_free(sp__config *cfg);
 /* The [module:NAME] section, or an empty one (never NULL). */
 const struct sp_section *sp__config_section(const sp__config *cfg, const char *name);
 
+/* cron-timezone values: UTC, or a readable zone under /usr/share/zoneinfo. */
+int sp__zone_ok(const char *tz);
+
 void sp__config_print(const sp__config *cfg, FILE *out);  /* -T */
 void sp__config_help(FILE *out, const char *argv0);        /* --help */
 void sp__config_example(FILE *out);                        /* example ini */

@@ -71,6 +71,7 @@ static const char *metavar(const sp__option *opt)
     case SP__T_MODE: return " MODE";
     case SP__T_ENUM: return " LEVEL";
     case SP__T_STRING: return " TEXT";
+    case SP__T_ZONE: return " ZONE";
     case SP__T_PATH: return " PATH";
     case SP__T_LISTEN: return " ADDR";
     case SP__T_MODULE: return " PATH";
@@ -144,6 +145,7 @@ static const char *scalar_text(const sp__config *cfg, const sp__option *o, char 
 
     switch (o->type) {
     case SP__T_STRING:
+    case SP__T_ZONE:
     case SP__T_PATH:
     case SP__T_CIDRS: /* sp__cidr_list starts with its text */
         return *(char *const *)at;

@@ -194,7 +194,7 @@ static const sp__option options[] = {
     {"cron-catchup", SP__SEC_TASKS, SP__T_BOOL, AT(cron_catchup), 0, 0, "false", NULL, NULL,
      "At start, run once each [cron] line whose time passed while the server was down; "
      "off, missed runs are skipped."},
-    {"cron-timezone", SP__SEC_TASKS, SP__T_STRING, AT(cron_timezone), 0, 0, "UTC", NULL, NULL,
+    {"cron-timezone", SP__SEC_TASKS, SP__T_ZONE, AT(cron_timezone), 0, 0, "UTC", NULL, NULL,
      "Time zone [cron] lines are read in: UTC or a zoneinfo name such as Europe/Paris."},
     {"tasks-backend", SP__SEC_TASKS, SP__T_STRING, AT(tasks_backend), 0, 0, NULL, NULL, NULL,
      "redis://host:port/db: keep spooled tasks and every task's state in Redis instead of "
@@ -280,6 +280,8 @@ const char *sp__option_accepted(const sp__option *opt, char *buf, size_t len)
         return "true, false, yes, no, on, off, 1 or 0";
     case SP__T_STRING:
         return "any text";
+    case SP__T_ZONE:
+        return "UTC or a zone name under /usr/share/zoneinfo, like Europe/Paris";
     case SP__T_PATH:
         return "a file path, relative to the ini file's folder";
     case SP__T_LISTEN:
@@ -307,6 +309,7 @@ static sp__setter *setter_of(enum sp__opt_type type)
     case SP__T_MODE: return sp__set_mode;
     case SP__T_ENUM: return sp__set_enum;
     case SP__T_STRING: return sp__set_string;
+    case SP__T_ZONE: return sp__set_zone;
     case SP__T_PATH: return sp__set_path;
     case SP__T_LISTEN: return sp__add_listen;
     case SP__T_MODULE: return sp__add_module;

@@ -27,6 +27,7 @@ enum sp__opt_type {
     SP__T_MODE,       /* int, octal file mode */
     SP__T_ENUM,       /* int: index of the value in choices */
     SP__T_STRING,     /* char *, malloc'd */
+    SP__T_ZONE,       /* char *: UTC or a zone under /usr/share/zoneinfo */
     SP__T_PATH,       /* char *, made absolute against the ini's folder */
     SP__T_LISTEN,     /* appends to cfg->listen */
     SP__T_MODULE,     /* appends to cfg->modules (a path) */
@@ -67,6 +68,7 @@ const char *sp__set_duration(sp__config *cfg, const sp__option *opt, const sp__a
 const char *sp__set_mode(sp__config *cfg, const sp__option *opt, const sp__arg *arg);
 const char *sp__set_enum(sp__config *cfg, const sp__option *opt, const sp__arg *arg);
 const char *sp__set_string(sp__config *cfg, const sp__option *opt, const sp__arg *arg);
+const char *sp__set_zone(sp__config *cfg, const sp__option *opt, const sp__arg *arg);
 const char *sp__set_path(sp__config *cfg, const sp__option *opt, const sp__arg *arg);
 const char *sp__set_cidrs(sp__config *cfg, const sp__option *opt, const sp__arg *arg);
 

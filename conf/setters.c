@@ -16,6 +16,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -195,6 +196,24 @@ static const char *store_string(sp__config *cfg, const sp__option *opt, char *co
 const char *sp__set_string(sp__config *cfg, const sp__option *opt, const sp__arg *arg)
 {
     return store_string(cfg, opt, strdup(arg->value));
+}
+
+int sp__zone_ok(const char *tz)
+{
+    char path[4096];
+    if (strcasecmp(tz, "UTC") == 0)
+        return 1;
+    if (tz[0] == '\0' || tz[0] == '/' || strstr(tz, "..") != NULL)
+        return 0;
+    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
+    return access(path, R_OK) == 0;
+}
+
+const char *sp__set_zone(sp__config *cfg, const sp__option *opt, const sp__arg *arg)
+{
+    if (!sp__zone_ok(arg->value))
+        return sp__phrase(arg, "'%.80s' is not a time zone", arg->value);
+    return sp__set_string(cfg, opt, arg);
 }
 
 char *sp__resolve(const char *base, const char *path)

@@ -99,11 +99,9 @@ static void save_state(const sp__cron *c, const sp__config *cfg)
 
 static int set_zone(sp__cron *c, const char *tz, char *err, size_t errlen)
 {
-    char path[4096];
     if (tz == NULL || strcasecmp(tz, "UTC") == 0)
         return 0;
-    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-    if (tz[0] == '/' || strstr(tz, "..") || access(path, R_OK) != 0) {
+    if (!sp__zone_ok(tz)) { /* checked when read; the zone file may have gone since */
         snprintf(err, errlen, "cron-timezone: '%s' is not a time zone (accepted: UTC or a name "
                  "under /usr/share/zoneinfo, like Europe/Paris)", tz);
         return -1;

@@ -583,3 +583,14 @@ Test(options, module_sections_and_the_public_accessors)
     cr_assert_eq(sp_conf_count(NULL), 0);
     sp__config_free(&c);
 }
+
+/* A time zone is checked when the config is read, not when cron starts. */
+Test(options, cron_timezone_checked_when_read)
+{
+    fails("[server]\nlisten = 127.0.0.1:1\n[tasks]\ncron-timezone = Mars/Olympus\n",
+          ":4: cron-timezone: 'Mars/Olympus' is not a time zone (accepted: UTC or a zone "
+          "name under /usr/share/zoneinfo, like Europe/Paris)");
+    fails("[server]\nlisten = 127.0.0.1:1\n[tasks]\ncron-timezone = ../../etc/passwd\n",
+          ":4: cron-timezone: '../../etc/passwd' is not a time zone (accepted: UTC or a zone "
+          "name under /usr/share/zoneinfo, like Europe/Paris)");
+}
