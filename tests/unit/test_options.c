@@ -594,3 +594,42 @@ Test(options, cron_timezone_checked_when_read)
           ":4: cron-timezone: '../../etc/passwd' is not a time zone (accepted: UTC or a zone "
           "name under /usr/share/zoneinfo, like Europe/Paris)");
 }
+
+/* Every typed key in the table refuses a value of the wrong shape with one
+ * line naming file:line and the key, and what it accepts, so a key added
+ * to the table is covered without a test of its own. */
+Test(options, every_typed_key_refuses_a_bad_value)
+{
+    size_t n;
+    const sp__option *opts = sp__options(&n);
+    int checked = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const sp__option *o = &opts[i];
+        const char *bad = o->type == SP__T_INT || o->type == SP__T_SIZE ||
+                                  o->type == SP__T_DURATION || o->type == SP__T_MODE
+                              ? "twelve"
+                          : o->type == SP__T_BOOL || o->type == SP__T_ENUM ? "perhaps"
+                          : o->type == SP__T_ZONE                          ? "Mars/Olympus"
+                                                                           : NULL;
+        if (bad == NULL)
+            continue;
+        char text[256], want[128], err[512];
+        sp__config cfg;
+        const char *sec = sp__section_name(o->section);
+        /* the key is line 3 in its section, after a [server] listen */
+        snprintf(text, sizeof(text), "[server]\nlisten = 127.0.0.1:1\n%s%s%s%s = %s\n",
+                 strcmp(sec, "server") ? "[" : "", strcmp(sec, "server") ? sec : "",
+                 strcmp(sec, "server") ? "]\n" : "", o->key, bad);
+        put("x.ini", text);
+        int line = strcmp(sec, "server") ? 4 : 3;
+        snprintf(want, sizeof(want), "x.ini:%d: %s: ", line, o->key);
+        cr_assert_eq(sp__config_load_file(&cfg, at("x.ini"), err, sizeof(err)), -1,
+                     "%s = %s was accepted", o->key, bad);
+        cr_assert(strstr(err, want) != NULL, "%s: error line %s lacks %s", o->key, err, want);
+        cr_assert(strstr(err, "(accepted: ") != NULL, "%s: %s says nothing of what is accepted",
+                  o->key, err);
+        checked++;
+    }
+    cr_assert_gt(checked, 20, "only %d typed keys found", checked);
+}
