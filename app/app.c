@@ -264,14 +264,19 @@ static int settle(sp_request *req, sp_response *res, int rc)
     return SP_OK;
 }
 
+/* The match lives in the request arena: an idle connection should not
+ * carry room for sixteen route parameters. */
 static int dispatch(sp_app *app, sp_request *req, sp_response *res)
 {
-    switch (sp__router_match(app->router, req->method, req->path, &req->match)) {
+    req->match = sp__arena_alloc(req->arena, sizeof(*req->match));
+    if (req->match == NULL)
+        return SP_ENOMEM;
+    switch (sp__router_match(app->router, req->method, req->path, req->match)) {
     case SP__ROUTE_FOUND:
-        return req->match.fn(req, res);
+        return req->match->fn(req, res);
     case SP__ROUTE_BAD_METHOD:
         sp_send_error(res, 405);
-        sp_set_header(res, "Allow", req->match.allow);
+        sp_set_header(res, "Allow", req->match->allow);
         return SP_OK;
     default:
         return 404;

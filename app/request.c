@@ -89,7 +89,7 @@ void sp__request_prepare(sp_request *req)
         req->path = req->target;
         req->query = (sp_str){req->target.ptr + req->target.len, 0};
     }
-    req->match.n_params = 0;
+    req->match = NULL;
     request_id_generate(req);
 }
 
@@ -172,8 +172,8 @@ SP_EXPORT sp_str sp_query(sp_request *req, const char *name)
 
 SP_EXPORT sp_str sp_param(sp_request *req, const char *name)
 {
-    for (size_t i = 0; i < req->match.n_params; i++) {
-        const sp__param *p = &req->match.params[i];
+    for (size_t i = 0; req->match != NULL && i < req->match->n_params; i++) {
+        const sp__param *p = &req->match->params[i];
         if (p->name.len == strlen(name) && memcmp(p->name.ptr, name, p->name.len) == 0)
             return sp__url_decode(req->arena, p->value, 0);
     }

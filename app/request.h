@@ -37,7 +37,7 @@ struct sp_request {
     sp_str remote_addr;
     int remote_port;
     sp_str request_id;
-    sp__match match;
+    sp__match *match; /* in the arena, once routed; NULL before (or if never) */
     char id_buf[24];
 };
 

@@ -153,7 +153,6 @@ void sp__sb_set_queue(uint32_t len)
 
 void sp__sb_begin(sp_request *req)
 {
-    req->match.pattern = NULL; /* a short-circuiting middleware never routes */
     if (my_thread == NULL)
         return;
     snprintf(my_thread->request, sizeof(my_thread->request), "%.*s %.*s",
@@ -215,7 +214,8 @@ void sp__sb_end(const sp_request *req, int status)
         return;
     uint64_t start = my_thread ? atomic_load(&my_thread->start_ns) : 0;
     uint64_t us = start ? (now_ns() - start) / 1000 : 0;
-    count(&me->counts, route_index(req->match.pattern), status, us);
+    /* a short-circuiting middleware never routes: no match, no pattern */
+    count(&me->counts, route_index(req->match ? req->match->pattern : NULL), status, us);
     if (my_thread != NULL) {
         atomic_fetch_add_explicit(&my_thread->requests, 1, memory_order_relaxed);
         atomic_store_explicit(&my_thread->start_ns, 0, memory_order_release);
