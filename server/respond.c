@@ -281,11 +281,14 @@ void sp__conn_handle(sp__conn *c)
         c->keep_alive = 0;
     if (rc != SP_OK && c->res.headers_sent)
         c->broken = 1;
+    /* Counted before the answer leaves: a client that has its response
+     * must find it in the stats (latency is thus up to the response being
+     * ready; the writes below are non-blocking, or the stream's last chunk). */
+    sp__sb_end(&c->req, c->res.status);
     if (c->res.streaming)
         finish_stream(c);
     else if (!c->broken)
         queue_output(c, &c->res);
-    sp__sb_end(&c->req, c->res.status);
     if (!finish_here(c))
         post_done(c);
 }
