@@ -24,8 +24,6 @@ static char log_role[32] = "master";
 
 void sp__log_role(const char *role) { snprintf(log_role, sizeof(log_role), "%s", role); }
 
-int sp__log_level(void) { return atomic_load(&log_level); }
-
 int sp__log_open(const char *path, int level)
 {
     atomic_store(&log_level, level);

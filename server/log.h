@@ -12,6 +12,5 @@
 void sp__log_role(const char *role);
 /* Open (or reopen, for USR1) the log file; NULL = stderr.  0 or -1. */
 int sp__log_open(const char *path, int level);
-int sp__log_level(void);
 
 #endif

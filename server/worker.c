@@ -379,6 +379,7 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
     sp__queue_close(&w->queue);
     for (int i = 0; i < w->n_threads; i++)
         pthread_join(w->threads[i], NULL);
+    sp__queue_destroy(&w->queue);
     sp__tasks_stop(w->app); /* running tasks finish; queued ones are marked failed */
     sp__app_free(w->app);
     exit(0);
