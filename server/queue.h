@@ -24,6 +24,8 @@ typedef struct sp__queue {
     sp__qnode *tail;
     size_t len;
     int closed;
+    int idle;   /* threads asleep in pop */
+    int waking; /* a signal is on its way to one of them (queue.c) */
 } sp__queue;
 
 int sp__queue_init(sp__queue *q);
