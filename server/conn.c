@@ -31,11 +31,27 @@
 #define READ_CAP (256 * 1024) /* read no further ahead than this */
 #define LINGER_MS 2000
 #define LINGER_BYTES (256 * 1024)
-#define IDLE_TRIM_MS 250 /* idle this long: give the buffers back */
+#define IDLE_DETACH_MS 200 /* idle this long: its exchange goes back to the pool */
 #define TRIM_RELEASE_BYTES (1024 * 1024)
+#define SP__CONN_CHUNK 64 /* connections allocated at a time */
 
-static void on_read(evutil_socket_t fd, short what, void *arg);
-static void on_write(evutil_socket_t fd, short what, void *arg);
+/* Pooled exchanges per worker: enough for the connections that come and
+ * go within a sweep or two; above this, detached exchanges are freed.
+ * Under ASan nothing is pooled or packed, so that every use after release
+ * is caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SP__POOLS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SP__POOLS 0
+#endif
+#endif
+#ifndef SP__POOLS
+#define SP__POOLS 1
+#endif
+#define EX_POOL_MAX 16
+
+static void on_event(evutil_socket_t fd, short what, void *arg);
 static void pump(sp__conn *c);
 
 static void expire_in(sp__conn *c, int ms)
@@ -44,22 +60,133 @@ static void expire_in(sp__conn *c, int ms)
     c->deadline = c->idle_since + ms;
 }
 
-/* An idle keep-alive connection keeps only its struct.  A connection in
- * use keeps its buffers between requests (no malloc per request); one
- * that went quiet frees them, so 10,000 idle clients cost 10,000 structs,
- * not 10,000 sets of buffers. */
-static size_t trim(sp__conn *c)
+/* ---- the pools (IO loop only) ---------------------------------------- */
+
+typedef struct conn_chunk {
+    struct conn_chunk *next;
+    sp__conn conns[SP__CONN_CHUNK];
+} conn_chunk;
+
+static sp__conn *conn_alloc(sp__worker *w)
 {
-    size_t freed = c->in.cap + c->head.cap + c->res_body.cap + c->body.cap + 4096;
-    sp__buf_free(&c->in);
-    sp__buf_free(&c->head);
-    sp__buf_free(&c->res_body);
-    sp__buf_free(&c->body);
-    sp__arena_free(&c->arena);
-    sp__h1_trim(&c->h1);
-    c->trimmed = 1;
+    if (!SP__POOLS)
+        return calloc(1, sizeof(sp__conn));
+    if (w->conn_free == NULL) {
+        conn_chunk *k = malloc(sizeof(*k));
+        if (k == NULL)
+            return NULL;
+        k->next = w->conn_chunks;
+        w->conn_chunks = k;
+        for (int i = SP__CONN_CHUNK - 1; i >= 0; i--) {
+            k->conns[i].next = w->conn_free;
+            w->conn_free = &k->conns[i];
+        }
+    }
+    sp__conn *c = w->conn_free;
+    w->conn_free = c->next;
+    memset(c, 0, sizeof(*c));
+    return c;
+}
+
+static void conn_release(sp__worker *w, sp__conn *c)
+{
+    if (!SP__POOLS) {
+        free(c);
+        return;
+    }
+    c->next = w->conn_free;
+    w->conn_free = c;
+}
+
+static void exchange_free(sp__exchange *x)
+{
+    sp__h1_free(&x->h1);
+    sp__buf_free(&x->in);
+    sp__buf_free(&x->body);
+    sp__buf_free(&x->head);
+    sp__buf_free(&x->res_body);
+    sp__arena_free(&x->arena);
+    free(x);
+}
+
+/* Give c an exchange: a pooled one (buffers and all), else a new one. */
+static int attach(sp__conn *c)
+{
+    sp__worker *w = c->w;
+    sp__exchange *x = w->ex_free;
+    if (x != NULL) {
+        w->ex_free = x->next_free;
+        w->ex_nfree--;
+    } else {
+        x = calloc(1, sizeof(*x));
+        if (x == NULL)
+            return -1;
+        x->file_fd = -1;
+        x->req.body_fd = -1;
+        x->res.file_fd = -1; /* released on close even if no response was made */
+        sp__h1_init(&x->h1, &w->lim, &x->body);
+        sp__arena_init(&x->arena, 4096);
+    }
+    c->x = x;
+    return 0;
+}
+
+/* As good as new for any connection, buffers kept (big ones are freed by
+ * sp__buf_reset). */
+static void exchange_clean(sp__exchange *x)
+{
+    sp__response_release(&x->res);
+    sp__request_release(&x->req);
+    if (x->file_fd >= 0)
+        close(x->file_fd);
+    x->file_fd = -1;
+    x->file_left = 0;
+    x->iovcnt = 0;
+    x->pos = 0;
+    sp__arena_reset(&x->arena);
+    sp__buf_reset(&x->in);
+    sp__buf_reset(&x->body);
+    sp__buf_reset(&x->head);
+    sp__buf_reset(&x->res_body);
+    sp__h1_recycle(&x->h1);
+}
+
+/* Take c's exchange back, whatever state it is in: into the pool, or
+ * freed.  Returns the bytes freed. */
+static size_t detach(sp__conn *c)
+{
+    sp__worker *w = c->w;
+    sp__exchange *x = c->x;
+    c->x = NULL;
+    exchange_clean(x);
+    if (SP__POOLS && w->ex_nfree < EX_POOL_MAX) {
+        x->next_free = w->ex_free;
+        w->ex_free = x;
+        w->ex_nfree++;
+        return 0;
+    }
+    size_t freed = sizeof(*x) + x->in.cap + x->head.cap + x->res_body.cap + x->body.cap + 4096;
+    exchange_free(x);
     return freed;
 }
+
+void sp__conn_pools_free(sp__worker *w)
+{
+    while (w->ex_free != NULL) {
+        sp__exchange *x = w->ex_free;
+        w->ex_free = x->next_free;
+        exchange_free(x);
+    }
+    w->ex_nfree = 0;
+    while (w->conn_chunks != NULL) {
+        conn_chunk *k = w->conn_chunks;
+        w->conn_chunks = k->next;
+        free(k);
+    }
+    w->conn_free = NULL;
+}
+
+/* ---- open, close ------------------------------------------------------ */
 
 static void peer_text(sp__conn *c, const struct sockaddr *sa)
 {
@@ -79,7 +206,7 @@ static void peer_text(sp__conn *c, const struct sockaddr *sa)
 
 void sp__conn_open(sp__worker *w, int lfd, int fd, const struct sockaddr *sa, socklen_t salen)
 {
-    sp__conn *c = calloc(1, sizeof(*c));
+    sp__conn *c = conn_alloc(w);
     if (c == NULL) {
         close(fd);
         return;
@@ -90,40 +217,34 @@ void sp__conn_open(sp__worker *w, int lfd, int fd, const struct sockaddr *sa, so
     }
     c->w = w;
     c->fd = fd;
-    c->file_fd = -1;
     c->state = C_IDLE;
-    c->req.body_fd = -1;
-    c->res.file_fd = -1; /* released on close even if no response was made */
     peer_text(c, sa);
     sp__front_open(&c->front, w, lfd, sa);
-    sp__h1_init(&c->h1, &w->lim, &c->body);
-    sp__arena_init(&c->arena, 4096);
-    event_assign(&c->ev_read, w->base, fd, EV_READ | EV_CLOSED | EV_PERSIST | EV_ET, on_read, c);
-    event_assign(&c->ev_write, w->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
+    /* One registration for the connection's life, reads and writes both
+     * edge-triggered: a write edge only comes after a write that hit a
+     * full socket buffer, and every other write was tried first. */
+    event_assign(&c->ev, w->base, fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
+                 on_event, c);
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
     w->conns = c;
     w->n_conns++;
     expire_in(c, w->cfg->timeout_keepalive_ms);
-    event_add(&c->ev_read, NULL); /* reports data that is already there */
+    event_add(&c->ev, NULL); /* reports data that is already there */
 }
 
 int sp__conn_is_idle(const sp__conn *c)
 {
-    return !(atomic_load(&c->sync) & SP__CONN_BUSY) && c->state == C_IDLE && c->in.len == 0;
+    return !(atomic_load(&c->sync) & SP__CONN_BUSY) && c->state == C_IDLE &&
+           (c->x == NULL || c->x->in.len == 0);
 }
 
 void sp__conn_close(sp__conn *c)
 {
     sp__worker *w = c->w;
-    event_del(&c->ev_read);
-    event_del(&c->ev_write);
+    event_del(&c->ev);
     close(c->fd);
-    if (c->file_fd >= 0)
-        close(c->file_fd);
-    sp__response_release(&c->res);
-    sp__request_release(&c->req);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -131,13 +252,9 @@ void sp__conn_close(sp__conn *c)
     if (c->next)
         c->next->prev = c->prev;
     w->n_conns--;
-    sp__h1_free(&c->h1);
-    sp__buf_free(&c->in);
-    sp__buf_free(&c->body);
-    sp__buf_free(&c->head);
-    sp__buf_free(&c->res_body);
-    sp__arena_free(&c->arena);
-    free(c);
+    if (c->x != NULL)
+        detach(c);
+    conn_release(w, c);
     sp__worker_maybe_done(w);
     sp__worker_accept_if_room(w); /* it may have waited for max-connections */
 }
@@ -149,7 +266,7 @@ static void drain(sp__conn *c)
     char junk[4096];
     for (;;) {
         ssize_t n = recv(c->fd, junk, sizeof(junk), 0);
-        if (n > 0 && (c->drained += (size_t)n) < LINGER_BYTES)
+        if (n > 0 && (c->drained += (unsigned)n) < LINGER_BYTES)
             continue;
         if (n < 0 && errno == EINTR)
             continue;
@@ -164,7 +281,7 @@ static void linger(sp__conn *c)
 {
     c->state = C_LINGER;
     c->drained = 0;
-    event_del(&c->ev_write);
+    detach(c); /* nothing more is read into it or written from it */
     shutdown(c->fd, SHUT_WR);
     expire_in(c, LINGER_MS);
     drain(c);
@@ -180,8 +297,7 @@ static void start_writing(sp__conn *c)
         return;
     }
     if (r == 0) {
-        c->state = C_WRITING;
-        event_add(&c->ev_write, NULL);
+        c->state = C_WRITING; /* on_event goes on at the next write edge */
         expire_in(c, c->w->cfg->timeout_write_ms);
         return;
     }
@@ -201,17 +317,17 @@ static void refuse(sp__conn *c, int status, const char *reason)
 
 static void build_request(sp__conn *c)
 {
-    sp__h1 *h = &c->h1;
-    sp_request *r = &c->req;
-    const char *b = c->in.data;
+    sp__h1 *h = &c->x->h1;
+    sp_request *r = &c->x->req;
+    const char *b = c->x->in.data;
     size_t n = h->n_hdr / 2;
 
-    r->arena = &c->arena;
+    r->arena = &c->x->arena;
     r->method = (sp_str){b + h->method.off, h->method.len};
     r->target = (sp_str){b + h->url.off, h->url.len};
     r->version = h->version;
     r->scheme = (sp_str){"http", 4};
-    r->headers = n ? sp__arena_alloc(&c->arena, n * sizeof(*r->headers)) : NULL;
+    r->headers = n ? sp__arena_alloc(&c->x->arena, n * sizeof(*r->headers)) : NULL;
     r->n_headers = r->headers ? n : 0;
     for (size_t i = 0; i < r->n_headers; i++) {
         r->headers[i].name = (sp_str){b + h->hdr[2 * i].off, h->hdr[2 * i].len};
@@ -221,7 +337,7 @@ static void build_request(sp__conn *c)
     r->body_len = h->body_len;
     r->body_off = 0;
     r->body_map = NULL;
-    r->body = r->body_fd >= 0 ? SP_STR_NULL : (sp_str){c->body.data ? c->body.data : "", c->body.len};
+    r->body = r->body_fd >= 0 ? SP_STR_NULL : (sp_str){c->x->body.data ? c->x->body.data : "", c->x->body.len};
     r->remote_addr = (sp_str){c->addr, strlen(c->addr)};
     r->remote_port = c->port;
     sp__front_request(c, r);
@@ -249,12 +365,12 @@ static void send_continue(sp__conn *c)
 /* Body bytes already copied out need not stay in the read buffer. */
 static void drop_parsed_body(sp__conn *c)
 {
-    size_t keep = c->h1.head_end;
-    if (keep == 0 || keep >= c->pos)
+    size_t keep = c->x->h1.head_end;
+    if (keep == 0 || keep >= c->x->pos)
         return;
-    memmove(c->in.data + keep, c->in.data + c->pos, c->in.len - c->pos);
-    c->in.len -= c->pos - keep;
-    c->pos = keep;
+    memmove(c->x->in.data + keep, c->x->in.data + c->x->pos, c->x->in.len - c->x->pos);
+    c->x->in.len -= c->x->pos - keep;
+    c->x->pos = keep;
 }
 
 /* Parse what is buffered.  1: more input is wanted; 0: the connection
@@ -267,25 +383,25 @@ static int process(sp__conn *c)
         return 0;
     }
     enum sp__h1_state st =
-        front ? sp__h1_feed(&c->h1, c->in.data, &c->pos, c->in.len) : SP__H1_NEED_MORE;
+        front ? sp__h1_feed(&c->x->h1, c->x->in.data, &c->x->pos, c->x->in.len) : SP__H1_NEED_MORE;
 
     if (st == SP__H1_ERROR) {
-        refuse(c, c->h1.status, c->h1.reason);
+        refuse(c, c->x->h1.status, c->x->h1.reason);
         return 0;
     }
     if (st == SP__H1_DONE) {
         if (c->eof)
-            c->h1.keep_alive = 0; /* answer it, then we are done */
+            c->x->h1.keep_alive = 0; /* answer it, then we are done */
         dispatch(c);
         return 0;
     }
-    if (c->state == C_IDLE && c->h1.begun) {
+    if (c->state == C_IDLE && c->x->h1.begun) {
         c->state = C_HEAD;
         expire_in(c, c->w->cfg->timeout_header_ms);
     }
-    if (c->state == C_HEAD && c->h1.headers_done) {
+    if (c->state == C_HEAD && c->x->h1.headers_done) {
         c->state = C_BODY;
-        if (c->h1.expect_continue && !c->continue_sent)
+        if (c->x->h1.expect_continue && !c->continue_sent)
             send_continue(c);
     }
     if (c->broken) {
@@ -305,14 +421,14 @@ static int read_some(sp__conn *c)
     int got = 0;
     c->read_ready = 0;
     while (!c->eof) {
-        if (c->in.len - c->pos >= READ_CAP || sp__buf_reserve(&c->in, READ_CHUNK) != SP_OK) {
+        if (c->x->in.len - c->x->pos >= READ_CAP || sp__buf_reserve(&c->x->in, READ_CHUNK) != SP_OK) {
             c->read_ready = 1;
             break;
         }
-        size_t room = c->in.cap - c->in.len;
-        ssize_t n = recv(c->fd, c->in.data + c->in.len, room, 0);
+        size_t room = c->x->in.cap - c->x->in.len;
+        ssize_t n = recv(c->fd, c->x->in.data + c->x->in.len, room, 0);
         if (n > 0) {
-            c->in.len += (size_t)n;
+            c->x->in.len += (size_t)n;
             got = 1;
             if ((size_t)n < room && !c->peer_closed)
                 break; /* a short read drained it; new data brings a new edge */
@@ -345,44 +461,58 @@ static void pump(sp__conn *c)
     }
 }
 
-/* A read edge.  While a handler thread owns the connection, only note it
- * (PENDING); the compare-and-swap pairs with release_busy() in respond.c
- * so that exactly one side takes care of it. */
-static void on_read(evutil_socket_t fd, short what, void *arg)
+/* The socket is writable again: go on with what a full buffer held up. */
+static void on_writable(sp__conn *c)
+{
+    int r = sp__conn_flush(c);
+    if (r < 0)
+        sp__conn_close(c);
+    else if (r > 0)
+        after_response(c);
+    else
+        expire_in(c, c->w->cfg->timeout_write_ms);
+}
+
+/* An edge.  While a handler thread owns the connection, only note a read
+ * edge (PENDING); the compare-and-swap pairs with release_busy() in
+ * respond.c so that exactly one side takes care of it.  A write edge then
+ * needs no note: whoever writes next tries the socket first. */
+static void on_event(evutil_socket_t fd, short what, void *arg)
 {
     sp__conn *c = arg;
+    sp__worker *w = c->w;
+    int readable = (what & (EV_READ | EV_CLOSED)) != 0;
     unsigned v = atomic_load(&c->sync);
-    while (v & SP__CONN_BUSY)
+    while (v & SP__CONN_BUSY) {
+        if (!readable)
+            return;
         if (atomic_compare_exchange_weak(&c->sync, &v,
                                          v | SP__CONN_PENDING |
                                              (what & EV_CLOSED ? SP__CONN_CLOSED : 0)))
             return;
-    c->read_ready = 1;
-    if (what & EV_CLOSED)
-        c->peer_closed = 1; /* its FIN came with this edge: read on to it */
-    sp__worker *w = c->w;
-    if (c->state == C_LINGER)
+    }
+    if (readable) {
+        c->read_ready = 1;
+        if (what & EV_CLOSED)
+            c->peer_closed = 1; /* its FIN came with this edge: read on to it */
+    }
+    if (c->state == C_WRITING) {
+        if (what & EV_WRITE)
+            on_writable(c); /* reading waits for the response to be out */
+    } else if (!readable) {
+        return;
+    } else if (c->state == C_LINGER) {
         drain(c);
-    else if (c->state != C_WRITING)
+    } else if (c->x == NULL && attach(c) != 0) {
+        sp_log(SP_LOG_WARN, "%s:%d: out of memory for a request; closing", c->addr, c->port);
+        sp__conn_close(c);
+    } else {
         pump(c);
+    }
     /* Accepting may have stopped for a full queue that handler threads have
      * drained since, without telling the loop; see it here (and in the sweep). */
     if (!atomic_load(&w->accepting))
         sp__worker_accept_if_room(w);
-}
-
-static void on_write(evutil_socket_t fd, short what, void *arg)
-{
-    sp__conn *c = arg;
-    int r = sp__conn_flush(c);
-    if (r < 0) {
-        sp__conn_close(c);
-    } else if (r > 0) {
-        event_del(&c->ev_write);
-        after_response(c);
-    } else {
-        expire_in(c, c->w->cfg->timeout_write_ms);
-    }
 }
 
 static void time_out(sp__conn *c)
@@ -403,11 +533,11 @@ void sp__conn_sweep(sp__worker *w)
             continue;
         if (c->deadline && now >= c->deadline)
             time_out(c);
-        else if (c->state == C_IDLE && !c->trimmed && c->in.len == 0 &&
-                 now - c->idle_since >= IDLE_TRIM_MS)
-            freed += trim(c);
+        else if (c->x != NULL && c->state == C_IDLE && c->x->in.len == 0 &&
+                 now - c->idle_since >= IDLE_DETACH_MS)
+            freed += detach(c);
     }
-    /* Freed chunks stay in malloc's arenas (the handler threads' too);
+    /* Freed exchanges stay in malloc's arenas (the handler threads' too);
      * after a large batch, hand the pages back to the system. */
     if (freed >= TRIM_RELEASE_BYTES)
         malloc_trim(0);
@@ -416,21 +546,20 @@ void sp__conn_sweep(sp__worker *w)
 
 void sp__conn_reset(sp__conn *c)
 {
-    sp__response_release(&c->res);
-    sp__request_release(&c->req);
-    sp__arena_reset(&c->arena);
-    memmove(c->in.data, c->in.data + c->pos, c->in.len - c->pos);
-    c->in.len -= c->pos;
-    c->pos = 0;
-    sp__h1_next(&c->h1, 0);
+    sp__response_release(&c->x->res);
+    sp__request_release(&c->x->req);
+    sp__arena_reset(&c->x->arena);
+    memmove(c->x->in.data, c->x->in.data + c->x->pos, c->x->in.len - c->x->pos);
+    c->x->in.len -= c->x->pos;
+    c->x->pos = 0;
+    sp__h1_next(&c->x->h1, 0);
     sp__front_next(&c->front);
-    sp__buf_reset(&c->head);
-    sp__buf_reset(&c->res_body);
-    sp__buf_reset(&c->body);
-    if (c->in.len == 0)
-        sp__buf_reset(&c->in);
+    sp__buf_reset(&c->x->head);
+    sp__buf_reset(&c->x->res_body);
+    sp__buf_reset(&c->x->body);
+    if (c->x->in.len == 0)
+        sp__buf_reset(&c->x->in);
     c->continue_sent = 0;
-    c->trimmed = 0;
     c->served++;
     c->state = C_IDLE;
     expire_in(c, c->w->cfg->timeout_keepalive_ms);
@@ -443,10 +572,10 @@ static void after_response(sp__conn *c)
         sp__conn_close(c);
         return;
     }
-    if (c->iovcnt > 0 || c->file_left > 0) {
-        c->state = C_WRITING;
-        event_add(&c->ev_write, NULL);
-        expire_in(c, c->w->cfg->timeout_write_ms);
+    if (c->x->iovcnt > 0 || c->x->file_left > 0) {
+        /* What the handler thread could not write.  Try now: a write edge
+         * that came while it had the connection was not kept. */
+        start_writing(c);
         return;
     }
     if (!c->keep_alive || c->eof || atomic_load(&c->w->stopping)) {

@@ -41,22 +41,18 @@ enum sp__conn_state { C_IDLE, C_HEAD, C_BODY, C_QUEUED, C_HANDLING, C_WRITING, C
 #define SP__CONN_PENDING 2u /* the socket became readable meanwhile */
 #define SP__CONN_CLOSED 4u  /* ...and the peer had closed its side */
 
-struct sp__conn {
-    sp__qnode qnode; /* first: the queue hands back this pointer */
-    sp__worker *w;
-    sp__conn *prev, *next; /* w->conns */
-    sp__conn *done_next;   /* w->done */
-    int fd;
-    enum sp__conn_state state;
-    atomic_uint sync;     /* SP__CONN_BUSY | SP__CONN_PENDING */
-    long long deadline;   /* CLOCK_MONOTONIC ms when the current state times out */
-    long long idle_since; /* when the current state began */
-    struct event ev_read; /* edge-triggered, registered for the connection's life */
-    struct event ev_write;
+/* What a connection needs only while a request is on it: the read buffer,
+ * the parser, the request and the response with their buffers (about a
+ * kilobyte, plus buffers).  Attached when a read begins on an idle
+ * connection, given back once it has been idle a while (IDLE_DETACH_MS in
+ * conn.c) to a small per-worker pool that keeps its buffers, so a busy
+ * connection reuses one exchange for every request and an idle keep-alive
+ * connection costs only its sp__conn. */
+typedef struct sp__exchange {
+    struct sp__exchange *next_free; /* w->ex_free */
     sp__buf in;  /* bytes read; the current request's spans point here */
     size_t pos;  /* parsed up to here */
     sp__h1 h1;
-    sp__front front; /* PROXY header, uwsgi, client address (server/front.h) */
     sp__buf body;     /* decoded request body */
     sp__buf head;     /* rendered response head */
     sp__buf res_body; /* response body */
@@ -68,18 +64,38 @@ struct sp__conn {
     int file_fd;
     off_t file_off;
     uint64_t file_left;
-    unsigned served;
-    size_t drained;
-    unsigned keep_alive : 1;
-    unsigned chunked : 1;
-    unsigned continue_sent : 1;
-    unsigned broken : 1;
-    unsigned read_ready : 1; /* unread input may wait in the socket */
-    unsigned eof : 1;        /* read returned end of stream */
-    unsigned peer_closed : 1; /* epoll saw the FIN: read until eof */
-    unsigned trimmed : 1;     /* idle, its buffers given back */
-    int port;
-    char addr[48];
+} sp__exchange;
+
+/* An open connection.  Kept small (it is all an idle keep-alive connection
+ * costs) and allocated in chunks of SP__CONN_CHUNK (conn.c), so 10,000 of
+ * them are 10,000 packed structs rather than structs scattered between
+ * freed buffers. */
+struct sp__conn {
+    union {
+        sp__qnode qnode;     /* first: the queue hands back this pointer */
+        sp__conn *done_next; /* w->done, once a handler thread is done */
+    };
+    sp__worker *w;
+    sp__conn *prev, *next; /* w->conns, or w->conn_free */
+    sp__exchange *x;       /* NULL while idle and detached */
+    long long deadline;    /* CLOCK_MONOTONIC ms when the current state times out */
+    long long idle_since;  /* when the current state began */
+    struct event ev;       /* read and write, edge-triggered, for the connection's life */
+    int fd;
+    atomic_uint sync;  /* SP__CONN_BUSY | SP__CONN_PENDING */
+    unsigned drained;  /* bytes read while lingering */
+    unsigned served;   /* requests answered */
+    sp__front front;   /* PROXY header, uwsgi, client address (server/front.h) */
+    unsigned short port;
+    unsigned char state; /* enum sp__conn_state */
+    unsigned char keep_alive : 1;
+    unsigned char chunked : 1;
+    unsigned char continue_sent : 1;
+    unsigned char broken : 1;
+    unsigned char read_ready : 1;  /* unread input may wait in the socket */
+    unsigned char eof : 1;         /* read returned end of stream */
+    unsigned char peer_closed : 1; /* epoll saw the FIN: read until eof */
+    char addr[46];                 /* INET6_ADDRSTRLEN */
 };
 
 /* IO loop side (conn.c) */
@@ -90,8 +106,11 @@ void sp__conn_completed(sp__conn *c);
 void sp__conn_close(sp__conn *c);
 /* Between requests with nothing buffered (a graceful stop may close it). */
 int sp__conn_is_idle(const sp__conn *c);
-/* Time out what is overdue (the worker calls this every SP__SWEEP_MS). */
+/* Time out what is overdue, detach idle exchanges (the worker calls this
+ * every SP__SWEEP_MS). */
 void sp__conn_sweep(sp__worker *w);
+/* Free the pooled connections and exchanges (a worker that is done). */
+void sp__conn_pools_free(sp__worker *w);
 
 #define SP__SWEEP_MS 100
 

@@ -42,7 +42,7 @@ static void set_client(sp__conn *c, const char *addr, int port)
     if (n == 0 || n >= sizeof c->addr)
         return;
     memcpy(c->addr, addr, n + 1);
-    c->port = port;
+    c->port = (unsigned short)port;
     c->front.trusted = sp__cidr_match_text(&c->w->cfg->trusted_proxies, addr, n) ? 1 : 0;
 }
 
@@ -60,7 +60,7 @@ static int proxy_stage(sp__conn *c)
     enum sp__pp_state st;
 
     if (!c->front.peer_trusted) {
-        int looks = sp__pp_looks_like(c->in.data, c->in.len);
+        int looks = sp__pp_looks_like(c->x->in.data, c->x->in.len);
 
         if (looks > 0)
             return refuse(c, "PROXY header from a peer not in trusted-proxies");
@@ -68,7 +68,7 @@ static int proxy_stage(sp__conn *c)
             c->front.proxy_pending = 0;
         return looks == 0;
     }
-    st = sp__pp_parse(c->in.data, c->in.len, accepted_versions(c->w->cfg->proxy_protocol),
+    st = sp__pp_parse(c->x->in.data, c->x->in.len, accepted_versions(c->w->cfg->proxy_protocol),
                       c->w->lim.headers, &r);
     if (st == SP__PP_NEED_MORE)
         return 0;
@@ -76,8 +76,8 @@ static int proxy_stage(sp__conn *c)
         return refuse(c, r.reason);
     if (!r.local)
         set_client(c, r.addr, r.port);
-    memmove(c->in.data, c->in.data + r.len, c->in.len - r.len);
-    c->in.len -= r.len;
+    memmove(c->x->in.data, c->x->in.data + r.len, c->x->in.len - r.len);
+    c->x->in.len -= r.len;
     c->front.proxy_pending = 0;
     return 1;
 }
@@ -86,15 +86,15 @@ static int proxy_stage(sp__conn *c)
 static int uwsgi_stage(sp__conn *c)
 {
     sp__uw_result r;
-    size_t len = c->in.len;
+    size_t len = c->x->in.len;
     enum sp__uw_state st =
-        sp__uw_convert(c->in.data, c->pos, &len, c->w->lim.headers, c->w->lim.body, &r);
+        sp__uw_convert(c->x->in.data, c->x->pos, &len, c->w->lim.headers, c->w->lim.body, &r);
 
     if (st == SP__UW_NEED_MORE)
         return 0;
     if (st == SP__UW_ERROR)
         return refuse(c, r.reason);
-    c->in.len = len;
+    c->x->in.len = len;
     c->front.converted = 1;
     c->front.https = (signed char)r.https;
     if (r.addr[0])
@@ -119,7 +119,7 @@ void sp__front_request(sp__conn *c, sp_request *r)
     sp__fwd_result fwd;
 
     if (c->front.uwsgi)
-        c->h1.keep_alive = 0; /* one request per uwsgi connection */
+        c->x->h1.keep_alive = 0; /* one request per uwsgi connection */
     if (c->front.https >= 0)
         r->scheme = c->front.https ? (sp_str){"https", 5} : (sp_str){"http", 4};
     if (!c->front.trusted || cfg->forwarded_headers == SP__FWD_OFF ||

@@ -322,12 +322,15 @@ void sp__h1_init(sp__h1 *h, const sp__h1_limits *lim, sp__buf *body)
     h->p.data = h;
 }
 
-void sp__h1_trim(sp__h1 *h)
+void sp__h1_recycle(sp__h1 *h)
 {
-    free(h->hdr);
-    h->hdr = NULL;
-    h->cap_hdr = 0;
-    h->n_hdr = 0;
+    sp__span *hdr = h->hdr;
+    size_t cap = h->cap_hdr;
+    if (h->spill_fd >= 0)
+        close(h->spill_fd);
+    sp__h1_init(h, h->lim, h->body);
+    h->hdr = hdr;
+    h->cap_hdr = cap;
 }
 
 int sp__h1_take_spill(sp__h1 *h)

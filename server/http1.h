@@ -71,8 +71,8 @@ typedef struct sp__h1 {
 
 void sp__h1_init(sp__h1 *h, const sp__h1_limits *lim, sp__buf *body);
 void sp__h1_free(sp__h1 *h);
-/* Free the header table of an idle connection (it grows back on use). */
-void sp__h1_trim(sp__h1 *h);
+/* As new for another connection, keeping the header table. */
+void sp__h1_recycle(sp__h1 *h);
 /* Give up the spilled body file to the caller (who closes it). */
 int sp__h1_take_spill(sp__h1 *h);
 /* Forget the finished request; parsing resumes at offset start. */

@@ -50,17 +50,17 @@ static void render_status_line(sp__buf *b, int version, int status)
 static void render_connection(sp__conn *c, int version)
 {
     if (!c->keep_alive)
-        sp__buf_append(&c->head, "Connection: close\r\n", 19);
+        sp__buf_append(&c->x->head, "Connection: close\r\n", 19);
     else if (version == 10)
-        sp__buf_append(&c->head, "Connection: keep-alive\r\n", 24);
+        sp__buf_append(&c->x->head, "Connection: keep-alive\r\n", 24);
 }
 
 /* Status line, framing and the handler's headers.  length < 0 means a
  * stream: chunked on 1.1, close-delimited on 1.0. */
 static void render_head(sp__conn *c, sp_response *res, long long length)
 {
-    int version = c->req.version;
-    sp__buf *b = &c->head;
+    int version = c->x->req.version;
+    sp__buf *b = &c->x->head;
 
     b->len = 0;
     render_status_line(b, version, res->status);
@@ -91,45 +91,45 @@ void sp__conn_render_error(sp__conn *c, int status)
 {
     char body[96];
     int n = snprintf(body, sizeof(body), "%d %s\n", status, sp_status_reason(status));
-    c->head.len = 0;
-    render_status_line(&c->head, 11, status);
-    sp__buf_printf(&c->head,
+    c->x->head.len = 0;
+    render_status_line(&c->x->head, 11, status);
+    sp__buf_printf(&c->x->head,
                    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
                    "Connection: close\r\n\r\n%s",
                    n, body);
-    c->iov[0] = (struct iovec){c->head.data, c->head.len};
-    c->iovcnt = 1;
+    c->x->iov[0] = (struct iovec){c->x->head.data, c->x->head.len};
+    c->x->iovcnt = 1;
 }
 
 static void consume_iov(sp__conn *c, size_t n)
 {
     int i = 0;
-    while (i < c->iovcnt && n >= c->iov[i].iov_len)
-        n -= c->iov[i++].iov_len;
-    if (i < c->iovcnt) {
-        c->iov[i].iov_base = (char *)c->iov[i].iov_base + n;
-        c->iov[i].iov_len -= n;
+    while (i < c->x->iovcnt && n >= c->x->iov[i].iov_len)
+        n -= c->x->iov[i++].iov_len;
+    if (i < c->x->iovcnt) {
+        c->x->iov[i].iov_base = (char *)c->x->iov[i].iov_base + n;
+        c->x->iov[i].iov_len -= n;
     }
-    memmove(c->iov, c->iov + i, (size_t)(c->iovcnt - i) * sizeof(c->iov[0]));
-    c->iovcnt -= i;
+    memmove(c->x->iov, c->x->iov + i, (size_t)(c->x->iovcnt - i) * sizeof(c->x->iov[0]));
+    c->x->iovcnt -= i;
 }
 
 int sp__conn_flush(sp__conn *c)
 {
-    while (c->iovcnt > 0) {
-        struct msghdr m = {.msg_iov = c->iov, .msg_iovlen = (size_t)c->iovcnt};
+    while (c->x->iovcnt > 0) {
+        struct msghdr m = {.msg_iov = c->x->iov, .msg_iovlen = (size_t)c->x->iovcnt};
         ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
         if (n < 0)
             return errno == EAGAIN || errno == EINTR ? 0 : -1;
         consume_iov(c, (size_t)n);
     }
-    while (c->file_left > 0) {
-        ssize_t n = sendfile(c->fd, c->file_fd, &c->file_off, c->file_left);
+    while (c->x->file_left > 0) {
+        ssize_t n = sendfile(c->fd, c->x->file_fd, &c->x->file_off, c->x->file_left);
         if (n < 0)
             return errno == EAGAIN || errno == EINTR ? 0 : -1;
         if (n == 0)
             return -1; /* the file shrank under us: the framing is broken */
-        c->file_left -= (uint64_t)n;
+        c->x->file_left -= (uint64_t)n;
     }
     return 1;
 }
@@ -154,8 +154,8 @@ static int stream_start(void *ctx, sp_response *res)
 {
     sp__conn *c = ctx;
     render_head(c, res, -1);
-    c->iov[0] = (struct iovec){c->head.data, c->head.len};
-    c->iovcnt = 1;
+    c->x->iov[0] = (struct iovec){c->x->head.data, c->x->head.len};
+    c->x->iovcnt = 1;
     int rc = write_all(c);
     if (rc != SP_OK)
         c->broken = 1;
@@ -170,22 +170,22 @@ static int stream_write(void *ctx, const void *data, size_t len)
 
     if (c->broken)
         return SP_ECLOSED;
-    if (c->req.method.len == 4 && memcmp(c->req.method.ptr, "HEAD", 4) == 0)
+    if (c->x->req.method.len == 4 && memcmp(c->x->req.method.ptr, "HEAD", 4) == 0)
         return SP_OK;
     if (c->chunked) {
         int n = snprintf(size, sizeof(size), "%zx\r\n", len);
         struct iovec parts[2] = {{size, (size_t)n}, {(void *)data, len}};
-        memcpy(c->iov, parts, sizeof(parts));
-        c->iovcnt = 2;
+        memcpy(c->x->iov, parts, sizeof(parts));
+        c->x->iovcnt = 2;
         rc = write_all(c);
         if (rc == SP_OK) {
-            c->iov[0] = (struct iovec){"\r\n", 2};
-            c->iovcnt = 1;
+            c->x->iov[0] = (struct iovec){"\r\n", 2};
+            c->x->iovcnt = 1;
             rc = write_all(c);
         }
     } else {
-        c->iov[0] = (struct iovec){(void *)data, len};
-        c->iovcnt = 1;
+        c->x->iov[0] = (struct iovec){(void *)data, len};
+        c->x->iovcnt = 1;
         rc = write_all(c);
     }
     if (rc != SP_OK)
@@ -197,18 +197,18 @@ static const sp__sink_ops sink = {stream_start, stream_write};
 
 static int is_head(const sp__conn *c)
 {
-    return c->req.method.len == 4 && memcmp(c->req.method.ptr, "HEAD", 4) == 0;
+    return c->x->req.method.len == 4 && memcmp(c->x->req.method.ptr, "HEAD", 4) == 0;
 }
 
 static void finish_stream(sp__conn *c)
 {
     if (!c->broken && c->chunked && !is_head(c)) {
-        c->iov[0] = (struct iovec){"0\r\n\r\n", 5};
-        c->iovcnt = 1;
+        c->x->iov[0] = (struct iovec){"0\r\n\r\n", 5};
+        c->x->iovcnt = 1;
         if (write_all(c) != SP_OK)
             c->broken = 1;
     }
-    c->iovcnt = 0;
+    c->x->iovcnt = 0;
 }
 
 static void queue_output(sp__conn *c, sp_response *res)
@@ -217,15 +217,15 @@ static void queue_output(sp__conn *c, sp_response *res)
     long long length = res->file_fd >= 0 ? (long long)res->file_size : (long long)res->body->len;
 
     render_head(c, res, length);
-    c->iov[0] = (struct iovec){c->head.data, c->head.len};
-    c->iovcnt = 1;
+    c->x->iov[0] = (struct iovec){c->x->head.data, c->x->head.len};
+    c->x->iovcnt = 1;
     if (!bodyless && res->file_fd < 0 && res->body->len > 0)
-        c->iov[c->iovcnt++] = (struct iovec){res->body->data, res->body->len};
+        c->x->iov[c->x->iovcnt++] = (struct iovec){res->body->data, res->body->len};
     if (!bodyless && res->file_fd >= 0) {
-        c->file_fd = res->file_fd;
+        c->x->file_fd = res->file_fd;
         res->file_fd = -1;
-        c->file_off = 0;
-        c->file_left = res->file_size;
+        c->x->file_off = 0;
+        c->x->file_left = res->file_size;
     }
     if (sp__conn_flush(c) < 0)
         c->broken = 1;
@@ -249,8 +249,8 @@ static int release_busy(sp__conn *c)
  * the connection stays open, and no pipelined bytes wait in its buffer. */
 static int finish_here(sp__conn *c)
 {
-    if (c->broken || c->iovcnt > 0 || c->file_left > 0 || !c->keep_alive || c->eof ||
-        c->peer_closed || c->read_ready || c->pos != c->in.len || atomic_load(&c->w->stopping))
+    if (c->broken || c->x->iovcnt > 0 || c->x->file_left > 0 || !c->keep_alive || c->eof ||
+        c->peer_closed || c->read_ready || c->x->pos != c->x->in.len || atomic_load(&c->w->stopping))
         return 0;
     sp__conn_reset(c);
     return release_busy(c);
@@ -272,23 +272,23 @@ void sp__conn_handle(sp__conn *c)
     unsigned max = (unsigned)w->cfg->max_keepalive_requests;
 
     c->state = C_HANDLING;
-    sp__sb_begin(&c->req);
+    sp__sb_begin(&c->x->req);
     c->chunked = 0;
-    c->keep_alive = c->h1.keep_alive && !c->h1.upgrade && (max == 0 || c->served + 1 < max);
-    sp__response_init(&c->res, &c->req, &c->res_body, &sink, c);
-    int rc = sp__app_handle(w->app, &c->req, &c->res);
+    c->keep_alive = c->x->h1.keep_alive && !c->x->h1.upgrade && (max == 0 || c->served + 1 < max);
+    sp__response_init(&c->x->res, &c->x->req, &c->x->res_body, &sink, c);
+    int rc = sp__app_handle(w->app, &c->x->req, &c->x->res);
     if (atomic_load(&w->stopping))
         c->keep_alive = 0;
-    if (rc != SP_OK && c->res.headers_sent)
+    if (rc != SP_OK && c->x->res.headers_sent)
         c->broken = 1;
     /* Counted before the answer leaves: a client that has its response
      * must find it in the stats (latency is thus up to the response being
      * ready; the writes below are non-blocking, or the stream's last chunk). */
-    sp__sb_end(&c->req, c->res.status);
-    if (c->res.streaming)
+    sp__sb_end(&c->x->req, c->x->res.status);
+    if (c->x->res.streaming)
         finish_stream(c);
     else if (!c->broken)
-        queue_output(c, &c->res);
+        queue_output(c, &c->x->res);
     if (!finish_here(c))
         post_done(c);
 }

@@ -43,6 +43,12 @@ typedef struct sp__worker {
     sp__conn *done; /* completed by handler threads, for the IO loop */
     sp__conn *conns; /* every open connection */
     size_t n_conns;
+    /* IO loop only (server/conn.c): free connections and their chunks,
+     * pooled exchanges */
+    sp__conn *conn_free;
+    void *conn_chunks;
+    struct sp__exchange *ex_free;
+    size_t ex_nfree;
     atomic_int accepting; /* read by handler threads: see finish_here() */
     int fd_pause;         /* accepts paused after EMFILE/ENFILE */
     atomic_int stopping;
