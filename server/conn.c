@@ -32,7 +32,8 @@
 #define LINGER_MS 2000
 #define LINGER_BYTES (256 * 1024)
 #define IDLE_DETACH_MS 200 /* idle this long: its exchange goes back to the pool */
-#define TRIM_RELEASE_BYTES (1024 * 1024)
+#define TRIM_RELEASE_BYTES (1024 * 1024) /* freed: trim at once */
+#define TRIM_QUIET_BYTES (64 * 1024)     /* freed, and no more since: trim */
 #define SP__CONN_CHUNK 64 /* connections allocated at a time */
 
 /* Pooled exchanges per worker: enough for the connections that come and
@@ -126,6 +127,13 @@ static int attach(sp__conn *c)
         x->res.file_fd = -1; /* released on close even if no response was made */
         sp__h1_init(&x->h1, &w->lim, &x->body);
         sp__arena_init(&x->arena, 4096);
+        /* Allocated here, not by the handler thread that first writes them:
+         * all of an exchange then lives in the IO loop's malloc arena, and
+         * the handler threads' arenas do not fill with freed heads. */
+        if (sp__buf_reserve(&x->head, 1024) != SP_OK || sp__buf_reserve(&x->res_body, 1024) != SP_OK) {
+            exchange_free(x);
+            return -1;
+        }
     }
     c->x = x;
     return 0;
@@ -152,8 +160,8 @@ static void exchange_clean(sp__exchange *x)
 }
 
 /* Take c's exchange back, whatever state it is in: into the pool, or
- * freed.  Returns the bytes freed. */
-static size_t detach(sp__conn *c)
+ * freed (counted in w->untrimmed for the sweep). */
+static void detach(sp__conn *c)
 {
     sp__worker *w = c->w;
     sp__exchange *x = c->x;
@@ -163,11 +171,10 @@ static size_t detach(sp__conn *c)
         x->next_free = w->ex_free;
         w->ex_free = x;
         w->ex_nfree++;
-        return 0;
+        return;
     }
-    size_t freed = sizeof(*x) + x->in.cap + x->head.cap + x->res_body.cap + x->body.cap + 4096;
+    w->untrimmed += sizeof(*x) + x->in.cap + x->head.cap + x->res_body.cap + x->body.cap + 4096;
     exchange_free(x);
-    return freed;
 }
 
 void sp__conn_pools_free(sp__worker *w)
@@ -526,7 +533,6 @@ static void time_out(sp__conn *c)
 void sp__conn_sweep(sp__worker *w)
 {
     long long now = sp__now_ms();
-    size_t freed = 0;
     for (sp__conn *c = w->conns, *next; c != NULL; c = next) {
         next = c->next;
         if (atomic_load(&c->sync) & SP__CONN_BUSY)
@@ -535,12 +541,17 @@ void sp__conn_sweep(sp__worker *w)
             time_out(c);
         else if (c->x != NULL && c->state == C_IDLE && c->x->in.len == 0 &&
                  now - c->idle_since >= IDLE_DETACH_MS)
-            freed += detach(c);
+            detach(c);
     }
-    /* Freed exchanges stay in malloc's arenas (the handler threads' too);
-     * after a large batch, hand the pages back to the system. */
-    if (freed >= TRIM_RELEASE_BYTES)
+    /* Freed exchanges stay in malloc's arenas (the handler threads' too):
+     * hand the pages back to the system after a large batch, and after the
+     * tail of one, once freeing has stopped. */
+    if (w->untrimmed >= TRIM_RELEASE_BYTES ||
+        (w->untrimmed >= TRIM_QUIET_BYTES && w->untrimmed == w->untrimmed_seen)) {
         malloc_trim(0);
+        w->untrimmed = 0;
+    }
+    w->untrimmed_seen = w->untrimmed;
     sp__worker_accept_if_room(w);
 }
 

@@ -49,6 +49,8 @@ typedef struct sp__worker {
     void *conn_chunks;
     struct sp__exchange *ex_free;
     size_t ex_nfree;
+    size_t untrimmed;      /* bytes freed since the last malloc_trim */
+    size_t untrimmed_seen; /* ...as the previous sweep saw it */
     atomic_int accepting; /* read by handler threads: see finish_here() */
     int fd_pause;         /* accepts paused after EMFILE/ENFILE */
     atomic_int stopping;
