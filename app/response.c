@@ -68,15 +68,28 @@ int sp__is_token(const char *s, size_t n)
     return 1;
 }
 
-static int value_ok(const char *v, size_t n)
+/* The length of a header name, or (size_t)-1 if a byte is not a tchar. */
+static size_t token_len(const char *s)
 {
-    return memchr(v, '\r', n) == NULL && memchr(v, '\n', n) == NULL;
+    size_t n = 0;
+    for (unsigned char ch; (ch = (unsigned char)s[n]) != 0; n++)
+        if (!tchar[ch])
+            return (size_t)-1;
+    return n;
 }
 
-static int framing_header(const char *name)
+/* The length of a header value, or (size_t)-1 if it holds CR or LF. */
+static size_t value_len(const char *v)
 {
-    return strcasecmp(name, "Content-Length") == 0 ||
-           strcasecmp(name, "Transfer-Encoding") == 0 || strcasecmp(name, "Connection") == 0;
+    size_t n = strcspn(v, "\r\n");
+    return v[n] == 0 ? n : (size_t)-1;
+}
+
+static int framing_header(const char *name, size_t n)
+{
+    return (n == 14 && strcasecmp(name, "Content-Length") == 0) ||
+           (n == 17 && strcasecmp(name, "Transfer-Encoding") == 0) ||
+           (n == 10 && strcasecmp(name, "Connection") == 0);
 }
 
 /* A header as a handler gives it: C strings, so a NUL ends it and can
@@ -92,15 +105,15 @@ static int check_header(const sp_response *res, hdr_in *h)
         return SP_ESTATE;
     if (h->name == NULL || h->value == NULL)
         return SP_EINVAL;
-    h->nl = strlen(h->name);
-    h->vl = strlen(h->value);
-    int name_ok = sp__is_token(h->name, h->nl);
-    if (!name_ok || !value_ok(h->value, h->vl)) {
+    h->nl = token_len(h->name);
+    h->vl = value_len(h->value);
+    int name_ok = h->nl != 0 && h->nl != (size_t)-1;
+    if (!name_ok || h->vl == (size_t)-1) {
         sp_log(SP_LOG_ERROR, "refused response header %.64s: forbidden byte (CR, LF, NUL or "
                "non-token name)", name_ok ? h->name : "(bad name)");
         return SP_EHEADER;
     }
-    if (framing_header(h->name))
+    if (framing_header(h->name, h->nl))
         return SP_EINVAL;
     return SP_OK;
 }

@@ -157,15 +157,27 @@ static int name_is(const sp__h1 *h, size_t i, const char *name)
     return n.len == strlen(name) && strncasecmp(n.ptr, name, n.len) == 0;
 }
 
+/* Whether a Host value may hold byte c: no controls, space or non-ASCII,
+ * and none of the delimiters that would make it more than host[:port]. */
+static int host_byte_ok(unsigned char c)
+{
+    if (c <= ' ' || c >= 0x7f)
+        return 0;
+    switch (c) {
+    case '"': case '<': case '>': case '\\': case '^': case '`': case '{': case '|': case '}':
+    case '/': case '?': case '#': case '@':
+        return 0;
+    default:
+        return 1;
+    }
+}
+
 static int host_ok(sp_str v)
 {
-    if (v.len == 0)
-        return 1; /* "Host:" empty is allowed when the target has no authority */
-    for (size_t i = 0; i < v.len; i++) {
-        unsigned char c = (unsigned char)v.ptr[i];
-        if (c <= ' ' || c >= 0x7f || strchr("\"<>\\^`{|}/?#@", c) != NULL)
+    /* "Host:" empty is allowed when the target has no authority */
+    for (size_t i = 0; i < v.len; i++)
+        if (!host_byte_ok((unsigned char)v.ptr[i]))
             return 0;
-    }
     return 1;
 }
 

@@ -20,84 +20,101 @@
 #include "server/httpdate.h"
 #include "server/scoreboard.h"
 
-/* Heads are built with appends, not printf: this runs once per response. */
-static void put(sp__buf *b, const char *s, size_t n) { sp__buf_append(b, s, n); }
-#define PUT_LIT(b, s) put((b), (s), sizeof(s) - 1)
+/* Heads are written in one pass with a cursor: the size is bounded first
+ * (HEAD_FIXED covers the status line, Server, Date, Connection and the
+ * framing header), reserved once, then copied.  This runs once per
+ * response. */
+#define HEAD_FIXED 256
 
-static void put_uint(sp__buf *b, unsigned long long v)
+static char *put(char *p, const void *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+#define PUT_LIT(p, s) put((p), (s), sizeof(s) - 1)
+
+static char *put_uint(char *p, unsigned long long v)
 {
     char digits[24];
     size_t i = sizeof(digits);
     do
         digits[--i] = (char)('0' + v % 10);
     while ((v /= 10) != 0);
-    put(b, digits + i, sizeof(digits) - i);
+    return put(p, digits + i, sizeof(digits) - i);
 }
 
-static void render_status_line(sp__buf *b, int version, int status)
+static char *put_status_line(char *p, int version, int status)
 {
     const char *reason = sp_status_reason(status);
-    PUT_LIT(b, "HTTP/1.");
-    put(b, version == 10 ? "0 " : "1 ", 2);
-    put_uint(b, (unsigned)status);
-    PUT_LIT(b, " ");
-    put(b, reason, strlen(reason));
-    PUT_LIT(b, "\r\nServer: spindle\r\nDate: ");
-    put(b, sp__httpdate(), SP__HTTPDATE_LEN);
-    PUT_LIT(b, "\r\n");
+    p = PUT_LIT(p, "HTTP/1.");
+    p = put(p, version == 10 ? "0 " : "1 ", 2);
+    p = put_uint(p, (unsigned)status);
+    *p++ = ' ';
+    p = put(p, reason, strnlen(reason, 64));
+    p = PUT_LIT(p, "\r\nServer: spindle\r\nDate: ");
+    p = put(p, sp__httpdate(), SP__HTTPDATE_LEN);
+    return PUT_LIT(p, "\r\n");
 }
 
-static void render_connection(sp__conn *c, int version)
-{
-    if (!c->keep_alive)
-        sp__buf_append(&c->x->head, "Connection: close\r\n", 19);
-    else if (version == 10)
-        sp__buf_append(&c->x->head, "Connection: keep-alive\r\n", 24);
-}
-
-/* Status line, framing and the handler's headers.  length < 0 means a
- * stream: chunked on 1.1, close-delimited on 1.0. */
-static void render_head(sp__conn *c, sp_response *res, long long length)
+/* Status line, framing and the handler's headers into c's head buffer.
+ * length < 0 means a stream: chunked on 1.1, close-delimited on 1.0.
+ * SP_ENOMEM if the head does not fit in memory. */
+static int render_head(sp__conn *c, sp_response *res, long long length)
 {
     int version = c->x->req.version;
     sp__buf *b = &c->x->head;
-
+    size_t bound = HEAD_FIXED;
+    for (size_t i = 0; i < res->n_headers; i++)
+        bound += res->headers[i].name.len + res->headers[i].value.len + 4;
     b->len = 0;
-    render_status_line(b, version, res->status);
-    int close_delimited = version == 10 || c->front.uwsgi; /* uwsgi: never chunked */
+    if (sp__buf_reserve(b, bound + 2) != SP_OK)
+        return SP_ENOMEM;
 
+    char *p = put_status_line(b->data, version, res->status);
+    int close_delimited = version == 10 || c->front.uwsgi; /* uwsgi: never chunked */
     if (length < 0 && close_delimited)
         c->keep_alive = 0;
-    render_connection(c, version);
+    if (!c->keep_alive)
+        p = PUT_LIT(p, "Connection: close\r\n");
+    else if (version == 10)
+        p = PUT_LIT(p, "Connection: keep-alive\r\n");
     if (length < 0 && !close_delimited) {
         c->chunked = 1;
-        sp__buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
+        p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
     } else if (length >= 0 && !sp__status_bodyless(res->status)) {
-        PUT_LIT(b, "Content-Length: ");
-        put_uint(b, (unsigned long long)length);
-        PUT_LIT(b, "\r\n");
+        p = PUT_LIT(p, "Content-Length: ");
+        p = put_uint(p, (unsigned long long)length);
+        p = PUT_LIT(p, "\r\n");
     }
     for (size_t i = 0; i < res->n_headers; i++) {
         const sp__header *h = &res->headers[i];
-        put(b, h->name.ptr, h->name.len);
-        PUT_LIT(b, ": ");
-        put(b, h->value.ptr, h->value.len);
-        PUT_LIT(b, "\r\n");
+        p = put(p, h->name.ptr, h->name.len);
+        p = PUT_LIT(p, ": ");
+        p = put(p, h->value.ptr, h->value.len);
+        p = PUT_LIT(p, "\r\n");
     }
-    PUT_LIT(b, "\r\n");
+    p = PUT_LIT(p, "\r\n");
+    b->len = (size_t)(p - b->data);
+    return SP_OK;
 }
 
 void sp__conn_render_error(sp__conn *c, int status)
 {
     char body[96];
     int n = snprintf(body, sizeof(body), "%d %s\n", status, sp_status_reason(status));
-    c->x->head.len = 0;
-    render_status_line(&c->x->head, 11, status);
-    sp__buf_printf(&c->x->head,
+    sp__buf *b = &c->x->head;
+    b->len = 0;
+    c->x->iovcnt = 0;
+    if (sp__buf_reserve(b, HEAD_FIXED + sizeof(body)) != SP_OK) {
+        c->broken = 1;
+        return;
+    }
+    b->len = (size_t)(put_status_line(b->data, 11, status) - b->data);
+    sp__buf_printf(b,
                    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
                    "Connection: close\r\n\r\n%s",
                    n, body);
-    c->x->iov[0] = (struct iovec){c->x->head.data, c->x->head.len};
+    c->x->iov[0] = (struct iovec){b->data, b->len};
     c->x->iovcnt = 1;
 }
 
@@ -153,7 +170,10 @@ static int write_all(sp__conn *c)
 static int stream_start(void *ctx, sp_response *res)
 {
     sp__conn *c = ctx;
-    render_head(c, res, -1);
+    if (render_head(c, res, -1) != SP_OK) {
+        c->broken = 1;
+        return SP_ENOMEM;
+    }
     c->x->iov[0] = (struct iovec){c->x->head.data, c->x->head.len};
     c->x->iovcnt = 1;
     int rc = write_all(c);
@@ -216,7 +236,10 @@ static void queue_output(sp__conn *c, sp_response *res)
     int bodyless = is_head(c) || sp__status_bodyless(res->status);
     long long length = res->file_fd >= 0 ? (long long)res->file_size : (long long)res->body->len;
 
-    render_head(c, res, length);
+    if (render_head(c, res, length) != SP_OK) {
+        c->broken = 1; /* nothing was sent: the connection just closes */
+        return;
+    }
     c->x->iov[0] = (struct iovec){c->x->head.data, c->x->head.len};
     c->x->iovcnt = 1;
     if (!bodyless && res->file_fd < 0 && res->body->len > 0)
@@ -256,16 +279,6 @@ static int finish_here(sp__conn *c)
     return release_busy(c);
 }
 
-static void post_done(sp__conn *c)
-{
-    sp__worker *w = c->w;
-    pthread_mutex_lock(&w->done_lock);
-    c->done_next = w->done;
-    w->done = c;
-    pthread_mutex_unlock(&w->done_lock);
-    event_active(w->ev_done, EV_READ, 0);
-}
-
 void sp__conn_handle(sp__conn *c)
 {
     sp__worker *w = c->w;
@@ -290,5 +303,5 @@ void sp__conn_handle(sp__conn *c)
     else if (!c->broken)
         queue_output(c, &c->x->res);
     if (!finish_here(c))
-        post_done(c);
+        sp__worker_post_done(c);
 }

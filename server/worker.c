@@ -9,7 +9,8 @@
 #include "server/worker.h"
 
 #include <errno.h>
-#include <event2/thread.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,8 +91,33 @@ void sp__worker_take_done(sp__worker *w)
 static void on_done(evutil_socket_t fd, short what, void *arg)
 {
     sp__worker *w = arg;
-    sp__worker_take_done(w);
+    uint64_t n;
+    if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        sp_log(SP_LOG_WARN, "reading the done eventfd: %m");
+    sp__worker_take_done(w); /* after the read: a later post writes again */
     sp__worker_accept_if_room(w);
+}
+
+int sp__worker_done_init(sp__worker *w)
+{
+    w->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->done_fd < 0)
+        return -1;
+    w->ev_done = event_new(w->base, w->done_fd, EV_READ | EV_PERSIST, on_done, w);
+    return w->ev_done != NULL && event_add(w->ev_done, NULL) == 0 ? 0 : -1;
+}
+
+void sp__worker_post_done(sp__conn *c)
+{
+    sp__worker *w = c->w;
+    pthread_mutex_lock(&w->done_lock);
+    int first = w->done == NULL;
+    c->done_next = w->done;
+    w->done = c;
+    pthread_mutex_unlock(&w->done_lock);
+    uint64_t one = 1;
+    if (first && write(w->done_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        sp_log(SP_LOG_ERROR, "waking the IO loop: %m");
 }
 
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
@@ -270,7 +296,8 @@ static int setup_events(sp__worker *w)
         w->ev_sig[i] = evsignal_new(w->base, sigs[i], on_signal, w);
         evsignal_add(w->ev_sig[i], NULL);
     }
-    w->ev_done = event_new(w->base, -1, EV_PERSIST, on_done, w);
+    if (sp__worker_done_init(w) != 0)
+        return -1;
     w->ev_resume = evtimer_new(w->base, on_resume, w);
     w->ev_grace = evtimer_new(w->base, on_grace, w);
     w->ev_sweep = event_new(w->base, -1, EV_PERSIST, on_sweep, w);
@@ -356,7 +383,8 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
     self = w;
     sp__sb_attach(st->sb, (size_t)st->sb_slot, id, cfg->threads);
     sp__sb_on_request_limit(request_limit(cfg), on_request_limit);
-    evthread_use_pthreads();
+    /* No evthread: the base is touched by the IO loop alone (handler
+     * threads reach it through the done eventfd). */
     w->base = event_base_new();
     if (w->base == NULL || sp__queue_init(&w->queue) != 0 || setup_events(w) != 0) {
         sp_log(SP_LOG_ERROR, "cannot set up the event loop");

@@ -41,6 +41,7 @@ typedef struct sp__worker {
     sp__h1_limits lim;
     pthread_mutex_t done_lock;
     sp__conn *done; /* completed by handler threads, for the IO loop */
+    int done_fd;    /* eventfd: the done list became non-empty */
     sp__conn *conns; /* every open connection */
     size_t n_conns;
     /* IO loop only (server/conn.c): free connections and their chunks,
@@ -84,6 +85,11 @@ _Noreturn void sp__worker_run(const sp__worker_start *st);
 void sp__worker_accept(sp__worker *w, int on);
 /* Take back the connections handler threads posted (IO loop only). */
 void sp__worker_take_done(sp__worker *w);
+/* The done list and its wake-up: an eventfd the IO loop watches, written
+ * by the handler thread that finds the list empty, so libevent needs no
+ * locking and the IO loop wakes once per batch. */
+int sp__worker_done_init(sp__worker *w);
+void sp__worker_post_done(sp__conn *c);
 /* Accept again if nothing holds it back (IO loop only). */
 void sp__worker_accept_if_room(sp__worker *w);
 /* The last connection of a stopping worker went away. */

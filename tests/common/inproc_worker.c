@@ -2,7 +2,6 @@
 #include "tests/common/inproc_worker.h"
 
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <string.h>
 
 #include "server/conn.h"
@@ -14,11 +13,6 @@ static void *handler_thread(void *arg)
     while ((n = sp__queue_pop(&ip->w.queue)) != NULL)
         sp__conn_handle((sp__conn *)n);
     return NULL;
-}
-
-static void on_done(evutil_socket_t fd, short what, void *arg)
-{
-    sp__worker_take_done(arg);
 }
 
 void sp__inproc_init(sp__inproc *ip, int timeout_ms, int max_keepalive)
@@ -35,10 +29,9 @@ void sp__inproc_init(sp__inproc *ip, int timeout_ms, int max_keepalive)
     w->lim = (sp__h1_limits){2048, 8192, 64, 1 << 16, 1024, "/tmp"};
     w->queue_limit = 1 << 20;
     w->accepting = 1;
-    evthread_use_pthreads();
     w->base = event_base_new();
-    w->ev_done = event_new(w->base, -1, EV_PERSIST, on_done, w);
     pthread_mutex_init(&w->done_lock, NULL);
+    sp__worker_done_init(w);
     sp__queue_init(&w->queue);
     ip->app.cfg = cfg;
     ip->app.router = sp__router_new();
@@ -48,4 +41,13 @@ void sp__inproc_init(sp__inproc *ip, int timeout_ms, int max_keepalive)
 int sp__inproc_start(sp__inproc *ip)
 {
     return pthread_create(&ip->thread, NULL, handler_thread, ip) == 0 ? 0 : -1;
+}
+
+void sp__inproc_run(sp__inproc *ip)
+{
+    /* The completion event stays registered, so the loop never runs out
+     * of events: stop when the connections are gone. */
+    while (ip->w.n_conns > 0)
+        if (event_base_loop(ip->w.base, EVLOOP_ONCE) != 0)
+            break;
 }

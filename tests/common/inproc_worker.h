@@ -3,11 +3,12 @@
  * harnesses that drive the real connection code over a socketpair
  * (tests/fuzz/fuzz_conn.c, tests/perf/insn_per_request.c).
  *
- * Real: the worker struct, its event base with the completion event the
+ * Real: the worker struct, its event base with the completion eventfd the
  * handler thread posts to, the request queue, and one handler thread
  * running sp__conn_handle.  Left out: fork, listeners, signals, timers.
  * The caller adds routes and middleware to ip->app, starts the thread,
- * opens connections with sp__conn_open(&ip->w, ...) and runs ip->w.base.
+ * opens connections with sp__conn_open(&ip->w, ...) and runs the loop
+ * (sp__inproc_run, or ip->w.base with its own way of stopping).
  */
 #ifndef SPINDLE_TESTS_INPROC_WORKER_H
 #define SPINDLE_TESTS_INPROC_WORKER_H
@@ -29,5 +30,7 @@ typedef struct sp__inproc {
 void sp__inproc_init(sp__inproc *ip, int timeout_ms, int max_keepalive);
 /* Start the handler thread (after the routes are in).  0 or -1. */
 int sp__inproc_start(sp__inproc *ip);
+/* Run the IO loop until no connection is left open. */
+void sp__inproc_run(sp__inproc *ip);
 
 #endif

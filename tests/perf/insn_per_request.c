@@ -115,7 +115,7 @@ int main(int argc, char **argv)
     sp__conn_open(&ip.w, -1, sv[0], (struct sockaddr *)&sa, sizeof(sa));
     struct client cl = {sv[1], n, 0};
     pthread_create(&client, NULL, client_thread, &cl);
-    event_base_dispatch(ip.w.base); /* returns once the connection is closed */
+    sp__inproc_run(&ip); /* returns once the connection is closed */
     pthread_join(client, NULL);
     close(sv[1]);
     printf("requests %ld answered %ld\n", n, cl.ok);
