@@ -34,6 +34,7 @@
 #define IDLE_DETACH_MS 200 /* idle this long: its exchange goes back to the pool */
 #define TRIM_RELEASE_BYTES (1024 * 1024) /* freed: trim at once */
 #define TRIM_QUIET_BYTES (64 * 1024)     /* freed, and no more since: trim */
+#define TRIM_EVERY_MS 1000
 #define SP__CONN_CHUNK 64 /* connections allocated at a time */
 
 /* Pooled exchanges per worker: enough for the connections that come and
@@ -175,22 +176,6 @@ static void detach(sp__conn *c)
     }
     w->untrimmed += sizeof(*x) + x->in.cap + x->head.cap + x->res_body.cap + x->body.cap + 4096;
     exchange_free(x);
-}
-
-void sp__conn_pools_free(sp__worker *w)
-{
-    while (w->ex_free != NULL) {
-        sp__exchange *x = w->ex_free;
-        w->ex_free = x->next_free;
-        exchange_free(x);
-    }
-    w->ex_nfree = 0;
-    while (w->conn_chunks != NULL) {
-        conn_chunk *k = w->conn_chunks;
-        w->conn_chunks = k->next;
-        free(k);
-    }
-    w->conn_free = NULL;
 }
 
 /* ---- open, close ------------------------------------------------------ */
@@ -544,12 +529,15 @@ void sp__conn_sweep(sp__worker *w)
             detach(c);
     }
     /* Freed exchanges stay in malloc's arenas (the handler threads' too):
-     * hand the pages back to the system after a large batch, and after the
-     * tail of one, once freeing has stopped. */
-    if (w->untrimmed >= TRIM_RELEASE_BYTES ||
-        (w->untrimmed >= TRIM_QUIET_BYTES && w->untrimmed == w->untrimmed_seen)) {
+     * hand the pages back to the system once freeing has stopped, and
+     * during steady churn after each megabyte, but not more than once a
+     * second (malloc_trim walks and locks every arena). */
+    int quiet = w->untrimmed >= TRIM_QUIET_BYTES && w->untrimmed == w->untrimmed_seen;
+    int churn = w->untrimmed >= TRIM_RELEASE_BYTES && now - w->trimmed_at >= TRIM_EVERY_MS;
+    if (quiet || churn) {
         malloc_trim(0);
         w->untrimmed = 0;
+        w->trimmed_at = now;
     }
     w->untrimmed_seen = w->untrimmed;
     sp__worker_accept_if_room(w);

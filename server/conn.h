@@ -82,7 +82,7 @@ struct sp__conn {
     long long idle_since;  /* when the current state began */
     struct event ev;       /* read and write, edge-triggered, for the connection's life */
     int fd;
-    atomic_uint sync;  /* SP__CONN_BUSY | SP__CONN_PENDING */
+    atomic_uint sync;  /* SP__CONN_BUSY | SP__CONN_PENDING | SP__CONN_CLOSED */
     unsigned drained;  /* bytes read while lingering */
     unsigned served;   /* requests answered */
     sp__front front;   /* PROXY header, uwsgi, client address (server/front.h) */
@@ -109,8 +109,7 @@ int sp__conn_is_idle(const sp__conn *c);
 /* Time out what is overdue, detach idle exchanges (the worker calls this
  * every SP__SWEEP_MS). */
 void sp__conn_sweep(sp__worker *w);
-/* Free the pooled connections and exchanges (a worker that is done). */
-void sp__conn_pools_free(sp__worker *w);
+
 
 #define SP__SWEEP_MS 100
 

@@ -133,20 +133,31 @@ static void consume_iov(sp__conn *c, size_t n)
 
 int sp__conn_flush(sp__conn *c)
 {
-    while (c->x->iovcnt > 0) {
-        struct msghdr m = {.msg_iov = c->x->iov, .msg_iovlen = (size_t)c->x->iovcnt};
+    sp__exchange *x = c->x;
+    /* 0 only on EAGAIN: the socket is full, so a write edge will come.
+     * EINTR retries, since no edge would follow it. */
+    while (x->iovcnt > 0) {
+        struct msghdr m = {.msg_iov = x->iov, .msg_iovlen = (size_t)x->iovcnt};
         ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n < 0)
-            return errno == EAGAIN || errno == EINTR ? 0 : -1;
+            return errno == EAGAIN ? 0 : -1;
         consume_iov(c, (size_t)n);
     }
-    while (c->x->file_left > 0) {
-        ssize_t n = sendfile(c->fd, c->x->file_fd, &c->x->file_off, c->x->file_left);
+    while (x->file_left > 0) {
+        ssize_t n = sendfile(c->fd, x->file_fd, &x->file_off, x->file_left);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n < 0)
-            return errno == EAGAIN || errno == EINTR ? 0 : -1;
+            return errno == EAGAIN ? 0 : -1;
         if (n == 0)
             return -1; /* the file shrank under us: the framing is broken */
-        c->x->file_left -= (uint64_t)n;
+        x->file_left -= (uint64_t)n;
+    }
+    if (x->file_fd >= 0) { /* all of it sent */
+        close(x->file_fd);
+        x->file_fd = -1;
     }
     return 1;
 }
@@ -255,7 +266,7 @@ static void queue_output(sp__conn *c, sp_response *res)
 }
 
 /* Hand the connection back to the IO loop without waking it, if no read
- * edge came while we had it.  Pairs with on_read() in conn.c: one CAS on
+ * edge came while we had it.  Pairs with on_event() in conn.c: one CAS on
  * the sync word decides who handles a pending edge. */
 static int release_busy(sp__conn *c)
 {

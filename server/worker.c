@@ -110,13 +110,16 @@ int sp__worker_done_init(sp__worker *w)
 void sp__worker_post_done(sp__conn *c)
 {
     sp__worker *w = c->w;
+    uint64_t one = 1;
     pthread_mutex_lock(&w->done_lock);
     int first = w->done == NULL;
     c->done_next = w->done;
     w->done = c;
+    /* Under the lock: later posters do not write, so they must not be
+     * able to overtake this one's wake-up. */
+    ssize_t n = first ? write(w->done_fd, &one, sizeof(one)) : 1;
     pthread_mutex_unlock(&w->done_lock);
-    uint64_t one = 1;
-    if (first && write(w->done_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+    if (n < 0 && errno != EAGAIN)
         sp_log(SP_LOG_ERROR, "waking the IO loop: %m");
 }
 

@@ -52,7 +52,8 @@ typedef struct sp__worker {
     size_t ex_nfree;
     size_t untrimmed;      /* bytes freed since the last malloc_trim */
     size_t untrimmed_seen; /* ...as the previous sweep saw it */
-    atomic_int accepting; /* read by handler threads: see finish_here() */
+    long long trimmed_at;  /* when (sp__now_ms) */
+    atomic_int accepting; /* the listeners are registered (IO loop) */
     int fd_pause;         /* accepts paused after EMFILE/ENFILE */
     atomic_int stopping;
     /* operations: the channel to the master and recycling */

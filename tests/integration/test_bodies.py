@@ -96,6 +96,26 @@ class Bodies(ServerCase):
                         "temp file descriptors left: %r" % temp_fds(self.worker, self.tmp))
         self.assertEqual(os.listdir(self.tmp), [], "body-temp-path not empty")
 
+    def test_file_responses_keep_no_descriptor(self):
+        """sp_send_file on a keep-alive connection: every response whole,
+        and the worker holds no descriptor of the file once they are out
+        (one used to stay open for every file response but the last)."""
+        folder = tempfile.mkdtemp(prefix="spindle-file-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        path = os.path.join(folder, "data")
+        data = pattern(100 * 1024, 5)
+        with open(path, "wb") as f:
+            f.write(data)
+        with Conn(self.port, 10.0) as c:
+            for i in range(20):
+                r = c.request("GET", "/blob/file?path=" + path)
+                self.assertEqual(r.status, 200, "request %d" % i)
+                self.assertEqual(hashlib.sha256(r.body).digest(), hashlib.sha256(data).digest(),
+                                 "request %d" % i)
+            self.assertTrue(wait_until(lambda: not temp_fds(self.worker, folder), 3.0),
+                            "file descriptors left open: %d" % len(temp_fds(self.worker, folder)))
+        self.assertEqual(temp_fds(self.worker, folder), [])
+
     def test_large_body_echoed(self):
         for size in (4096 + 1, 300 * 1024, LIMIT):
             body = pattern(size, size)

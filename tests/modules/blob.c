@@ -6,6 +6,7 @@
  *                                     Content-Length, or streamed in 64 KiB
  *                                     writes (chunked on HTTP/1.1)
  *   POST /blob                        the request body back, byte for byte
+ *   GET  /blob/file?path=P            the file at P with sp_send_file
  *
  * The pattern has a prime period so a dropped, doubled or shifted block
  * changes the bytes at a block boundary; the tests compare hashes.
@@ -68,12 +69,25 @@ static int post_blob(sp_request *req, sp_response *res)
     return sp_send(res, 200, "application/octet-stream", body.ptr, body.len);
 }
 
+static int get_file(sp_request *req, sp_response *res)
+{
+    char path[4096];
+    sp_str p = sp_query(req, "path");
+
+    if (!sp_str_is_set(p) || p.len == 0 || p.len >= sizeof path)
+        return 400;
+    memcpy(path, p.ptr, p.len);
+    path[p.len] = 0;
+    return sp_send_file(res, 200, "application/octet-stream", path);
+}
+
 static int setup(sp_app *app, const sp_section *conf)
 {
     (void)conf;
     for (size_t i = 0; i < sizeof piece; i++)
         piece[i] = (unsigned char)(i % PERIOD);
     int rc = sp_route(app, "GET", "/blob", get_blob);
+    rc = rc ? rc : sp_route(app, "GET", "/blob/file", get_file);
     return rc ? rc : sp_route(app, "POST", "/blob", post_blob);
 }
 
