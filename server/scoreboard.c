@@ -225,6 +225,71 @@ void sp__sb_end(const sp_request *req, int status)
         limit_fn();
 }
 
+/* ---- accept balancing ------------------------------------------------------ */
+
+bool sp__sb_clearly_more(uint64_t mine, uint64_t least, uint64_t sum, uint64_t n)
+{
+    /* the slack: a sixteenth of the mean, and one for small counts */
+    return n > 1 && mine > least + sum / (16 * n) + 1;
+}
+
+void sp__sb_share_key(uint64_t key)
+{
+    if (me == NULL)
+        return;
+    atomic_store(&me->share.beat_ms, (int64_t)(now_ns() / 1000000));
+    atomic_store(&me->share.key, key);
+}
+
+void sp__sb_share_set(uint32_t conns, bool accepting)
+{
+    if (me == NULL)
+        return;
+    /* Store only what changed: siblings read this line on every accept. */
+    if (atomic_load_explicit(&me->share.conns, memory_order_relaxed) != conns)
+        atomic_store_explicit(&me->share.conns, conns, memory_order_relaxed);
+    if (atomic_load_explicit(&me->share.accepting, memory_order_relaxed) != (int)accepting)
+        atomic_store_explicit(&me->share.accepting, (int)accepting, memory_order_relaxed);
+}
+
+void sp__sb_share_beat(void)
+{
+    if (me != NULL)
+        atomic_store_explicit(&me->share.beat_ms, (int64_t)(now_ns() / 1000000),
+                              memory_order_relaxed);
+}
+
+/* Leave it when a sibling on the same sockets is accepting, alive, and
+ * holds clearly fewer connections than this worker: that sibling was woken
+ * for the same connection and takes it.  The sibling holding the fewest
+ * never leaves a connection to anyone, so the rule never leaves one to
+ * nobody; with no such sibling (the others full, paused or stuck) this
+ * worker accepts.  Counts are read without a lock: a stale one moves the
+ * split by a connection and never stops accepting. */
+bool sp__sb_leave_to_sibling(void)
+{
+    uint64_t key = me ? atomic_load_explicit(&me->share.key, memory_order_relaxed) : 0;
+    uint64_t sum = 0, n = 0, least = UINT64_MAX;
+    if (key == 0)
+        return false;
+    int64_t now = (int64_t)(now_ns() / 1000000);
+    for (size_t i = 0; i < board->n_slots; i++) {
+        sp__sb_share *s = &sp__sb_slot_at(board, i)->share;
+        if (atomic_load_explicit(&s->key, memory_order_relaxed) != key)
+            continue;
+        uint64_t conns = atomic_load_explicit(&s->conns, memory_order_relaxed);
+        sum += conns;
+        n++;
+        if (s != &me->share && conns < least &&
+            atomic_load_explicit(&s->accepting, memory_order_relaxed) &&
+            now - atomic_load_explicit(&s->beat_ms, memory_order_relaxed) <= SP__SB_BEAT_STALE_MS)
+            least = conns;
+    }
+    return least != UINT64_MAX &&
+           sp__sb_clearly_more(atomic_load_explicit(&me->share.conns, memory_order_relaxed), least,
+                               sum, n);
+}
+
 /* ---- public getters (ABI 1.1) --------------------------------------------- */
 
 SP_EXPORT int sp_worker_id(void) { return my_id; }

@@ -20,6 +20,7 @@
 #define SPINDLE_SERVER_SCOREBOARD_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,17 @@ typedef struct sp__sb_thread {
     char request[SP__SB_TEXT]; /* "GET /path" of the current request */
 } __attribute__((aligned(64))) sp__sb_thread;
 
+/* A worker's share of the connections, for its siblings to read (see
+ * sp__sb_leave_to_sibling).  A cache line of its own, away from the
+ * per-request counters: it changes on accepts and closes only, and every
+ * sibling reads it on every accept. */
+typedef struct sp__sb_share {
+    _Atomic uint64_t key;    /* which listening sockets it accepts on; 0 = none, or stopping */
+    _Atomic int64_t beat_ms; /* CLOCK_MONOTONIC ms, renewed by the IO loop's sweep */
+    _Atomic uint32_t conns;  /* open client connections */
+    _Atomic int accepting;   /* its accept events are registered right now */
+} __attribute__((aligned(64))) sp__sb_share;
+
 typedef struct sp__sb_slot {
     _Atomic int pid; /* 0 = free (master writes) */
     int id;          /* worker number (master writes before fork) */
@@ -55,6 +67,7 @@ typedef struct sp__sb_slot {
     _Atomic uint32_t queue; /* requests waiting for a thread (sampled) */
     _Atomic uint64_t requests;
     sp__sb_counts counts;
+    sp__sb_share share;
     sp__sb_thread threads[]; /* thread_cap of them */
 } sp__sb_slot;
 
@@ -94,6 +107,28 @@ void sp__sb_thread_bind(int index);
 /* Call fn (once) when the worker has served limit requests; 0 = never. */
 void sp__sb_on_request_limit(uint64_t limit, void (*fn)(void));
 void sp__sb_set_queue(uint32_t len);
+
+/* Accept balancing.  Every worker that accepts on the same sockets
+ * publishes its open connections; one that holds clearly more than an
+ * accepting sibling leaves new connections to it, so a burst of keep-alive
+ * connections (which decides who serves them for their whole life) is
+ * split evenly. */
+#define SP__SB_BEAT_STALE_MS 300 /* a sibling whose sweep is older is not counted on */
+/* Join the pool of workers accepting on the sockets identified by key
+ * (nonzero), or leave it (0: graceful stop). */
+void sp__sb_share_key(uint64_t key);
+/* Open connections and whether accept events are registered; cheap when
+ * nothing changed. */
+void sp__sb_share_set(uint32_t conns, bool accepting);
+/* The IO loop is alive (every sweep). */
+void sp__sb_share_beat(void);
+/* Should this worker leave the connection waiting on its sockets to a
+ * sibling?  Reads the siblings' shares; false for a lone worker. */
+bool sp__sb_leave_to_sibling(void);
+/* The rule: does a worker holding mine hold clearly more than one holding
+ * least, when n workers hold sum in all?  More than a sixteenth of the
+ * mean and one more. */
+bool sp__sb_clearly_more(uint64_t mine, uint64_t least, uint64_t sum, uint64_t n);
 
 /* A handler thread starts and finishes req (server/respond.c). */
 void sp__sb_begin(sp_request *req);
