@@ -9,14 +9,17 @@
 #include "server/worker.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +30,7 @@
 #include "server/scoreboard.h"
 
 #define ACCEPT_BATCH 64
+#define BALANCE_RETRY_MS 1
 #define EMFILE_PAUSE_MS 100
 #define TICK_MS 250
 #define RSS_EVERY_TICKS 4
@@ -123,30 +127,88 @@ void sp__worker_post_done(sp__conn *c)
         sp_log(SP_LOG_ERROR, "waking the IO loop: %m");
 }
 
+/* Errors of one connection, not of the listener: go on with the next
+ * (accept(2) asks that the network ones be taken like EAGAIN). */
+static bool next_one(int err)
+{
+    switch (err) {
+    case EINTR:
+    case ECONNABORTED:
+    case EPROTO:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static struct event *listener_event(sp__worker *w, evutil_socket_t lfd)
+{
+    for (size_t i = 0; i < w->ls->n; i++)
+        if (w->ls->v[i].fd == lfd)
+            return w->lev[i];
+    return NULL;
+}
+
+/* Listeners are edge-triggered: every worker hears once of each new
+ * connection, so one that leaves it to a sibling (accept balancing, see
+ * sp__sb_leave_to_sibling) is not woken for it again and again.  Whoever
+ * stops before the listener is drained makes sure someone looks again:
+ * the batch limit re-activates the event, a connection left to a sibling
+ * arms ev_balance, and sp__worker_accept looks once when accepting resumes. */
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
     sp__worker *w = arg;
-    for (int i = 0; i < ACCEPT_BATCH && atomic_load(&w->accepting); i++) {
+    int i;
+    for (i = 0; i < ACCEPT_BATCH && atomic_load(&w->accepting); i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
+        if (sp__sb_leave_to_sibling()) {
+            struct timeval tv = {0, BALANCE_RETRY_MS * 1000};
+            if (!evtimer_pending(w->ev_balance, NULL))
+                evtimer_add(w->ev_balance, &tv);
+            return;
+        }
         int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             sp__conn_open(w, (int)lfd, fd, (struct sockaddr *)&ss, len);
+            sp__sb_share_set((uint32_t)w->n_conns, true);
             if (w->cfg->max_connections && w->n_conns >= (size_t)w->cfg->max_connections)
                 sp__worker_accept(w, 0); /* sp__conn_close turns it back on */
             continue;
         }
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
             /* Out of descriptors: stop accepting for a moment instead of
-             * spinning on a listener that stays readable. */
+             * retrying at once. */
             struct timeval tv = {0, EMFILE_PAUSE_MS * 1000};
             sp_log(SP_LOG_WARN, "accept: %s; pausing accepts", strerror(errno));
             sp__worker_accept(w, 0);
             w->fd_pause = 1;
             evtimer_add(w->ev_resume, &tv);
+            return;
         }
-        if (errno != EINTR && errno != ECONNABORTED)
-            break;
+        if (!next_one(errno))
+            return; /* EAGAIN: drained */
+    }
+    struct event *ev = i == ACCEPT_BATCH ? listener_event(w, lfd) : NULL;
+    if (ev != NULL)
+        event_active(ev, EV_READ, 1); /* more may wait: after the other events */
+}
+
+/* A connection left to a sibling still waits if that sibling stopped
+ * accepting in the meantime: look again shortly, for as long as one waits. */
+static void on_balance(evutil_socket_t fd, short what, void *arg)
+{
+    sp__worker *w = arg;
+    for (size_t i = 0; i < w->ls->n; i++) {
+        struct pollfd p = {w->ls->v[i].fd, POLLIN, 0};
+        if (p.fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN))
+            on_accept(p.fd, EV_READ, w);
     }
 }
 
@@ -158,10 +220,14 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The one rule for accepting again, whatever stopped it: not stopping, not
- * in a descriptor pause, under max-connections, and the queue not full. */
+ * in a descriptor pause, under max-connections, and the queue not full.
+ * (Accept balancing stops no accepting: it only leaves single connections
+ * to siblings, in on_accept.)  Every connection close comes here, so this
+ * is also where the siblings learn this worker's count. */
 void sp__worker_accept_if_room(sp__worker *w)
 {
     size_t max = (size_t)w->cfg->max_connections;
+    sp__sb_share_set((uint32_t)w->n_conns, atomic_load(&w->accepting));
     if (atomic_load(&w->accepting) || atomic_load(&w->stopping) || w->fd_pause ||
         (max && w->n_conns >= max) || sp__queue_len(&w->queue) >= w->queue_limit)
         return;
@@ -173,11 +239,16 @@ void sp__worker_accept(sp__worker *w, int on)
     if (on == atomic_load(&w->accepting))
         return;
     atomic_store(&w->accepting, on);
+    sp__sb_share_set((uint32_t)w->n_conns, on);
     for (size_t i = 0; i < w->ls->n; i++) {
-        if (on)
+        if (on) {
             event_add(w->lev[i], NULL);
-        else
+            /* Edge-triggered: a connection that arrived while accepting
+             * was off may have spent its edge already. */
+            event_active(w->lev[i], EV_READ, 1);
+        } else {
             event_del(w->lev[i]);
+        }
     }
 }
 
@@ -219,6 +290,7 @@ static void close_idle(sp__worker *w, int fresh_too)
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
     sp__conn_sweep(arg);
+    sp__sb_share_beat();
 }
 
 static void on_idle_pass(evutil_socket_t fd, short what, void *arg)
@@ -232,6 +304,8 @@ static void graceful_stop(sp__worker *w)
     if (atomic_exchange(&w->stopping, 1))
         return;
     sp__worker_accept(w, 0);
+    sp__sb_share_key(0); /* siblings stop counting on this worker */
+    evtimer_del(w->ev_balance);
     for (size_t i = 0; i < w->ls->n; i++)
         close(w->ls->v[i].fd), w->ls->v[i].fd = -1;
     struct timeval tv = {w->cfg->graceful_timeout_ms / 1000,
@@ -294,7 +368,7 @@ static int setup_events(sp__worker *w)
     if (w->lev == NULL)
         return -1;
     for (size_t i = 0; i < w->ls->n; i++)
-        w->lev[i] = event_new(w->base, w->ls->v[i].fd, EV_READ | EV_PERSIST, on_accept, w);
+        w->lev[i] = event_new(w->base, w->ls->v[i].fd, EV_READ | EV_PERSIST | EV_ET, on_accept, w);
     for (int i = 0; i < 3; i++) {
         w->ev_sig[i] = evsignal_new(w->base, sigs[i], on_signal, w);
         evsignal_add(w->ev_sig[i], NULL);
@@ -302,6 +376,7 @@ static int setup_events(sp__worker *w)
     if (sp__worker_done_init(w) != 0)
         return -1;
     w->ev_resume = evtimer_new(w->base, on_resume, w);
+    w->ev_balance = evtimer_new(w->base, on_balance, w);
     w->ev_grace = evtimer_new(w->base, on_grace, w);
     w->ev_sweep = event_new(w->base, -1, EV_PERSIST, on_sweep, w);
     struct timeval sweep = {0, SP__SWEEP_MS * 1000};
@@ -312,7 +387,7 @@ static int setup_events(sp__worker *w)
     struct timeval tick = {0, TICK_MS * 1000};
     if (!w->ev_tick || !w->ev_usr1 || event_add(w->ev_tick, &tick) || evsignal_add(w->ev_usr1, NULL))
         return -1;
-    return w->ev_done && w->ev_resume && w->ev_grace && w->ev_sweep ? 0 : -1;
+    return w->ev_done && w->ev_resume && w->ev_balance && w->ev_grace && w->ev_sweep ? 0 : -1;
 }
 
 static int start_threads(sp__worker *w)
@@ -356,6 +431,24 @@ static void unblock_signals(void)
     signal(SIGTTOU, SIG_IGN);
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+/* Which listening sockets this worker accepts on, the same number for every
+ * worker forked on the same ones (a reload may open others): their inodes,
+ * mixed and summed so that order does not matter.  0 for none. */
+static uint64_t listen_key(const sp__listeners *ls)
+{
+    uint64_t key = 0;
+    struct stat st;
+    for (size_t i = 0; i < ls->n; i++) {
+        if (ls->v[i].fd < 0 || fstat(ls->v[i].fd, &st) != 0)
+            continue;
+        uint64_t x = ((uint64_t)st.st_dev << 32 ^ (uint64_t)st.st_ino) + 0x9e3779b97f4a7c15u;
+        x = (x ^ x >> 30) * 0xbf58476d1ce4e5b9u;
+        x = (x ^ x >> 27) * 0x94d049bb133111ebu;
+        key += x ^ x >> 31;
+    }
+    return ls->n > 0 && key == 0 ? 1 : key;
 }
 
 /* max-requests plus this worker's share of the jitter. */
@@ -402,6 +495,7 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
                cfg->threads, cfg->task_threads);
         _exit(1);
     }
+    sp__sb_share_key(listen_key(w->ls));
     sp__worker_accept(w, 1);
     if (write(w->master_fd, "R", 1) != 1)
         _exit(1);
