@@ -199,9 +199,10 @@ static void json_worker(sp__master *m, const sp__mslot *s, FILE *out, uint64_t n
     sp__sb_slot *sl = s->sb >= 0 ? sp__sb_slot_at(m->sb, (size_t)s->sb) : NULL;
     fprintf(out,
             "{\"id\":%d,\"pid\":%d,\"generation\":%d,\"state\":\"%s\",\"requests\":%llu,"
-            "\"respawns\":%d,\"rss_kib\":%ld,\"queue\":%u,\"uptime_s\":%lld,",
+            "\"connections\":%u,\"respawns\":%d,\"rss_kib\":%ld,\"queue\":%u,\"uptime_s\":%lld,",
             s->id, (int)s->pid, s->gen, state_of(s),
-            sl ? (unsigned long long)atomic_load(&sl->requests) : 0ULL, s->respawns,
+            sl ? (unsigned long long)atomic_load(&sl->requests) : 0ULL,
+            sl ? (unsigned)atomic_load(&sl->share.conns) : 0u, s->respawns,
             s->pid > 0 ? rss_kib(s->pid) : 0L, sl ? (unsigned)atomic_load(&sl->queue) : 0u,
             s->pid > 0 ? (sp__now_ms() - s->started_ms) / 1000 : 0LL);
     json_threads(m, s, out, now_ns);
