@@ -147,31 +147,29 @@ static bool next_one(int err)
     }
 }
 
-static struct event *listener_event(sp__worker *w, evutil_socket_t lfd)
+/* Look at the listeners again in ms milliseconds, from a later turn of the
+ * loop: after epoll_wait, so the connections' own events get their turn. */
+static void look_again(sp__worker *w, int ms)
 {
-    for (size_t i = 0; i < w->ls->n; i++)
-        if (w->ls->v[i].fd == lfd)
-            return w->lev[i];
-    return NULL;
+    struct timeval tv = {0, ms * 1000};
+    evtimer_add(w->ev_look, &tv);
 }
 
 /* Listeners are edge-triggered: every worker hears once of each new
  * connection, so one that leaves it to a sibling (accept balancing, see
  * sp__sb_leave_to_sibling) is not woken for it again and again.  Whoever
- * stops before the listener is drained makes sure someone looks again:
- * the batch limit re-activates the event, a connection left to a sibling
- * arms ev_balance, and sp__worker_accept looks once when accepting resumes. */
+ * stops before the listener is drained makes sure someone looks again: a
+ * full batch and a connection left to a sibling arm ev_look, and
+ * sp__worker_accept looks once when accepting resumes. */
 static void on_accept(evutil_socket_t lfd, short what, void *arg)
 {
     sp__worker *w = arg;
-    int i;
-    for (i = 0; i < ACCEPT_BATCH && atomic_load(&w->accepting); i++) {
+    for (int i = 0; i < ACCEPT_BATCH && atomic_load(&w->accepting); i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
         if (sp__sb_leave_to_sibling()) {
-            struct timeval tv = {0, BALANCE_RETRY_MS * 1000};
-            if (!evtimer_pending(w->ev_balance, NULL))
-                evtimer_add(w->ev_balance, &tv);
+            if (!evtimer_pending(w->ev_look, NULL))
+                look_again(w, BALANCE_RETRY_MS);
             return;
         }
         int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -195,14 +193,15 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
         if (!next_one(errno))
             return; /* EAGAIN: drained */
     }
-    struct event *ev = i == ACCEPT_BATCH ? listener_event(w, lfd) : NULL;
-    if (ev != NULL)
-        event_active(ev, EV_READ, 1); /* more may wait: after the other events */
+    if (atomic_load(&w->accepting))
+        look_again(w, 0); /* a full batch: more may wait */
 }
 
-/* A connection left to a sibling still waits if that sibling stopped
- * accepting in the meantime: look again shortly, for as long as one waits. */
-static void on_balance(evutil_socket_t fd, short what, void *arg)
+/* ev_look: accept what waits on the listeners, if anything does (a
+ * connection left to a sibling that stopped accepting meanwhile, or the
+ * rest after a full batch); for as long as one is left to a sibling, this
+ * comes back every BALANCE_RETRY_MS. */
+static void on_look(evutil_socket_t fd, short what, void *arg)
 {
     sp__worker *w = arg;
     for (size_t i = 0; i < w->ls->n; i++) {
@@ -305,7 +304,7 @@ static void graceful_stop(sp__worker *w)
         return;
     sp__worker_accept(w, 0);
     sp__sb_share_key(0); /* siblings stop counting on this worker */
-    evtimer_del(w->ev_balance);
+    evtimer_del(w->ev_look);
     for (size_t i = 0; i < w->ls->n; i++)
         close(w->ls->v[i].fd), w->ls->v[i].fd = -1;
     struct timeval tv = {w->cfg->graceful_timeout_ms / 1000,
@@ -376,7 +375,7 @@ static int setup_events(sp__worker *w)
     if (sp__worker_done_init(w) != 0)
         return -1;
     w->ev_resume = evtimer_new(w->base, on_resume, w);
-    w->ev_balance = evtimer_new(w->base, on_balance, w);
+    w->ev_look = evtimer_new(w->base, on_look, w);
     w->ev_grace = evtimer_new(w->base, on_grace, w);
     w->ev_sweep = event_new(w->base, -1, EV_PERSIST, on_sweep, w);
     struct timeval sweep = {0, SP__SWEEP_MS * 1000};
@@ -387,7 +386,7 @@ static int setup_events(sp__worker *w)
     struct timeval tick = {0, TICK_MS * 1000};
     if (!w->ev_tick || !w->ev_usr1 || event_add(w->ev_tick, &tick) || evsignal_add(w->ev_usr1, NULL))
         return -1;
-    return w->ev_done && w->ev_resume && w->ev_balance && w->ev_grace && w->ev_sweep ? 0 : -1;
+    return w->ev_done && w->ev_resume && w->ev_look && w->ev_grace && w->ev_sweep ? 0 : -1;
 }
 
 static int start_threads(sp__worker *w)

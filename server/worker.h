@@ -30,7 +30,7 @@ typedef struct sp__worker {
     struct event **lev; /* one accept event per listener */
     struct event *ev_done;
     struct event *ev_resume; /* re-enable accepting after EMFILE */
-    struct event *ev_balance; /* look again at a connection left to a sibling */
+    struct event *ev_look; /* look at the listeners again (on_accept) */
     struct event *ev_grace;
     struct event *ev_sweep; /* connection timeouts (sp__conn_sweep) */
     struct event *ev_sig[3];
