@@ -373,8 +373,12 @@ def parse_responses(data, heads=(), eof=True):
 def connect(port, timeout=5.0, host="127.0.0.1"):
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect((host, port))
+    try:
+        s.settimeout(timeout)
+        s.connect((host, port))
+    except OSError:
+        s.close()
+        raise
     return s
 
 

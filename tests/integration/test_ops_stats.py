@@ -25,6 +25,11 @@ class Stats(unittest.TestCase):
         cls.server.start()
 
     def test_json_counts_match_requests_sent(self):
+        # Every worker past its start (a slow start under load still shows
+        # "starting" for a moment).
+        self.assertTrue(wait_until(lambda: all(w["state"] == "serving"
+                                               for w in stats(self.sport)["workers"]), 10.0),
+                        stats(self.sport)["workers"])
         before = stats(self.sport)
         for _ in range(25):
             self.assertEqual(get(self.server.port, "/").status, 200)

@@ -205,8 +205,10 @@ class KilledWorker(unittest.TestCase):
             self.assertTrue(wait_until(lambda: len(s.workers()) == 2 and ws[0] not in s.workers(),
                                        5.0), s.workers())
         self.assertEqual(get(s.port, "/").status, 200)
-        titles = sorted(cmdline(p) for p in s.workers())
-        self.assertEqual(titles, ["spindle: worker 1", "spindle: worker 2"])
+        # A respawned worker sets its title just after fork: look until it has.
+        want = ["spindle: worker 1", "spindle: worker 2"]
+        titles = lambda: sorted(cmdline(p) for p in s.workers())
+        self.assertTrue(wait_until(lambda: titles() == want, 5.0), titles())
 
 
 class CrashingHandler(unittest.TestCase):
