@@ -56,6 +56,23 @@
 static void on_event(evutil_socket_t fd, short what, void *arg);
 static void pump(sp__conn *c);
 
+static short conn_events(int writes)
+{
+    return (short)(EV_READ | EV_CLOSED | EV_PERSIST | EV_ET | (writes ? EV_WRITE : 0));
+}
+
+/* Unix sockets: watch for write space only while a response waits for it
+ * (re-registering reports the socket's state as it is now, so no edge is
+ * lost).  TCP connections watch it all along. */
+static void watch_writes(sp__conn *c, int on)
+{
+    if (!c->unix_peer)
+        return;
+    event_del(&c->ev);
+    event_assign(&c->ev, c->w->base, c->fd, conn_events(on), on_event, c);
+    event_add(&c->ev, NULL);
+}
+
 static void expire_in(sp__conn *c, int ms)
 {
     c->idle_since = sp__now_ms();
@@ -213,10 +230,12 @@ void sp__conn_open(sp__worker *w, int lfd, int fd, const struct sockaddr *sa, so
     peer_text(c, sa);
     sp__front_open(&c->front, w, lfd, sa);
     /* One registration for the connection's life, reads and writes both
-     * edge-triggered: a write edge only comes after a write that hit a
-     * full socket buffer, and every other write was tried first. */
-    event_assign(&c->ev, w->base, fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
-                 on_event, c);
+     * edge-triggered: on TCP a write edge only comes after a write that hit
+     * a full socket buffer, and every other write was tried first.  Unix
+     * sockets signal write space whenever the peer reads, so there EV_WRITE
+     * is added only while a response waits for room (watch_writes). */
+    c->unix_peer = sa->sa_family == AF_UNIX;
+    event_assign(&c->ev, w->base, fd, conn_events(!c->unix_peer), on_event, c);
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -290,6 +309,7 @@ static void start_writing(sp__conn *c)
     }
     if (r == 0) {
         c->state = C_WRITING; /* on_event goes on at the next write edge */
+        watch_writes(c, 1);
         expire_in(c, c->w->cfg->timeout_write_ms);
         return;
     }
@@ -457,12 +477,14 @@ static void pump(sp__conn *c)
 static void on_writable(sp__conn *c)
 {
     int r = sp__conn_flush(c);
-    if (r < 0)
+    if (r < 0) {
         sp__conn_close(c);
-    else if (r > 0)
+    } else if (r > 0) {
+        watch_writes(c, 0);
         after_response(c);
-    else
+    } else {
         expire_in(c, c->w->cfg->timeout_write_ms);
+    }
 }
 
 /* An edge.  While a handler thread owns the connection, only note a read

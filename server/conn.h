@@ -95,6 +95,7 @@ struct sp__conn {
     unsigned char read_ready : 1;  /* unread input may wait in the socket */
     unsigned char eof : 1;         /* read returned end of stream */
     unsigned char peer_closed : 1; /* epoll saw the FIN: read until eof */
+    unsigned char unix_peer : 1;   /* AF_UNIX: EV_WRITE only while C_WRITING */
     char addr[46];                 /* INET6_ADDRSTRLEN */
 };
 

@@ -10,8 +10,10 @@ import subprocess
 import tempfile
 import unittest
 
-from spindle_harness import (BIN, Server, build_request, example, read_until_close,
-                             render_ini, wait_until)
+import time
+
+from spindle_harness import (BIN, Server, build_request, example, parse_responses,
+                             read_until_close, render_ini, test_module, wait_until)
 
 
 def unix_get(path, target="/echo/u"):
@@ -23,12 +25,12 @@ def unix_get(path, target="/echo/u"):
     return data
 
 
-def unix_server(path, **server):
+def unix_server(path, modules=(), **server):
     """A Server on a loopback port (for the harness) and the unix path."""
     s = Server("")
     srv = {"listen": ["127.0.0.1:%d" % s.port, "unix:" + path], "processes": 1, "threads": 2}
     srv.update(server)
-    s.config = render_ini({"server": srv, "app": {"module": [example("echo")]}})
+    s.config = render_ini({"server": srv, "app": {"module": [example("echo")] + list(modules)}})
     s.probe = "/echo/probe"
     return s
 
@@ -81,6 +83,44 @@ class UnixSockets(unittest.TestCase):
         # The first server still owns and serves its socket.
         self.assertTrue(wait_until(lambda: os.path.exists(self.path), 1.0))
         self.assertTrue(unix_get(self.path).startswith(b"HTTP/1.1 200"))
+
+
+class UnixSlowReader(unittest.TestCase):
+    """A response larger than the socket buffer, to a client that reads
+    late over a unix socket: the worker waits for write space (EV_WRITE is
+    registered for unix connections only while it waits), sends it all,
+    then serves the next request on the same connection."""
+
+    def test_large_answers_to_a_late_reader_then_keep_alive(self):
+        folder = tempfile.mkdtemp(prefix="spindle-sock-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        path = os.path.join(folder, "app.sock")
+        server = unix_server(path, modules=[test_module("blob")])
+        self.addCleanup(server.cleanup)
+        server.start()
+        size = 4 << 20
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(path)
+            for round_ in range(3):
+                s.sendall(build_request("GET", "/blob?size=%d" % size))
+                time.sleep(0.3)  # the worker fills the socket and waits
+                buf = b""
+                rs = []
+                for _ in range(10000):
+                    try:
+                        rs = parse_responses(buf, eof=False) if buf else []
+                    except ValueError:  # incomplete so far
+                        rs = []
+                    if rs:
+                        break
+                    chunk = s.recv(1 << 20)
+                    self.assertTrue(chunk, "closed in round %d after %d bytes" % (round_, len(buf)))
+                    buf += chunk
+                self.assertEqual(len(rs), 1, "round %d" % round_)
+                self.assertEqual(rs[0].status, 200)
+                self.assertEqual(len(rs[0].body), size)
+                self.assertEqual(rs[0].body[:3], bytes([0, 1, 2]))
 
 
 if __name__ == "__main__":
