@@ -58,16 +58,6 @@ static const unsigned char tchar[256] = {
     ['y'] = 1, ['z'] = 1,
 };
 
-int sp__is_token(const char *s, size_t n)
-{
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!tchar[(unsigned char)s[i]])
-            return 0;
-    return 1;
-}
-
 /* The length of a header name, or (size_t)-1 if a byte is not a tchar. */
 static size_t token_len(const char *s)
 {

@@ -47,7 +47,4 @@ void sp__response_release(sp_response *res);
 /* True if a status carries no body (1xx, 204, 304). */
 int sp__status_bodyless(int status);
 
-/* RFC 9110 token characters, for header names. */
-int sp__is_token(const char *s, size_t n);
-
 #endif

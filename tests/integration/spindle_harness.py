@@ -450,8 +450,9 @@ def build_request(method, path, headers=None, body=None, version="HTTP/1.1", hos
 class Conn:
     """One client connection for keep-alive / pipelining tests."""
 
-    def __init__(self, port, timeout=5.0, host="127.0.0.1"):
-        self.sock = connect(port, timeout, host)
+    def __init__(self, port=None, timeout=5.0, host="127.0.0.1", sock=None):
+        """A TCP connection to port, or sock as given (a unix socket, say)."""
+        self.sock = sock if sock is not None else connect(port, timeout, host)
         self.buf = b""
         self.eof = False
         self.how = None

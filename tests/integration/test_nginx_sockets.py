@@ -12,8 +12,8 @@ import unittest
 
 import time
 
-from spindle_harness import (BIN, Server, build_request, example, parse_responses,
-                             read_until_close, render_ini, test_module, wait_until)
+from spindle_harness import (BIN, Conn, Server, build_request, example, read_until_close,
+                             render_ini, test_module, wait_until)
 
 
 def unix_get(path, target="/echo/u"):
@@ -99,28 +99,17 @@ class UnixSlowReader(unittest.TestCase):
         self.addCleanup(server.cleanup)
         server.start()
         size = 4 << 20
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(10)
-            s.connect(path)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(path)
+        with Conn(sock=s) as c:
             for round_ in range(3):
-                s.sendall(build_request("GET", "/blob?size=%d" % size))
+                c.send(build_request("GET", "/blob?size=%d" % size))
                 time.sleep(0.3)  # the worker fills the socket and waits
-                buf = b""
-                rs = []
-                for _ in range(10000):
-                    try:
-                        rs = parse_responses(buf, eof=False) if buf else []
-                    except ValueError:  # incomplete so far
-                        rs = []
-                    if rs:
-                        break
-                    chunk = s.recv(1 << 20)
-                    self.assertTrue(chunk, "closed in round %d after %d bytes" % (round_, len(buf)))
-                    buf += chunk
-                self.assertEqual(len(rs), 1, "round %d" % round_)
-                self.assertEqual(rs[0].status, 200)
-                self.assertEqual(len(rs[0].body), size)
-                self.assertEqual(rs[0].body[:3], bytes([0, 1, 2]))
+                r = c.read_response(timeout=10.0)
+                self.assertEqual(r.status, 200, "round %d" % round_)
+                self.assertEqual(len(r.body), size, "round %d" % round_)
+                self.assertEqual(r.body[:3], bytes([0, 1, 2]))
 
 
 if __name__ == "__main__":
