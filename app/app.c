@@ -265,13 +265,26 @@ static int settle(sp_request *req, sp_response *res, int rc)
 }
 
 /* The match lives in the request arena: an idle connection should not
- * carry room for sixteen route parameters. */
+ * carry room for sixteen route parameters.  Method and path are read-only
+ * to middleware, so routing early gives the answer the chain's end would. */
+int sp__app_route(sp_app *app, sp_request *req)
+{
+    if (req->match != NULL)
+        return SP_OK;
+    sp__match *m = sp__arena_alloc(req->arena, sizeof(*m));
+    if (m == NULL)
+        return SP_ENOMEM;
+    req->route = (unsigned char)sp__router_match(app->router, req->method, req->path, m);
+    req->match = m;
+    return SP_OK;
+}
+
 static int dispatch(sp_app *app, sp_request *req, sp_response *res)
 {
-    req->match = sp__arena_alloc(req->arena, sizeof(*req->match));
-    if (req->match == NULL)
+    if (sp__app_route(app, req) != SP_OK)
         return SP_ENOMEM;
-    switch (sp__router_match(app->router, req->method, req->path, req->match)) {
+    req->reached = 1;
+    switch (req->route) {
     case SP__ROUTE_FOUND:
         return req->match->fn(req, res);
     case SP__ROUTE_BAD_METHOD:

@@ -68,6 +68,10 @@ void sp__app_reopen_logs(sp_app *app);
 int sp__app_thread_init(sp_app *app);
 void sp__app_thread_exit(sp_app *app);
 
+/* Route req, once (req->match, req->route); the chain's end does it if
+ * nobody did before.  SP_ENOMEM when the arena is out of memory. */
+int sp__app_route(sp_app *app, sp_request *req);
+
 /* Run the chain, the router and the handler; the response is filled when
  * this returns (error statuses already rendered).  Negative only when the
  * connection broke mid-stream. */

@@ -90,6 +90,7 @@ void sp__request_prepare(sp_request *req)
         req->query = (sp_str){req->target.ptr + req->target.len, 0};
     }
     req->match = NULL;
+    req->reached = 0;
     request_id_generate(req);
 }
 

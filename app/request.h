@@ -38,6 +38,8 @@ struct sp_request {
     int remote_port;
     sp_str request_id;
     sp__match *match; /* in the arena, once routed; NULL before (or if never) */
+    unsigned char route;   /* enum sp__route_result, once match is set */
+    unsigned char reached; /* the chain reached the router (stats count the route) */
     char id_buf[24];
 };
 

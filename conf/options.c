@@ -47,7 +47,9 @@ static const sp__option options[] = {
     INT_OPT("processes", SP__SEC_SERVER, processes, 1, 1024, "2", "2",
             "Worker processes the master forks; each serves requests on its own."),
     INT_OPT("threads", SP__SEC_SERVER, threads, 1, 1024, "8", "8",
-            "Handler threads per worker: processes x threads requests run at once."),
+            "Handler threads per worker: processes x threads requests run at once.  Short "
+            "requests run on the thread holding the IO loop instead, while a handler thread is "
+            "free (docs/operations.md, \"Where requests run\")."),
     INT_OPT("backlog", SP__SEC_SERVER, backlog, 1, 65535, "1024", NULL,
             "Pending-connection queue of each listen socket (listen(2)); the kernel caps it at "
             "net.core.somaxconn."),

@@ -362,6 +362,8 @@ static void dispatch(sp__conn *c)
     build_request(c);
     c->state = C_QUEUED;
     atomic_store(&c->sync, SP__CONN_BUSY);
+    if (sp__loop_offer(w, c))
+        return; /* the loop's thread runs it at the end of this turn */
     if (sp__queue_push(&w->queue, &c->qnode) >= w->queue_limit)
         sp__worker_accept(w, 0);
 }
@@ -605,7 +607,8 @@ static void after_response(sp__conn *c)
         return;
     }
     sp__conn_reset(c);
-    pump(c);
+    if (c->read_ready || c->x->in.len > 0)
+        pump(c); /* pipelined bytes, or an edge that came meanwhile */
 }
 
 void sp__conn_completed(sp__conn *c)

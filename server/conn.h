@@ -64,6 +64,7 @@ typedef struct sp__exchange {
     int file_fd;
     off_t file_off;
     uint64_t file_left;
+    unsigned char cost_slot; /* the route's slot in the loop's cost table */
 } sp__exchange;
 
 /* An open connection.  Kept small (it is all an idle keep-alive connection
@@ -114,7 +115,15 @@ void sp__conn_sweep(sp__worker *w);
 
 #define SP__SWEEP_MS 100
 
-/* Handler thread side (respond.c) */
+/* The side of the thread that runs the request (respond.c) */
+/* Run the request through the application and write what the socket
+ * takes at once. */
+void sp__conn_run(sp__conn *c);
+/* After sp__conn_run on a handler thread: keep the connection for its next
+ * request without the IO loop if nothing else is to do, else post it to
+ * the IO loop.  (The loop's own thread calls sp__conn_completed instead.) */
+void sp__conn_finish(sp__conn *c);
+/* Both, on a handler thread. */
 void sp__conn_handle(sp__conn *c);
 /* Forget the finished request; keep what was read after it. */
 void sp__conn_reset(sp__conn *c);

@@ -238,7 +238,7 @@ static int start(sp__master *m, char *err, size_t errlen)
     write_pidfile(cfg->pidfile);
     if (sp__privs_drop(cfg, err, errlen) != 0)
         return -1;
-    m->sb = sp__sb_create(cfg->processes, cfg->threads);
+    m->sb = sp__sb_create(cfg->processes, cfg->threads + 1); /* + the IO loop's thread */
     if (m->sb == NULL) {
         snprintf(err, errlen, "cannot map the scoreboard: %s", strerror(errno));
         return -1;

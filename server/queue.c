@@ -46,6 +46,15 @@ void sp__queue_destroy(sp__queue *q)
     pthread_mutex_destroy(&q->lock);
 }
 
+/* After linking n in, under the lock: whether to signal a sleeper. */
+static int wake_for_push(sp__queue *q)
+{
+    int wake = q->idle > 0 && !q->waking;
+    if (wake)
+        q->waking = 1;
+    return wake;
+}
+
 size_t sp__queue_push(sp__queue *q, sp__qnode *n)
 {
     n->next = NULL;
@@ -56,14 +65,26 @@ size_t sp__queue_push(sp__queue *q, sp__qnode *n)
         q->head = n;
     q->tail = n;
     size_t len = ++q->len;
-    int wake = q->idle > 0 && !q->waking;
-    if (wake)
-        q->waking = 1;
+    int wake = wake_for_push(q);
     pthread_mutex_unlock(&q->lock);
     /* After unlocking: a woken thread must not wake into a held mutex. */
     if (wake)
         pthread_cond_signal(&q->ready);
     return len;
+}
+
+void sp__queue_push_front(sp__queue *q, sp__qnode *n)
+{
+    pthread_mutex_lock(&q->lock);
+    n->next = q->head;
+    q->head = n;
+    if (q->tail == NULL)
+        q->tail = n;
+    q->len++;
+    int wake = wake_for_push(q);
+    pthread_mutex_unlock(&q->lock);
+    if (wake)
+        pthread_cond_signal(&q->ready);
 }
 
 sp__qnode *sp__queue_pop(sp__queue *q)
@@ -106,4 +127,11 @@ size_t sp__queue_len(sp__queue *q)
     size_t n = q->len;
     pthread_mutex_unlock(&q->lock);
     return n;
+}
+
+int sp__queue_spare(sp__queue *q)
+{
+    int idle = atomic_load_explicit(&q->idle, memory_order_relaxed);
+    size_t len = atomic_load_explicit(&q->len, memory_order_relaxed);
+    return len >= (size_t)idle ? 0 : idle - (int)len;
 }

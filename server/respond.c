@@ -290,7 +290,7 @@ static int finish_here(sp__conn *c)
     return release_busy(c);
 }
 
-void sp__conn_handle(sp__conn *c)
+void sp__conn_run(sp__conn *c)
 {
     sp__worker *w = c->w;
     unsigned max = (unsigned)w->cfg->max_keepalive_requests;
@@ -308,11 +308,21 @@ void sp__conn_handle(sp__conn *c)
     /* Counted before the answer leaves: a client that has its response
      * must find it in the stats (latency is thus up to the response being
      * ready; the writes below are non-blocking, or the stream's last chunk). */
-    sp__sb_end(&c->x->req, c->x->res.status);
+    sp__loop_note(w, c->x->cost_slot, sp__sb_end(&c->x->req, c->x->res.status));
     if (c->x->res.streaming)
         finish_stream(c);
     else if (!c->broken)
         queue_output(c, &c->x->res);
+}
+
+void sp__conn_finish(sp__conn *c)
+{
     if (!finish_here(c))
         sp__worker_post_done(c);
+}
+
+void sp__conn_handle(sp__conn *c)
+{
+    sp__conn_run(c);
+    sp__conn_finish(c);
 }

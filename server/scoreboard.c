@@ -208,14 +208,14 @@ static void count(sp__sb_counts *c, int route, int status, uint64_t us)
     atomic_fetch_add_explicit(&c->sum_us, us, memory_order_relaxed);
 }
 
-void sp__sb_end(const sp_request *req, int status)
+uint64_t sp__sb_end(const sp_request *req, int status)
 {
     if (me == NULL)
-        return;
+        return 0;
     uint64_t start = my_thread ? atomic_load(&my_thread->start_ns) : 0;
     uint64_t us = start ? (now_ns() - start) / 1000 : 0;
     /* a short-circuiting middleware never routes: no match, no pattern */
-    count(&me->counts, route_index(req->match ? req->match->pattern : NULL), status, us);
+    count(&me->counts, route_index(req->reached ? req->match->pattern : NULL), status, us);
     if (my_thread != NULL) {
         atomic_fetch_add_explicit(&my_thread->requests, 1, memory_order_relaxed);
         atomic_store_explicit(&my_thread->start_ns, 0, memory_order_release);
@@ -223,6 +223,7 @@ void sp__sb_end(const sp_request *req, int status)
     uint64_t n = atomic_fetch_add_explicit(&me->requests, 1, memory_order_relaxed) + 1;
     if (request_limit && n >= request_limit && limit_fn && !atomic_exchange(&limit_fired, 1))
         limit_fn();
+    return us;
 }
 
 /* ---- accept balancing ------------------------------------------------------ */

@@ -102,7 +102,8 @@ void sp__sb_totals(sp__scoreboard *sb, sp__sb_counts *out);
 
 /* After fork: this process is worker id in slot i. */
 void sp__sb_attach(sp__scoreboard *sb, size_t i, int id, int n_threads);
-/* In handler thread index (1-based): bind the thread to its entry. */
+/* In a thread that runs requests, index 1-based (the handler threads, then
+ * the IO loop's first thread): bind the thread to its entry. */
 void sp__sb_thread_bind(int index);
 /* Call fn (once) when the worker has served limit requests; 0 = never. */
 void sp__sb_on_request_limit(uint64_t limit, void (*fn)(void));
@@ -130,8 +131,10 @@ bool sp__sb_leave_to_sibling(void);
  * mean and one more. */
 bool sp__sb_clearly_more(uint64_t mine, uint64_t least, uint64_t sum, uint64_t n);
 
-/* A handler thread starts and finishes req (server/respond.c). */
+/* A thread starts and finishes req (server/respond.c).  sp__sb_end
+ * returns how long it ran, in microseconds (0 for a thread without an
+ * entry). */
 void sp__sb_begin(sp_request *req);
-void sp__sb_end(const sp_request *req, int status);
+uint64_t sp__sb_end(const sp_request *req, int status);
 
 #endif

@@ -63,18 +63,41 @@ static void on_request_limit(void)
     ask_replacement(self, "max-requests reached");
 }
 
+/* Every thread that runs requests: the handler threads, and the main
+ * thread, which holds the IO loop to begin with.  The loop may pass from
+ * thread to thread (server/loop.h); whoever holds it when the worker is
+ * done closes the queue, and the others leave once it is empty. */
+static void serve(sp__worker *w, bool loop)
+{
+    for (;;) {
+        if (loop && sp__loop_run(w)) {
+            sp__queue_close(&w->queue);
+            return;
+        }
+        sp__qnode *n = sp__queue_pop(&w->queue);
+        if (n == NULL)
+            return;
+        loop = sp__loop_claim(w, n);
+        if (!loop)
+            sp__conn_handle((sp__conn *)n);
+    }
+}
+
+/* A thread that runs requests takes its scoreboard entry (1-based: the
+ * handler threads, then the main thread) and runs the modules'
+ * init_thread hooks before its first request. */
+static void thread_init(sp__worker *w, int index)
+{
+    sp__sb_thread_bind(index);
+    if (sp__app_thread_init(w->app) != SP_OK)
+        _exit(SP__EX_CONFIG);
+}
+
 static void *handler_main(void *arg)
 {
     sp__worker *w = arg;
-    sp__sb_thread_bind(atomic_fetch_add(&w->next_thread, 1) + 1);
-    if (sp__app_thread_init(w->app) != SP_OK)
-        _exit(SP__EX_CONFIG);
-    for (;;) {
-        sp__qnode *n = sp__queue_pop(&w->queue);
-        if (n == NULL)
-            break;
-        sp__conn_handle((sp__conn *)n);
-    }
+    thread_init(w, atomic_fetch_add(&w->next_thread, 1) + 1);
+    serve(w, false);
     sp__app_thread_exit(w->app);
     return NULL;
 }
@@ -253,8 +276,10 @@ void sp__worker_accept(sp__worker *w, int on)
 
 void sp__worker_maybe_done(sp__worker *w)
 {
-    if (atomic_load(&w->stopping) && w->n_conns == 0)
+    if (atomic_load(&w->stopping) && w->n_conns == 0) {
+        w->loop.finished = 1;
         event_base_loopbreak(w->base);
+    }
 }
 
 static void on_grace(evutil_socket_t fd, short what, void *arg)
@@ -476,12 +501,13 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
     init_worker_struct(w, cfg, st->ls, id);
     w->master_fd = st->master_fd;
     self = w;
-    sp__sb_attach(st->sb, (size_t)st->sb_slot, id, cfg->threads);
+    sp__sb_attach(st->sb, (size_t)st->sb_slot, id, cfg->threads + 1); /* + the main thread */
     sp__sb_on_request_limit(request_limit(cfg), on_request_limit);
     /* No evthread: the base is touched by the IO loop alone (handler
      * threads reach it through the done eventfd). */
     w->base = event_base_new();
-    if (w->base == NULL || sp__queue_init(&w->queue) != 0 || setup_events(w) != 0) {
+    if (w->base == NULL || sp__queue_init(&w->queue) != 0 || sp__loop_init(&w->loop) != 0 ||
+        setup_events(w) != 0) {
         sp_log(SP_LOG_ERROR, "cannot set up the event loop");
         _exit(1);
     }
@@ -489,21 +515,24 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
         sp_log(SP_LOG_ERROR, "%s", err);
         _exit(SP__EX_CONFIG);
     }
-    if (start_threads(w) != 0 || sp__tasks_start(w->app) != 0) {
+    if (start_threads(w) != 0 || sp__loop_watch_start(w) != 0 || sp__tasks_start(w->app) != 0) {
         sp_log(SP_LOG_ERROR, "cannot start %d handler threads and %d task threads: %m",
                cfg->threads, cfg->task_threads);
         _exit(1);
     }
+    thread_init(w, cfg->threads + 1);
     sp__sb_share_key(listen_key(w->ls));
     sp__worker_accept(w, 1);
     if (write(w->master_fd, "R", 1) != 1)
         _exit(1);
-    event_base_dispatch(w->base);
+    serve(w, true);
+    sp__app_thread_exit(w->app);
 
-    sp__queue_close(&w->queue);
     for (int i = 0; i < w->n_threads; i++)
         pthread_join(w->threads[i], NULL);
+    sp__loop_watch_stop(w);
     sp__queue_destroy(&w->queue);
+    sp__loop_destroy(&w->loop);
     sp__tasks_stop(w->app); /* running tasks finish; queued ones are marked failed */
     sp__app_free(w->app);
     exit(0);

@@ -1,11 +1,14 @@
 /*
- * worker.h - one worker process: an IO loop thread (the process's main
- * thread) and `threads` handler threads around a request queue.
+ * worker.h - one worker process: threads + 1 threads around one IO loop
+ * and a request queue.  One of them holds the loop at a time (the main
+ * thread to begin with; server/loop.h says when it moves); the others are
+ * handler threads, waiting on the queue.
  *
  * The IO loop owns every connection while it reads or writes it; a
- * connection with a complete request is handed to the queue and belongs to
- * exactly one handler thread until that thread posts it back.  So a
- * connection is never touched by two threads at once and needs no lock.
+ * connection with a complete request is run by the loop's thread itself
+ * (a quick request) or handed to the queue, and then belongs to exactly
+ * one thread until that thread is done with it.  So a connection is never
+ * touched by two threads at once and needs no lock.
  */
 #ifndef SPINDLE_SERVER_WORKER_H
 #define SPINDLE_SERVER_WORKER_H
@@ -18,6 +21,7 @@
 #include "conf/config.h"
 #include "server/http1.h"
 #include "server/listen.h"
+#include "server/loop.h"
 #include "server/queue.h"
 
 typedef struct sp__conn sp__conn;
@@ -36,6 +40,7 @@ typedef struct sp__worker {
     struct event *ev_sig[3];
     sp__queue queue;
     size_t queue_limit;
+    sp__loop loop; /* which thread runs the IO loop; quick requests (loop.h) */
     pthread_t *threads;
     int n_threads;
     sp_app *app;

@@ -8,8 +8,10 @@
  *   init_worker(app, section)  once per worker, before any request:
  *                              register routes and middleware, read the
  *                              module's own [module:NAME] settings.
- *   init_thread(app)           once in each handler thread.
- *   exit_thread(app)           once in each handler thread at stop.
+ *   init_thread(app)           once in each thread that runs requests
+ *                              (threads + 1 per worker: the handler
+ *                              threads and the worker's main thread).
+ *   exit_thread(app)           once in each of them at stop.
  *   exit_worker(app)           once per worker at stop.
  *
  * Conventions:
@@ -21,8 +23,11 @@
  *   - Strings off the wire are sp_str views: (pointer, length), not NUL
  *     terminated, valid until the request ends.  Anything the API allocates
  *     for a request lives in the request's arena and dies with it.
- *   - Handler and middleware functions run on handler threads; several run
- *     at once.  A request and its response belong to one thread at a time.
+ *   - Handler and middleware functions run on the threads above; up to
+ *     `threads` of them at once in a worker.  A request and its response
+ *     belong to one thread at a time.  Which thread runs a request is the
+ *     server's choice: a short one may run on the thread that holds the
+ *     worker's IO loop (see docs/operations.md, "Where requests run").
  *
  * ABI: the descriptor only grows at the end (size tells which fields a
  * module knows).  See ABI.md beside this header for the change log.
@@ -117,8 +122,8 @@ typedef struct sp_module {
     void (*exit_thread)(sp_app *app);
     void (*exit_worker)(sp_app *app);
     /* ABI 1.0 ends here; later minors add fields below this line only. */
-    /* 1.1: reopen the module's own log files (USR1, logrotate).  Called in
-     * the worker's IO thread while handler threads keep running, so swap
+    /* 1.1: reopen the module's own log files (USR1, logrotate).  Called on
+     * the thread holding the worker's IO loop while others keep running, so swap
      * descriptors atomically (open the new file, then dup2 it over the old
      * descriptor number).  The loader ignores it in modules built for 1.0. */
     void (*reopen_logs)(sp_app *app);
@@ -265,7 +270,7 @@ SP_EXPORT int sp_send_file(sp_response *res, int status, const char *content_typ
 
 /* Streaming: send the status and headers now with chunked encoding (or
  * close-delimited for HTTP/1.0), then each sp_stream_write goes out at once.
- * Blocks the calling handler thread while the client is slow (up to
+ * Blocks the calling thread while the client is slow (up to
  * timeout-write).  The stream ends when the handler returns. */
 SP_EXPORT int sp_stream_start(sp_response *res);
 SP_EXPORT int sp_stream_write(sp_response *res, const void *data, size_t len);
@@ -288,10 +293,13 @@ SP_EXPORT void sp_log(int level, const char *fmt, ...) SP_PRINTF(2, 3);
 /* This worker's number (1..processes; a replacement keeps its predecessor's
  * number), or 0 outside a worker. */
 SP_EXPORT int sp_worker_id(void);
-/* The calling handler thread's index (1..threads), or 0 on any other
- * thread (the IO loop, init_worker). */
+/* The calling thread's index among those that run requests: 1..threads
+ * for the handler threads, threads + 1 for the worker's main thread (it
+ * runs short requests between turns of the IO loop); 0 on any other thread
+ * (task threads, init_worker).  Stable for the thread's life, so it can
+ * index per-thread state set up in init_thread: size it threads + 1. */
 SP_EXPORT int sp_thread_index(void);
-/* When the calling handler thread took req (CLOCK_MONOTONIC, ns), so
+/* When the calling thread took req (CLOCK_MONOTONIC, ns), so
  * (now - start) is the time spent handling it; 0 if unknown. */
 SP_EXPORT uint64_t sp_request_start_ns(const sp_request *req);
 

@@ -33,6 +33,7 @@ void sp__inproc_init(sp__inproc *ip, int timeout_ms, int max_keepalive)
     pthread_mutex_init(&w->done_lock, NULL);
     sp__worker_done_init(w);
     sp__queue_init(&w->queue);
+    sp__loop_init(&w->loop);
     ip->app.cfg = cfg;
     ip->app.router = sp__router_new();
     w->app = &ip->app;
@@ -46,8 +47,8 @@ int sp__inproc_start(sp__inproc *ip)
 void sp__inproc_run(sp__inproc *ip)
 {
     /* The completion event stays registered, so the loop never runs out
-     * of events: stop when the connections are gone. */
+     * of events: stop when the connections are gone.  There is no watch
+     * here: the loop never changes threads. */
     while (ip->w.n_conns > 0)
-        if (event_base_loop(ip->w.base, EVLOOP_ONCE) != 0)
-            break;
+        sp__loop_turn(&ip->w);
 }

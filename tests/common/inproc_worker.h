@@ -4,8 +4,9 @@
  * (tests/fuzz/fuzz_conn.c, tests/perf/insn_per_request.c).
  *
  * Real: the worker struct, its event base with the completion eventfd the
- * handler thread posts to, the request queue, and one handler thread
- * running sp__conn_handle.  Left out: fork, listeners, signals, timers.
+ * handler thread posts to, the request queue, the loop's turns with their
+ * quick requests, and one handler thread running sp__conn_handle.  Left
+ * out: fork, listeners, signals, timers, the loop's watch.
  * The caller adds routes and middleware to ip->app, starts the thread,
  * opens connections with sp__conn_open(&ip->w, ...) and runs the loop
  * (sp__inproc_run, or ip->w.base with its own way of stopping).

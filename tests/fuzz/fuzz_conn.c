@@ -69,12 +69,6 @@ static void on_client(evutil_socket_t fd, short what, void *arg)
         ;
 }
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    if (ip.w.n_conns == 0)
-        event_base_loopbreak(ip.w.base);
-}
-
 static void setup(void)
 {
     sp__inproc_init(&ip, 300, 100);
@@ -104,12 +98,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     shutdown(sv[1], SHUT_WR);
     struct event *client = event_new(ip.w.base, sv[1], EV_READ | EV_PERSIST, on_client, NULL);
-    struct event *tick = event_new(ip.w.base, -1, EV_PERSIST, on_tick, NULL);
-    struct timeval tv = {0, 2000};
     event_add(client, NULL);
-    event_add(tick, &tv);
-    event_base_dispatch(ip.w.base);
-    event_free(tick);
+    sp__inproc_run(&ip); /* until the server closed its end */
     event_free(client);
     close(sv[1]);
     return 0;

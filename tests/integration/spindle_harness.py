@@ -186,6 +186,14 @@ def group_members(pgid):
     return sorted(out)
 
 
+def worker_threads(threads_):
+    """How many threads a worker with `threads = threads_` runs: the handler
+    threads, the main thread (it starts out holding the IO loop, which may
+    pass between them; quick requests run on whichever holds it) and the
+    loop's watch.  See server/loop.h."""
+    return threads_ + 2
+
+
 def threads(pid):
     """Number of spindle's threads in pid (entries in /proc/PID/task), 0 if
     gone.  Threads a sanitizer runs for itself are not counted."""

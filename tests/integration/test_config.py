@@ -7,7 +7,7 @@ import tempfile
 import unittest
 
 from spindle_harness import (EX_CONFIG, SRC, Server, example, free_port, get, run_binary,
-                             threads, wait_until)
+                             threads, wait_until, worker_threads)
 
 
 def ini_lines(port, *extra_server, app=None):
@@ -211,7 +211,7 @@ class ConfigTakesEffect(unittest.TestCase):
         with Server(cfg, env={"SP_IT_THREADS": "3"}) as s:
             ws = s.workers()
             self.assertEqual(len(ws), 1)
-            self.assertTrue(wait_until(lambda: threads(ws[0]) == 4, 5.0), threads(ws[0]))
+            self.assertTrue(wait_until(lambda: threads(ws[0]) == worker_threads(3), 5.0), threads(ws[0]))
             self.assertEqual(get(s.port, "/").status, 200)
 
 

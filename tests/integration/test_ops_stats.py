@@ -42,7 +42,7 @@ class Stats(unittest.TestCase):
         for w in after["workers"]:
             self.assertEqual(w["state"], "serving")
             self.assertGreater(w["rss_kib"], 0)
-            self.assertEqual(len(w["threads"]), 2)
+            self.assertEqual(len(w["threads"]), 3)  # 2 handler threads + the main thread
             self.assertEqual(sum(t["requests"] for t in w["threads"]), w["requests"])
         (lst,) = after["listen"]
         self.assertEqual(lst["method"], "tcp_info")

@@ -1,12 +1,13 @@
 """Process shape: one master that serves nothing, `processes` workers with
-`threads + 1` threads each, process titles, CLI overriding the ini."""
+`threads + 2` threads each (handler threads, the main thread, the IO
+loop's watch), process titles, CLI overriding the ini."""
 
 import os
 import signal
 import unittest
 
 from spindle_harness import (Conn, Server, ServerCase, build_request, cmdline, default_config,
-                             example, get, maps, read_until_close, threads, wait_until, connect)
+                             example, get, maps, read_until_close, threads, wait_until, worker_threads, connect)
 
 
 class ProcessShape(ServerCase):
@@ -22,10 +23,10 @@ class ProcessShape(ServerCase):
         titles = sorted(cmdline(p) for p in self.server.workers())
         self.assertEqual(titles, ["spindle: worker 1", "spindle: worker 2", "spindle: worker 3"])
 
-    def test_worker_threads_are_threads_plus_io_loop(self):
+    def test_worker_threads_are_handlers_main_and_watch(self):
         # Handler threads start after init_worker; allow a moment.
         ws = self.server.workers()
-        ok = wait_until(lambda: all(threads(p) == 6 for p in ws), 5.0)
+        ok = wait_until(lambda: all(threads(p) == worker_threads(5) for p in ws), 5.0)
         self.assertTrue(ok, {p: threads(p) for p in ws})
 
     def test_workers_have_no_children(self):
@@ -82,7 +83,7 @@ class CommandLineOverridesIni(unittest.TestCase):
         with Server(cfg, args=["--processes", "2", "--threads", "3"]) as s:
             ws = s.workers()
             self.assertEqual(len(ws), 2, s.log())
-            ok = wait_until(lambda: all(threads(p) == 4 for p in ws), 5.0)
+            ok = wait_until(lambda: all(threads(p) == worker_threads(3) for p in ws), 5.0)
             self.assertTrue(ok, {p: threads(p) for p in ws})
             self.assertEqual(get(s.port, "/").status, 200)
 
@@ -93,7 +94,7 @@ class SingleWorker(unittest.TestCase):
             ws = s.workers()
             self.assertEqual(len(ws), 1)
             self.assertEqual(cmdline(ws[0]), "spindle: worker 1")
-            self.assertTrue(wait_until(lambda: threads(ws[0]) == 2, 5.0), threads(ws[0]))
+            self.assertTrue(wait_until(lambda: threads(ws[0]) == worker_threads(1), 5.0), threads(ws[0]))
             # keep-alive connections do not pin the only handler thread:
             # an idle one open while a second client is served.
             with Conn(s.port) as idle:

@@ -8,7 +8,7 @@ import time
 import unittest
 
 from spindle_harness import (Server, build_request, cmdline, connect, default_config, get,
-                             group_members, parse_responses, read_until_close, threads, wait_until)
+                             group_members, parse_responses, read_until_close, threads, wait_until, worker_threads)
 
 MODULES = ("hello", "sleep", "tm:slow", "tm:reads_config")
 
@@ -139,7 +139,7 @@ class Hup(unittest.TestCase):
         self.assertTrue(wait_until(swapped, 10.0),
                         "workers not replaced after HUP: old %r now %r" % (old, s.workers()))
         new = s.workers()
-        self.assertTrue(wait_until(lambda: all(threads(p) == 4 for p in new), 5.0),
+        self.assertTrue(wait_until(lambda: all(threads(p) == worker_threads(3) for p in new), 5.0),
                         {p: threads(p) for p in new})
         self.assertIsNone(s.proc.poll(), "master exited")
         self.assertTrue(wait_until(lambda: get(s.port, "/greet").body == b"new", 5.0))
@@ -189,7 +189,7 @@ class KilledWorker(unittest.TestCase):
             return len(ws) == 2 and victim not in ws
         self.assertTrue(wait_until(replaced, 5.0), "worker not replaced: %r" % s.workers())
         self.assertIn(old[1], s.workers(), "the other worker was disturbed")
-        self.assertTrue(wait_until(lambda: all(threads(p) == 3 for p in s.workers()), 5.0))
+        self.assertTrue(wait_until(lambda: all(threads(p) == worker_threads(2) for p in s.workers()), 5.0))
         for i in range(20):
             r = get(s.port, "/hello?name=%d" % i)
             self.assertEqual(r.status, 200)

@@ -29,7 +29,8 @@ fi
 tmp=$(mktemp -d /tmp/spindle-insn.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-# Threads: 1 the IO loop, 2 the handler thread, 3 the client (not counted).
+# Threads: 1 the IO loop (it runs the quick hello requests itself), 2 the
+# handler thread, 3 the client (not counted).
 ir() { # requests -> Ir of the server's two threads
     valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$tmp/cg.$1" \
         "$harness" "$1" >"$tmp/out.$1" 2>"$tmp/err.$1" ||

@@ -187,3 +187,57 @@ Test(queue, close_releases_every_waiter)
     stop(&s, t); /* joins: hangs (and ctest times out) if a waiter stayed */
     cr_assert_eq(atomic_load(&s.popped), 0);
 }
+
+Test(queue, push_front_goes_ahead_of_waiting_nodes)
+{
+    sp__queue q;
+    item a, b, c;
+    cr_assert_eq(sp__queue_init(&q), 0);
+    sp__queue_push(&q, &a.node);
+    sp__queue_push(&q, &b.node);
+    sp__queue_push_front(&q, &c.node);
+    cr_assert_eq(sp__queue_len(&q), 3);
+    cr_assert_eq(sp__queue_pop(&q), &c.node);
+    cr_assert_eq(sp__queue_pop(&q), &a.node);
+    cr_assert_eq(sp__queue_pop(&q), &b.node);
+    /* onto an empty queue, it is also the tail */
+    sp__queue_push_front(&q, &a.node);
+    sp__queue_push(&q, &b.node);
+    cr_assert_eq(sp__queue_pop(&q), &a.node);
+    cr_assert_eq(sp__queue_pop(&q), &b.node);
+    cr_assert_eq(sp__queue_len(&q), 0);
+    sp__queue_destroy(&q);
+}
+
+Test(queue, spare_counts_sleepers_not_spoken_for)
+{
+    shared s;
+    pthread_t t[CONSUMERS];
+    item it[CONSUMERS + 2];
+    start(&s, t, 0);
+    wait_all_asleep(&s);
+    cr_assert_eq(sp__queue_spare(&s.q), CONSUMERS);
+    /* Nodes pushed while every consumer sleeps are spoken for at once:
+     * hold the lock so that nobody wakes to take them meanwhile. */
+    pthread_mutex_lock(&s.q.lock);
+    for (int i = 0; i < CONSUMERS + 2; i++) {
+        atomic_init(&it[i].taken, 0);
+        it[i].node.next = NULL;
+        if (s.q.tail)
+            s.q.tail->next = &it[i].node;
+        else
+            s.q.head = &it[i].node;
+        s.q.tail = &it[i].node;
+        s.q.len++;
+        if (i == 0)
+            cr_assert_eq(sp__queue_spare(&s.q), CONSUMERS - 1);
+    }
+    cr_assert_eq(sp__queue_spare(&s.q), 0); /* more nodes than sleepers: none */
+    s.q.waking = 1;
+    pthread_mutex_unlock(&s.q.lock);
+    pthread_cond_signal(&s.q.ready);
+    for (int i = 0; i < 10000 && atomic_load(&s.popped) < CONSUMERS + 2; i++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    cr_assert_eq(atomic_load(&s.popped), CONSUMERS + 2);
+    stop(&s, t);
+}

@@ -1,0 +1,159 @@
+"""Quick requests and the IO loop's hand-over (server/loop.h).
+
+A request whose route has lately run fast is run by the thread that holds
+the IO loop.  These tests check what an operator relies on around that:
+- a quick request that starts to block does not stall the worker's other
+  connections: the watch hands the loop to another thread;
+- `threads` still caps the requests that run at once;
+- thread indexes stay within 1..threads + 1;
+- a graceful stop works while the loop sits on another thread.
+
+One worker, so that every request meets the same loop.  Nothing here is
+timed: holds are released by the test (or expire as a bound), and the
+checks are about order and counts."""
+
+import json
+import select
+import signal
+import threading
+import unittest
+
+from spindle_harness import (Conn, Server, build_request, default_config, free_port, get,
+                             wait_until)
+
+HOLD_MS = 20000  # a held request's own bound; the tests release it long before
+
+
+def config(threads_, **server):
+    return default_config(("tm:gate",), processes=1, threads=threads_, log_level="debug",
+                          **server)
+
+
+def answered(conn, timeout=0.0):
+    """Whether the server has sent anything on conn yet (nothing is read)."""
+    if conn.buf:
+        return True
+    r, _, _ = select.select([conn.sock], [], [], timeout)
+    return bool(r)
+
+
+class Handover(unittest.TestCase):
+    def setUp(self):
+        self.s = Server(config(2))
+        self.addCleanup(self.s.cleanup)
+        self.s.start()
+
+    def warm(self, n=20):
+        # The route must be known quick before the request that will hold.
+        with Conn(self.s.port) as c:
+            for _ in range(n):
+                r = c.request("GET", "/gate")
+                self.assertEqual((r.status, r.body), (200, b"open"))
+
+    def test_quick_requests_run_on_the_loop_thread(self):
+        seen = set()
+        with Conn(self.s.port) as c:
+            for _ in range(50):
+                r = c.request("GET", "/gate")
+                self.assertEqual(r.status, 200)
+                seen.add(int(r.header("X-Thread")))
+        # threads = 2: handler threads 1 and 2, the main thread 3.
+        self.assertTrue(seen <= {1, 2, 3}, seen)
+        self.assertIn(3, seen, "no request ran on the thread that holds the loop")
+
+    def test_held_quick_request_hands_the_loop_over(self):
+        self.warm()
+        held = Conn(self.s.port, timeout=30)
+        self.addCleanup(held.close)
+        held.send(build_request("GET", "/gate?hold=%d" % HOLD_MS))
+        # While that request holds the loop's thread, other connections of
+        # the same worker are still read and answered.
+        for i in range(5):
+            r = get(self.s.port, "/gate", timeout=10.0)
+            self.assertEqual((r.status, r.body), (200, b"open"), i)
+        self.assertFalse(answered(held), "the held request was answered early")
+        r = get(self.s.port, "/open", timeout=10.0)
+        self.assertEqual((r.status, r.body), (200, b"released 1"))
+        r = held.read_response(timeout=10.0)
+        self.assertEqual((r.status, r.body), (200, b"opened"))
+        self.assertIn("the IO loop moves to another thread", self.s.log())
+        # The same connection goes on being served.
+        r = held.request("GET", "/gate")
+        self.assertEqual((r.status, r.body), (200, b"open"))
+
+    def test_graceful_stop_with_the_loop_handed_over(self):
+        self.warm()
+        held = Conn(self.s.port, timeout=30)
+        self.addCleanup(held.close)
+        held.send(build_request("GET", "/gate?hold=1500"))
+        r = get(self.s.port, "/gate", timeout=10.0)  # served: the loop has moved
+        self.assertEqual(r.status, 200)
+        self.s.signal(signal.SIGTERM)
+        r = held.read_response(timeout=10.0)
+        self.assertEqual((r.status, r.body), (200, b"expired"))
+        self.assertEqual(self.s.wait_exit(15), 0, self.s.log()[-2000:])
+
+
+class ThreadsCap(unittest.TestCase):
+    """`threads = N`: never more than N requests at once, quick or not."""
+
+    def busy_max(self, threads_, clients=8, rounds=3):
+        with Server(config(threads_)) as s:
+            errors = []
+
+            def client():
+                try:
+                    with Conn(s.port, timeout=30) as c:
+                        for _ in range(rounds):
+                            r = c.request("GET", "/busy?ms=50")
+                            if r.status != 200:
+                                errors.append(r.status)
+                except AssertionError as e:  # no answer within the bound
+                    errors.append(str(e))
+
+            ts = [threading.Thread(target=client) for _ in range(clients)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(60)
+            self.assertEqual(errors, [])
+            r = get(s.port, "/busy-max")
+            self.assertEqual(r.status, 200)
+            return int(r.body)
+
+    def test_one_thread(self):
+        self.assertEqual(self.busy_max(1), 1)
+
+    def test_three_threads(self):
+        self.assertEqual(self.busy_max(3), 3)
+
+    def test_quick_request_waits_while_every_thread_is_busy(self):
+        # threads = 1 and that thread holds a slow request: a quick one must
+        # wait for it rather than run beside it on the loop's thread.
+        sport = free_port()
+        with Server(config(1, stats="127.0.0.1:%d" % sport)) as s:
+            # /hold becomes known slow (its first run is caught, or measured).
+            self.assertEqual(get(s.port, "/hold?hold=100", timeout=10.0).body, b"expired")
+            for _ in range(20):
+                self.assertEqual(get(s.port, "/gate").body, b"open")
+            slow = Conn(s.port, timeout=30)
+            self.addCleanup(slow.close)
+            slow.send(build_request("GET", "/hold?hold=5000"))
+
+            def holding():
+                doc = json.loads(get(sport, "/").body)
+                return any(t.get("request", "").startswith("GET /hold")
+                           for w in doc["workers"] for t in w["threads"])
+            self.assertTrue(wait_until(holding, 10.0), "the slow request never started")
+            quick = Conn(s.port, timeout=30)
+            self.addCleanup(quick.close)
+            quick.send(build_request("GET", "/gate"))
+            self.assertFalse(answered(quick, 0.5), "a second request ran beside the held one")
+            r = slow.read_response(timeout=15.0)
+            self.assertEqual((r.status, r.body), (200, b"expired"))
+            r = quick.read_response(timeout=15.0)
+            self.assertEqual((r.status, r.body), (200, b"open"))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,84 @@
+/*
+ * test_loop.c - the cost table behind quick requests (server/loop.c): a
+ * route's recent run time decides whether the IO loop's thread runs it
+ * itself, so the average must follow a route that turns slow within a few
+ * requests, come back when it is fast again, and keep routes apart.  (The
+ * hand-over itself is tested on the real server: tests/integration/test_loop.py.)
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "server/worker.h"
+
+static sp__worker w;
+
+static void setup(void)
+{
+    memset(&w, 0, sizeof(w));
+    cr_assert_eq(sp__loop_init(&w.loop), 0);
+}
+
+static void teardown(void)
+{
+    sp__loop_destroy(&w.loop);
+}
+
+static unsigned cost(unsigned slot)
+{
+    return atomic_load(&w.loop.cost_us[slot]);
+}
+
+TestSuite(loop, .init = setup, .fini = teardown);
+
+Test(loop, a_route_that_turns_slow_is_slow_within_a_few_requests)
+{
+    for (int i = 0; i < 100; i++)
+        sp__loop_note(&w, 5, 3);
+    cr_assert_lt(cost(5), SP__LOOP_QUICK_US);
+    sp__loop_note(&w, 5, 10000); /* one 10 ms run: no longer quick */
+    cr_assert_geq(cost(5), SP__LOOP_QUICK_US);
+    int n = 0;
+    while (cost(5) >= SP__LOOP_QUICK_US && n < 100)
+        sp__loop_note(&w, 5, 3), n++;
+    /* ...and quick again after some fast runs, not after one */
+    cr_assert_gt(n, 1);
+    cr_assert_lt(n, 20);
+}
+
+Test(loop, one_huge_sample_does_not_stick_for_long)
+{
+    sp__loop_note(&w, 7, UINT64_MAX); /* capped, no overflow */
+    cr_assert_leq(cost(7), 1000000);
+    int n = 0;
+    while (cost(7) >= SP__LOOP_QUICK_US && n < 1000)
+        sp__loop_note(&w, 7, 1), n++;
+    cr_assert_lt(n, 60);
+}
+
+Test(loop, slots_keep_routes_apart)
+{
+    sp__loop_note(&w, 3, 50000);
+    cr_assert_geq(cost(3), SP__LOOP_QUICK_US);
+    for (unsigned s = 0; s < SP__LOOP_SLOTS; s++)
+        if (s != 3)
+            cr_assert_eq(cost(s), 0, "slot %u", s);
+}
+
+Test(loop, a_request_is_slotted_by_its_route)
+{
+    sp__match m1 = {.pattern = "/a/{id}"}, m2 = {.pattern = "/b"};
+    sp_request r = {0};
+    cr_assert_eq(sp__loop_slot(&r), 0); /* not routed */
+    r.match = &m1;
+    r.route = SP__ROUTE_NOT_FOUND;
+    cr_assert_eq(sp__loop_slot(&r), 0); /* 404 and 405: the core's own answers */
+    r.route = SP__ROUTE_FOUND;
+    unsigned a = sp__loop_slot(&r);
+    cr_assert(a >= 1 && a < SP__LOOP_SLOTS);
+    /* any path of the route: the pattern decides */
+    r.path = (sp_str){"/a/42", 5};
+    cr_assert_eq(sp__loop_slot(&r), a);
+    r.match = &m2;
+    unsigned b = sp__loop_slot(&r);
+    cr_assert(b >= 1 && b < SP__LOOP_SLOTS);
+}
