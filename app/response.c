@@ -37,6 +37,23 @@ void sp__response_release(sp_response *res)
     res->file_fd = -1;
 }
 
+sp_str sp__response_body(const sp_response *res)
+{
+    if (res->fixed.ptr != NULL)
+        return res->fixed;
+    return (sp_str){res->body->data, res->body->len};
+}
+
+/* Before the body grows: sp_send_static's bytes join the buffer. */
+static int unfix(sp_response *res)
+{
+    sp_str f = res->fixed;
+    if (f.ptr == NULL)
+        return SP_OK;
+    res->fixed = SP_STR_NULL;
+    return sp__buf_append(res->body, f.ptr, f.len);
+}
+
 int sp__status_bodyless(int status)
 {
     return (status >= 100 && status < 200) || status == 204 || status == 304;
@@ -188,7 +205,8 @@ SP_EXPORT int sp_write(sp_response *res, const void *data, size_t len)
         return sp_stream_write(res, data, len);
     if (res->file_fd >= 0)
         return SP_ESTATE;
-    return sp__buf_append(res->body, data, len);
+    int rc = unfix(res);
+    return rc != SP_OK ? rc : sp__buf_append(res->body, data, len);
 }
 
 SP_EXPORT int sp_vprintf(sp_response *res, const char *fmt, va_list ap)
@@ -213,7 +231,8 @@ SP_EXPORT int sp_vprintf(sp_response *res, const char *fmt, va_list ap)
     }
     if (res->file_fd >= 0)
         return SP_ESTATE;
-    return sp__buf_vprintf(res->body, fmt, ap);
+    int rc = unfix(res);
+    return rc != SP_OK ? rc : sp__buf_vprintf(res->body, fmt, ap);
 }
 
 SP_EXPORT int sp_printf(sp_response *res, const char *fmt, ...)
@@ -230,6 +249,7 @@ SP_EXPORT int sp_clear_body(sp_response *res)
     if (res->headers_sent)
         return SP_ESTATE;
     res->body->len = 0;
+    res->fixed = SP_STR_NULL;
     sp__response_release(res);
     res->file_size = 0;
     return SP_OK;
@@ -241,7 +261,7 @@ SP_EXPORT size_t sp_body_size(const sp_response *res)
         return (size_t)res->bytes_streamed;
     if (res->file_fd >= 0)
         return (size_t)res->file_size;
-    return res->body->len;
+    return sp__response_body(res).len;
 }
 
 SP_EXPORT int sp_send(sp_response *res, int status, const char *content_type, const void *data,
@@ -254,6 +274,15 @@ SP_EXPORT int sp_send(sp_response *res, int status, const char *content_type, co
         rc = sp_set_header(res, "Content-Type", content_type);
     if (rc == SP_OK)
         rc = sp__buf_append(res->body, data, len);
+    return rc;
+}
+
+SP_EXPORT int sp_send_static(sp_response *res, int status, const char *content_type,
+                             const void *data, size_t len)
+{
+    int rc = sp_send(res, status, content_type, "", 0);
+    if (rc == SP_OK && len > 0)
+        res->fixed = (sp_str){data, len};
     return rc;
 }
 

@@ -29,7 +29,8 @@ struct sp_response {
     size_t n_headers;
     size_t cap_headers;
     sp__buf *body;
-    int file_fd; /* -1 unless sp_send_file */
+    sp_str fixed; /* sp_send_static: the body, not copied; ptr NULL otherwise */
+    int file_fd;  /* -1 unless sp_send_file */
     uint64_t file_size;
     int headers_sent;
     int streaming;
@@ -43,6 +44,9 @@ void sp__response_init(sp_response *res, sp_request *req, sp__buf *body,
                        const sp__sink_ops *sink, void *sink_ctx);
 /* Close a file left open by sp_send_file. */
 void sp__response_release(sp_response *res);
+
+/* The body to write: the buffer, or sp_send_static's bytes. */
+sp_str sp__response_body(const sp_response *res);
 
 /* True if a status carries no body (1xx, 204, 304). */
 int sp__status_bodyless(int status);

@@ -138,7 +138,9 @@ int sp__conn_flush(sp__conn *c)
      * EINTR retries, since no edge would follow it. */
     while (x->iovcnt > 0) {
         struct msghdr m = {.msg_iov = x->iov, .msg_iovlen = (size_t)x->iovcnt};
-        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        /* A file follows the head: let the kernel send them together in
+         * full segments, not the head in a small one of its own. */
+        ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL | (x->file_left > 0 ? MSG_MORE : 0));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -245,7 +247,8 @@ static void finish_stream(sp__conn *c)
 static void queue_output(sp__conn *c, sp_response *res)
 {
     int bodyless = is_head(c) || sp__status_bodyless(res->status);
-    long long length = res->file_fd >= 0 ? (long long)res->file_size : (long long)res->body->len;
+    sp_str body = sp__response_body(res);
+    long long length = res->file_fd >= 0 ? (long long)res->file_size : (long long)body.len;
 
     if (render_head(c, res, length) != SP_OK) {
         c->broken = 1; /* nothing was sent: the connection just closes */
@@ -253,8 +256,8 @@ static void queue_output(sp__conn *c, sp_response *res)
     }
     c->x->iov[0] = (struct iovec){c->x->head.data, c->x->head.len};
     c->x->iovcnt = 1;
-    if (!bodyless && res->file_fd < 0 && res->body->len > 0)
-        c->x->iov[c->x->iovcnt++] = (struct iovec){res->body->data, res->body->len};
+    if (!bodyless && res->file_fd < 0 && body.len > 0)
+        c->x->iov[c->x->iovcnt++] = (struct iovec){(void *)body.ptr, body.len};
     if (!bodyless && res->file_fd >= 0) {
         c->x->file_fd = res->file_fd;
         res->file_fd = -1;

@@ -47,7 +47,7 @@ extern "C" {
 
 #define SP_MODULE_MAGIC 0x53504e44u /* "SPND" */
 #define SP_ABI_MAJOR 1
-#define SP_ABI_MINOR 2
+#define SP_ABI_MINOR 3
 
 #if defined(__GNUC__)
 #define SP_EXPORT __attribute__((visibility("default")))
@@ -258,6 +258,14 @@ SP_EXPORT size_t sp_body_size(const sp_response *res);
 /* Status, Content-Type and a whole body in one call. */
 SP_EXPORT int sp_send(sp_response *res, int status, const char *content_type,
                       const void *data, size_t len);
+/* sp_send without the copy (ABI 1.3): the body is data itself, read when
+ * the response is written, which may be after the handler returns (to a
+ * slow client, much later).  So data must stay valid and unchanged for as
+ * long as the worker runs: a static array, or memory the module fills in
+ * init_worker and frees in exit_worker.  Appending to the body afterwards
+ * (sp_write, sp_printf) copies it into the response first. */
+SP_EXPORT int sp_send_static(sp_response *res, int status, const char *content_type,
+                             const void *data, size_t len);
 /* Status and a printf body as text/plain; charset=utf-8. */
 SP_EXPORT int sp_send_text(sp_response *res, int status, const char *fmt, ...)
     SP_PRINTF(3, 4);

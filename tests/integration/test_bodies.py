@@ -116,6 +116,29 @@ class Bodies(ServerCase):
                             "file descriptors left open: %d" % len(temp_fds(self.worker, folder)))
         self.assertEqual(temp_fds(self.worker, folder), [])
 
+    def test_static_body_reaches_a_late_reader_whole(self):
+        """sp_send_static is not copied: what the socket does not take at
+        once, the IO loop writes later from the module's own memory.  A
+        client that starts reading only then gets every byte, and the next
+        answer on the connection after it."""
+        size = 12 * 1024 * 1024 + 17
+        want = (bytes(range(251)) * (size // 251 + 1))[:size]
+        # A small receive window, so that most of it cannot go out at once.
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        s.settimeout(5.0)
+        s.connect(("127.0.0.1", self.port))
+        with Conn(sock=s) as c:
+            c.send(build_request("GET", "/blob?size=%d&mode=static" % size) +
+                   build_request("GET", "/blob?size=1000&mode=static"))
+            time.sleep(0.3)  # the socket fills; the handler has long returned
+            r = c.read_response(timeout=20.0)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(len(r.body), size)
+            self.assertEqual(hashlib.sha256(r.body).digest(), hashlib.sha256(want).digest())
+            r = c.read_response(timeout=20.0)
+            self.assertEqual((r.status, r.body), (200, want[:1000]))
+
     def test_large_body_echoed(self):
         for size in (4096 + 1, 300 * 1024, LIMIT):
             body = pattern(size, size)

@@ -5,6 +5,9 @@
  *                                     byte i = i mod 251, buffered with a
  *                                     Content-Length, or streamed in 64 KiB
  *                                     writes (chunked on HTTP/1.1)
+ *   GET  /blob?size=N&mode=static     the same bytes (N up to 16 MiB) with
+ *                                     sp_send_static, from a buffer filled
+ *                                     in init_worker: never copied
  *   POST /blob                        the request body back, byte for byte
  *   GET  /blob/file?path=P            the file at P with sp_send_file
  *
@@ -38,6 +41,8 @@ static long query_size(sp_request *req)
  * piece for any offset starts at piece + offset % PERIOD.  Filled in
  * init_worker, before any handler thread reads it; read-only after. */
 static unsigned char piece[PIECE + PERIOD];
+#define STATIC_MAX (16L * 1024 * 1024)
+static unsigned char whole[STATIC_MAX]; /* the pattern, for mode=static */
 
 static int get_blob(sp_request *req, sp_response *res)
 {
@@ -48,6 +53,10 @@ static int get_blob(sp_request *req, sp_response *res)
 
     if (size < 0)
         return 400;
+    if (sp_str_is_set(mode) && mode.len == 6 && memcmp(mode.ptr, "static", 6) == 0)
+        return size > STATIC_MAX ? 400
+                                 : sp_send_static(res, 200, "application/octet-stream", whole,
+                                                  (size_t)size);
     sp_set_header(res, "Content-Type", "application/octet-stream");
     if (stream && (rc = sp_stream_start(res)) != SP_OK)
         return rc;
@@ -86,6 +95,8 @@ static int setup(sp_app *app, const sp_section *conf)
     (void)conf;
     for (size_t i = 0; i < sizeof piece; i++)
         piece[i] = (unsigned char)(i % PERIOD);
+    for (size_t i = 0; i < sizeof whole; i++)
+        whole[i] = (unsigned char)(i % PERIOD);
     int rc = sp_route(app, "GET", "/blob", get_blob);
     rc = rc ? rc : sp_route(app, "GET", "/blob/file", get_file);
     return rc ? rc : sp_route(app, "POST", "/blob", post_blob);

@@ -745,6 +745,31 @@ Test(response, send_and_send_text)
     cr_assert_eq(rs.status, 202);
 }
 
+Test(response, send_static_is_not_copied)
+{
+    static const char page[] = "<html>static</html>";
+    request("GET", "/");
+    cr_assert_eq(sp_write(&rs, "old", 3), SP_OK);
+    cr_assert_eq(sp_send_static(&rs, 200, "text/html", page, sizeof(page) - 1), SP_OK);
+    cr_assert_eq(rs.status, 200);
+    cr_assert_eq(sp__response_body(&rs).ptr, page, "the module's own bytes, not a copy");
+    cr_assert_eq(sp_body_size(&rs), sizeof(page) - 1);
+    ASSERT_STR(sp_response_header(&rs, "Content-Type"), "text/html");
+    /* Appending copies it into the response first. */
+    cr_assert_eq(sp_printf(&rs, "<!--%d-->", 1), SP_OK);
+    cr_assert_neq(sp__response_body(&rs).ptr, page);
+    ASSERT_STR(sp__response_body(&rs), "<html>static</html><!--1-->");
+    cr_assert_eq(sp_write(&rs, "!", 1), SP_OK);
+    ASSERT_STR(sp__response_body(&rs), "<html>static</html><!--1-->!");
+    /* A new one replaces the body; clearing drops it; empty is empty. */
+    cr_assert_eq(sp_send_static(&rs, 201, NULL, page, 6), SP_OK);
+    ASSERT_STR(sp__response_body(&rs), "<html>");
+    cr_assert_eq(sp_clear_body(&rs), SP_OK);
+    cr_assert_eq(sp_body_size(&rs), 0);
+    cr_assert_eq(sp_send_static(&rs, 204, NULL, NULL, 0), SP_OK);
+    cr_assert_eq(sp_body_size(&rs), 0);
+}
+
 Test(response, send_error_pages)
 {
     request("GET", "/");
