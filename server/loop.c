@@ -100,6 +100,8 @@ bool sp__loop_offer(sp__worker *w, sp__conn *c)
     else
         l->runq = &c->qnode;
     l->runq_tail = &c->qnode;
+    if (++l->runq_len >= SP__LOOP_CHUNK)
+        event_base_loopbreak(w->base); /* answer these before reading on */
     return true;
 }
 
@@ -108,8 +110,11 @@ bool sp__loop_offer(sp__worker *w, sp__conn *c)
 static sp__qnode *runq_pop(sp__loop *l)
 {
     sp__qnode *n = l->runq;
-    if (n != NULL && (l->runq = n->next) == NULL)
+    if (n == NULL)
+        return NULL;
+    if ((l->runq = n->next) == NULL)
         l->runq_tail = NULL;
+    l->runq_len--;
     return n;
 }
 
