@@ -155,9 +155,17 @@ void sp__sb_begin(sp_request *req)
 {
     if (my_thread == NULL)
         return;
-    snprintf(my_thread->request, sizeof(my_thread->request), "%.*s %.*s",
-             SP_STR_ARGS(req->method), (int)(req->path.len > 80 ? 80 : req->path.len),
-             req->path.ptr);
+    /* "METHOD path", the path cut at 80 bytes: copies, not snprintf, as this
+     * runs for every request. */
+    enum { METHOD_MAX = 14, PATH_MAX_ = 80 };
+    _Static_assert(METHOD_MAX + 1 + PATH_MAX_ + 1 <= SP__SB_TEXT, "request text fits");
+    char *t = my_thread->request;
+    size_t m = req->method.len < METHOD_MAX ? req->method.len : METHOD_MAX;
+    size_t p = req->path.len < PATH_MAX_ ? req->path.len : PATH_MAX_;
+    memcpy(t, req->method.ptr, m);
+    t[m] = ' ';
+    memcpy(t + m + 1, req->path.ptr, p);
+    t[m + 1 + p] = '\0';
     atomic_store_explicit(&my_thread->start_ns, now_ns(), memory_order_release);
 }
 
