@@ -157,9 +157,17 @@ static int attach(sp__conn *c)
     return 0;
 }
 
+/* sp__buf_reset, counting what it frees for the sweep's trim (any thread). */
+static void buf_reset(sp__worker *w, sp__buf *b)
+{
+    if (b->cap > SP__BUF_KEEP)
+        atomic_fetch_add_explicit(&w->untrimmed, b->cap, memory_order_relaxed);
+    sp__buf_reset(b);
+}
+
 /* As good as new for any connection, buffers kept (big ones are freed by
  * sp__buf_reset). */
-static void exchange_clean(sp__exchange *x)
+static void exchange_clean(sp__worker *w, sp__exchange *x)
 {
     sp__response_release(&x->res);
     sp__request_release(&x->req);
@@ -170,10 +178,10 @@ static void exchange_clean(sp__exchange *x)
     x->iovcnt = 0;
     x->pos = 0;
     sp__arena_reset(&x->arena);
-    sp__buf_reset(&x->in);
-    sp__buf_reset(&x->body);
-    sp__buf_reset(&x->head);
-    sp__buf_reset(&x->res_body);
+    buf_reset(w, &x->in);
+    buf_reset(w, &x->body);
+    buf_reset(w, &x->head);
+    buf_reset(w, &x->res_body);
     sp__h1_recycle(&x->h1);
 }
 
@@ -184,14 +192,17 @@ static void detach(sp__conn *c)
     sp__worker *w = c->w;
     sp__exchange *x = c->x;
     c->x = NULL;
-    exchange_clean(x);
+    exchange_clean(w, x);
     if (SP__POOLS && w->ex_nfree < EX_POOL_MAX) {
         x->next_free = w->ex_free;
         w->ex_free = x;
         w->ex_nfree++;
         return;
     }
-    w->untrimmed += sizeof(*x) + x->in.cap + x->head.cap + x->res_body.cap + x->body.cap + 4096;
+    atomic_fetch_add_explicit(&w->untrimmed,
+                              sizeof(*x) + x->in.cap + x->head.cap + x->res_body.cap +
+                                  x->body.cap + 4096,
+                              memory_order_relaxed);
     exchange_free(x);
 }
 
@@ -552,18 +563,21 @@ void sp__conn_sweep(sp__worker *w)
                  now - c->idle_since >= IDLE_DETACH_MS)
             detach(c);
     }
-    /* Freed exchanges stay in malloc's arenas (the handler threads' too):
-     * hand the pages back to the system once freeing has stopped, and
-     * during steady churn after each megabyte, but not more than once a
-     * second (malloc_trim walks and locks every arena). */
-    int quiet = w->untrimmed >= TRIM_QUIET_BYTES && w->untrimmed == w->untrimmed_seen;
-    int churn = w->untrimmed >= TRIM_RELEASE_BYTES && now - w->trimmed_at >= TRIM_EVERY_MS;
+    /* Freed exchanges and big buffers stay in malloc's arenas (the worker
+     * turns glibc's own trimming off, see sp__worker_run): hand the pages
+     * back to the system once freeing has stopped, and during steady churn
+     * after each megabyte, but not more than once a second (malloc_trim
+     * walks and locks every arena). */
+    size_t untrimmed = atomic_load_explicit(&w->untrimmed, memory_order_relaxed);
+    int quiet = untrimmed >= TRIM_QUIET_BYTES && untrimmed == w->untrimmed_seen;
+    int churn = untrimmed >= TRIM_RELEASE_BYTES && now - w->trimmed_at >= TRIM_EVERY_MS;
     if (quiet || churn) {
         malloc_trim(0);
-        w->untrimmed = 0;
+        atomic_fetch_sub_explicit(&w->untrimmed, untrimmed, memory_order_relaxed);
         w->trimmed_at = now;
+        untrimmed = 0;
     }
-    w->untrimmed_seen = w->untrimmed;
+    w->untrimmed_seen = untrimmed;
     sp__worker_accept_if_room(w);
 }
 
@@ -577,11 +591,11 @@ void sp__conn_reset(sp__conn *c)
     c->x->pos = 0;
     sp__h1_next(&c->x->h1, 0);
     sp__front_next(&c->front);
-    sp__buf_reset(&c->x->head);
-    sp__buf_reset(&c->x->res_body);
-    sp__buf_reset(&c->x->body);
+    buf_reset(c->w, &c->x->head);
+    buf_reset(c->w, &c->x->res_body);
+    buf_reset(c->w, &c->x->body);
     if (c->x->in.len == 0)
-        sp__buf_reset(&c->x->in);
+        buf_reset(c->w, &c->x->in);
     c->continue_sent = 0;
     c->served++;
     c->state = C_IDLE;

@@ -56,8 +56,8 @@ typedef struct sp__worker {
     void *conn_chunks;
     struct sp__exchange *ex_free;
     size_t ex_nfree;
-    size_t untrimmed;      /* bytes freed since the last malloc_trim */
-    size_t untrimmed_seen; /* ...as the previous sweep saw it */
+    atomic_size_t untrimmed; /* bytes freed since the last malloc_trim (any thread adds) */
+    size_t untrimmed_seen;   /* ...as the previous sweep saw it */
     long long trimmed_at;  /* when (sp__now_ms) */
     atomic_int accepting; /* the listeners are registered (IO loop) */
     int fd_pause;         /* accepts paused after EMFILE/ENFILE */
