@@ -18,7 +18,12 @@
  * queued.  The thread that lost the loop finishes its request as a handler
  * thread and then serves the queue.  So a handler that blocks where it
  * never did before stalls its worker's other connections for a few
- * milliseconds, once, not for as long as it blocks.
+ * milliseconds, once, not for as long as it blocks.  The watch takes the
+ * loop only from a thread that is stuck: asleep (a lock, IO, a sleep), or
+ * computing through a whole look.  A thread that merely waits for a CPU
+ * keeps it, since any other thread would have to wait for one too; on a
+ * busy machine such moves cost far more than they saved (at 1,024
+ * connections on 2 CPUs they tripled hello's p99).
  *
  * A turn ends early once SP__LOOP_CHUNK quick requests wait (libevent keeps
  * the events it has not run for the next turn, and the budget starts
@@ -68,6 +73,7 @@ typedef struct sp__loop {
      * TAKEN first (loop.c). */
     _Atomic uint64_t word;
     _Atomic unsigned run_slot;                /* the cost slot of the quick request running */
+    _Atomic int run_tid;                      /* and the thread running it */
     _Atomic unsigned cost_us[SP__LOOP_SLOTS]; /* recent run time per route, averaged */
     sp__qnode node; /* "take the loop": queued ahead of everything on a hand-over */
     /* the loop's holder only */
@@ -81,6 +87,7 @@ typedef struct sp__loop {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     atomic_int parked; /* the watch sleeps until the next quick request */
+    uint64_t seen_word, seen_cpu_ns; /* the watch's last look at a runnable thread */
     int stop;          /* under lock */
 } sp__loop;
 
@@ -98,6 +105,12 @@ bool sp__loop_offer(struct sp__worker *w, struct sp__conn *c);
 void sp__loop_note(struct sp__worker *w, unsigned slot, uint64_t us);
 /* The cost slot of a request's route (method and path). */
 unsigned sp__loop_slot(const sp_request *req);
+/* Whether the watch takes the loop from a thread it has seen running the
+ * same quick request at two looks: `state` is the thread's scheduler state
+ * ('R' running or waiting for a CPU, 'S' asleep, ...; 0 if unknown) and
+ * cpu_ns the CPU time it has used.  Remembers what it needs in l for the
+ * next look. */
+bool sp__loop_stalled(sp__loop *l, uint64_t word, char state, uint64_t cpu_ns);
 
 /* One turn of the loop, then the quick requests it gathered.  false if
  * the loop was taken from this thread meanwhile. */

@@ -2,8 +2,9 @@
 
 A request whose route has lately run fast is run by the thread that holds
 the IO loop.  These tests check what an operator relies on around that:
-- a quick request that starts to block does not stall the worker's other
-  connections: the watch hands the loop to another thread;
+- a quick request that starts to block, or to compute for long, does not
+  stall the worker's other connections: the watch hands the loop to
+  another thread;
 - `threads` still caps the requests that run at once;
 - thread indexes stay within 1..threads + 1;
 - a graceful stop works while the loop sits on another thread.
@@ -80,6 +81,27 @@ class Handover(unittest.TestCase):
         # The same connection goes on being served.
         r = held.request("GET", "/gate")
         self.assertEqual((r.status, r.body), (200, b"open"))
+
+    def test_computing_quick_request_hands_the_loop_over(self):
+        # A handler that computes for long is as stuck as one that sleeps:
+        # its thread stays runnable, but the CPU time it uses tells it from
+        # a thread that merely waits for a CPU.
+        with Conn(self.s.port) as c:
+            for _ in range(20):
+                r = c.request("GET", "/spin?ms=0")
+                self.assertEqual((r.status, r.body), (200, b"expired"))
+        spinning = Conn(self.s.port, timeout=30)
+        self.addCleanup(spinning.close)
+        spinning.send(build_request("GET", "/spin?ms=%d" % HOLD_MS))
+        for i in range(5):
+            r = get(self.s.port, "/gate", timeout=10.0)
+            self.assertEqual((r.status, r.body), (200, b"open"), i)
+        self.assertFalse(answered(spinning), "the spinning request was answered early")
+        r = get(self.s.port, "/open", timeout=10.0)
+        self.assertEqual(r.status, 200)
+        r = spinning.read_response(timeout=10.0)
+        self.assertEqual((r.status, r.body), (200, b"released"))
+        self.assertIn("the IO loop moves to another thread", self.s.log())
 
     def test_graceful_stop_with_the_loop_handed_over(self):
         self.warm()

@@ -9,6 +9,9 @@
  *   GET /hold?hold=MS      the same handler on a route of its own (so that
  *                          its cost is told apart from /gate's)
  *   GET /open              releases every held request: 200 "released N"
+ *   GET /spin?ms=MS        computes (reads the clock, never sleeps) until
+ *                          /open is called or MS milliseconds pass: 200
+ *                          "released" or "expired"; ms=0 answers at once
  *   GET /busy?ms=MS        sleeps MS ms, counting the /busy requests that
  *                          run at once: 200 "busy"
  *   GET /busy-max          the most that ever ran at once: 200 "N"
@@ -19,6 +22,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -29,6 +33,7 @@ static pthread_cond_t opened = PTHREAD_COND_INITIALIZER; /* CLOCK_REALTIME */
 static unsigned long openings;                           /* /open calls so far */
 static int held;                                         /* /gate requests waiting */
 static int busy, busy_max;
+static atomic_ulong released; /* /open calls, for /spin (which takes no lock) */
 
 static long query_ms(sp_request *req, long dflt)
 {
@@ -85,7 +90,23 @@ static int open_gate(sp_request *req, sp_response *res)
     openings++;
     pthread_cond_broadcast(&opened);
     pthread_mutex_unlock(&lock);
+    atomic_fetch_add(&released, 1);
     return answer(res, text);
+}
+
+static int spin(sp_request *req, sp_response *res)
+{
+    long ms = query_ms(req, 0);
+    unsigned long seen = atomic_load(&released);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        if (atomic_load(&released) != seen)
+            return answer(res, "released");
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >= ms)
+            return answer(res, "expired");
+    }
 }
 
 static int busy_for(sp_request *req, sp_response *res)
@@ -121,6 +142,7 @@ static int setup(sp_app *app, const sp_section *conf)
     if ((rc = sp_route(app, "GET", "/gate", gate)) != SP_OK ||
         (rc = sp_route(app, "GET", "/hold", gate)) != SP_OK ||
         (rc = sp_route(app, "GET", "/open", open_gate)) != SP_OK ||
+        (rc = sp_route(app, "GET", "/spin", spin)) != SP_OK ||
         (rc = sp_route(app, "GET", "/busy", busy_for)) != SP_OK)
         return rc;
     return sp_route(app, "GET", "/busy-max", busy_most);
