@@ -62,22 +62,29 @@ class Handover(unittest.TestCase):
         self.assertTrue(seen <= {1, 2, 3}, seen)
         self.assertIn(3, seen, "no request ran on the thread that holds the loop")
 
-    def test_held_quick_request_hands_the_loop_over(self):
-        self.warm()
-        held = Conn(self.s.port, timeout=30)
-        self.addCleanup(held.close)
-        held.send(build_request("GET", "/gate?hold=%d" % HOLD_MS))
+    def hand_over(self, path, released, answer):
+        """Send path (a quick route, warmed) on a connection of its own, see
+        other connections answered while it runs, then release it with
+        /open (whose answer must be `released`) and return its answer."""
+        stuck = Conn(self.s.port, timeout=30)
+        self.addCleanup(stuck.close)
+        stuck.send(build_request("GET", path))
         # While that request holds the loop's thread, other connections of
         # the same worker are still read and answered.
         for i in range(5):
             r = get(self.s.port, "/gate", timeout=10.0)
             self.assertEqual((r.status, r.body), (200, b"open"), i)
-        self.assertFalse(answered(held), "the held request was answered early")
+        self.assertFalse(answered(stuck), "the stuck request was answered early")
         r = get(self.s.port, "/open", timeout=10.0)
-        self.assertEqual((r.status, r.body), (200, b"released 1"))
-        r = held.read_response(timeout=10.0)
-        self.assertEqual((r.status, r.body), (200, b"opened"))
+        self.assertEqual((r.status, r.body), (200, released))
+        r = stuck.read_response(timeout=10.0)
+        self.assertEqual((r.status, r.body), (200, answer))
         self.assertIn("the IO loop moves to another thread", self.s.log())
+        return stuck
+
+    def test_held_quick_request_hands_the_loop_over(self):
+        self.warm()
+        held = self.hand_over("/gate?hold=%d" % HOLD_MS, b"released 1", b"opened")
         # The same connection goes on being served.
         r = held.request("GET", "/gate")
         self.assertEqual((r.status, r.body), (200, b"open"))
@@ -90,18 +97,7 @@ class Handover(unittest.TestCase):
             for _ in range(20):
                 r = c.request("GET", "/spin?ms=0")
                 self.assertEqual((r.status, r.body), (200, b"expired"))
-        spinning = Conn(self.s.port, timeout=30)
-        self.addCleanup(spinning.close)
-        spinning.send(build_request("GET", "/spin?ms=%d" % HOLD_MS))
-        for i in range(5):
-            r = get(self.s.port, "/gate", timeout=10.0)
-            self.assertEqual((r.status, r.body), (200, b"open"), i)
-        self.assertFalse(answered(spinning), "the spinning request was answered early")
-        r = get(self.s.port, "/open", timeout=10.0)
-        self.assertEqual(r.status, 200)
-        r = spinning.read_response(timeout=10.0)
-        self.assertEqual((r.status, r.body), (200, b"released"))
-        self.assertIn("the IO loop moves to another thread", self.s.log())
+        self.hand_over("/spin?ms=%d" % HOLD_MS, b"released 0", b"released")
 
     def test_graceful_stop_with_the_loop_handed_over(self):
         self.warm()
