@@ -39,8 +39,8 @@
 
 enum { IDLE = 0, RUNNING = 1, TAKEN = 2, STATE = 3, SEQ_ONE = 4 };
 
-#define PARK_AFTER  100                              /* looks without a quick request */
-#define CAUGHT_US   (SP__LOOP_WATCH_MS * 1000u * 4u) /* a caught route's cost */
+#define PARK_AFTER 100                              /* looks without a quick request */
+#define CAUGHT_US  (SP__LOOP_WATCH_MS * 1000u * 4u) /* a caught route's cost */
 /* A sample counts for at most twice the quick bound: one slow run (often a
  * quick one that lost its CPU for a while) moves a quick route's average
  * by a quarter of that and leaves it quick; a route that is slow every
@@ -134,14 +134,6 @@ static void wake_watch(sp__loop *l)
     pthread_mutex_unlock(&l->lock);
 }
 
-static int self_tid(void)
-{
-    static _Thread_local int tid;
-    if (tid == 0)
-        tid = (int)gettid();
-    return tid;
-}
-
 /* Run c on this thread; false if the loop was taken meanwhile (c is then
  * finished as a handler thread would). */
 static bool run_quick(sp__worker *w, sp__conn *c)
@@ -149,7 +141,6 @@ static bool run_quick(sp__worker *w, sp__conn *c)
     sp__loop *l = &w->loop;
     uint64_t idle = atomic_load_explicit(&l->word, memory_order_relaxed);
     atomic_store_explicit(&l->run_slot, c->x->cost_slot, memory_order_relaxed);
-    atomic_store_explicit(&l->run_tid, self_tid(), memory_order_relaxed);
     atomic_store(&l->word, idle | RUNNING); /* from here the watch may take the loop */
     if (atomic_load(&l->parked))
         wake_watch(l);
@@ -196,6 +187,9 @@ bool sp__loop_turn(sp__worker *w)
 
 bool sp__loop_run(sp__worker *w)
 {
+    /* Before this thread's first quick request marks the word RUNNING,
+     * which is what makes the watch read it. */
+    atomic_store_explicit(&w->loop.holder_tid, (int)gettid(), memory_order_relaxed);
     while (!w->loop.finished)
         if (!sp__loop_turn(w))
             return false;
@@ -219,8 +213,8 @@ bool sp__loop_stalled(sp__loop *l, uint64_t word, char state, uint64_t cpu_ns)
         return true; /* asleep, stopped, or unknown: the loop waits on it */
     /* Running, or waiting for a CPU: stuck only if it computed for at
      * least half the time between this look and the last. */
-    bool computing = l->seen_word == word &&
-                     cpu_ns - l->seen_cpu_ns >= SP__LOOP_WATCH_MS * 1000000ull / 2;
+    bool computing =
+        l->seen_word == word && cpu_ns - l->seen_cpu_ns >= SP__LOOP_WATCH_MS * 1000000ull / 2;
     l->seen_word = word;
     l->seen_cpu_ns = cpu_ns;
     return computing;
@@ -253,10 +247,11 @@ static char task_state(int tid, uint64_t *cpu_ns)
     if (p == NULL || p[1] != ' ')
         return 0;
     char state = p[2];
-    if (state == 'R' && read_task_file(tid, "schedstat", buf, sizeof(buf)) > 0)
-        *cpu_ns = strtoull(buf, NULL, 10);
-    else if (state == 'R')
-        return 0; /* no schedstat: it cannot be told from a busy loop */
+    if (state != 'R')
+        return state;
+    if (read_task_file(tid, "schedstat", buf, sizeof(buf)) <= 0)
+        return 0; /* no schedstat: waiting for a CPU cannot be told from computing */
+    *cpu_ns = strtoull(buf, NULL, 10);
     return state;
 }
 
@@ -297,7 +292,8 @@ static void *watch_main(void *arg)
         uint64_t v = atomic_load(&l->word);
         if ((v & STATE) == RUNNING && v == last) {
             uint64_t cpu_ns;
-            char state = task_state(atomic_load_explicit(&l->run_tid, memory_order_relaxed), &cpu_ns);
+            int tid = atomic_load_explicit(&l->holder_tid, memory_order_relaxed);
+            char state = task_state(tid, &cpu_ns);
             if (sp__loop_stalled(l, v, state, cpu_ns))
                 take_over(w, v);
         }

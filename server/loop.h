@@ -73,7 +73,7 @@ typedef struct sp__loop {
      * TAKEN first (loop.c). */
     _Atomic uint64_t word;
     _Atomic unsigned run_slot;                /* the cost slot of the quick request running */
-    _Atomic int run_tid;                      /* and the thread running it */
+    _Atomic int holder_tid;                   /* the thread holding the loop */
     _Atomic unsigned cost_us[SP__LOOP_SLOTS]; /* recent run time per route, averaged */
     sp__qnode node; /* "take the loop": queued ahead of everything on a hand-over */
     /* the loop's holder only */
@@ -86,9 +86,9 @@ typedef struct sp__loop {
     int watching;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    atomic_int parked; /* the watch sleeps until the next quick request */
+    atomic_int parked;               /* the watch sleeps until the next quick request */
     uint64_t seen_word, seen_cpu_ns; /* the watch's last look at a runnable thread */
-    int stop;          /* under lock */
+    int stop;                        /* under lock */
 } sp__loop;
 
 int sp__loop_init(sp__loop *l);
