@@ -44,10 +44,11 @@ enum sp__conn_state { C_IDLE, C_HEAD, C_BODY, C_QUEUED, C_HANDLING, C_WRITING, C
 /* What a connection needs only while a request is on it: the read buffer,
  * the parser, the request and the response with their buffers (about a
  * kilobyte, plus buffers).  Attached when a read begins on an idle
- * connection, given back once it has been idle a while (IDLE_DETACH_MS in
- * conn.c) to a small per-worker pool that keeps its buffers, so a busy
- * connection reuses one exchange for every request and an idle keep-alive
- * connection costs only its sp__conn. */
+ * connection, given back to a per-worker pool that keeps its buffers when
+ * an answer leaves nothing unread (after IDLE_DETACH_MS idle if a handler
+ * thread finished it), so the worker's busy exchanges stay few and warm in
+ * the CPU's caches, and an idle keep-alive connection costs only its
+ * sp__conn. */
 typedef struct sp__exchange {
     struct sp__exchange *next_free; /* w->ex_free */
     sp__buf in;  /* bytes read; the current request's spans point here */

@@ -56,6 +56,7 @@ typedef struct sp__worker {
     void *conn_chunks;
     struct sp__exchange *ex_free;
     size_t ex_nfree;
+    size_t ex_low; /* the fewest pooled since the last sweep */
     atomic_size_t untrimmed; /* bytes freed since the last malloc_trim (any thread adds) */
     size_t untrimmed_seen;   /* ...as the previous sweep saw it */
     long long trimmed_at;  /* when (sp__now_ms) */

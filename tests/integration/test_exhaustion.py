@@ -190,6 +190,10 @@ class MemoryFlat(ServerCase):
     HELLO_REQUESTS = 100000
     CONNS = 4
     BATCH = 100
+    # A pooled request state with these buffers is about 12 KiB: the pool's
+    # cap of 256 would be 3 MiB; the connections themselves 100 KiB.
+    BURST = 400
+    BURST_LIMIT_KIB = 1024
 
     def rejects(self, n):
         req = build_request("POST", "/echo", [("Content-Length", "100000")])
@@ -228,6 +232,40 @@ class MemoryFlat(ServerCase):
         finally:
             for s in conns:
                 s.close()
+
+    @skip_if_sanitized
+    def test_burst_request_state_given_back(self):
+        """BURST requests in progress at once each take a request state; the
+        answers put them in the worker's pool, and the pool gives back what
+        nothing used again within a second or two, while every connection
+        stays open."""
+        [w] = self.server.workers()
+        self.hellos(4000)
+        base = rss_kib(w)
+        req = build_request("GET", "/hello?name=b", [("X-Pad", "p" * 3000)])
+        conns = [Conn(self.port) for _ in range(self.BURST)]
+        try:
+            for c in conns:  # every head begun: every connection holds its state
+                c.sock.sendall(req[:-2])
+            time.sleep(0.5)
+            for c in conns:
+                c.sock.sendall(req[-2:])
+            for i, c in enumerate(conns):
+                r = c.read_response(timeout=10.0)
+                self.assertEqual((r.status, r.body), (200, b"Hello, b!"), "connection %d" % i)
+            peak = rss_kib(w)
+            settled = wait_until(lambda: rss_kib(w) - base < self.BURST_LIMIT_KIB
+                                 and rss_kib(w), 10.0)
+            print("RSS KiB: base %d, %d requests at once %d, settled %s"
+                  % (base, self.BURST, peak, settled or rss_kib(w)))
+            self.assertTrue(settled, "RSS %d KiB above the base %d s after a burst of %d "
+                            "(peak +%d)" % (rss_kib(w) - base, 10, self.BURST, peak - base))
+            for c in conns:  # still open, and served
+                c.sock.sendall(build_request("GET", "/hello?name=c"))
+                self.assertEqual(c.read_response(timeout=10.0).status, 200)
+        finally:
+            for c in conns:
+                c.sock.close()
 
     @skip_if_sanitized
     def test_rss_flat_after_rejects_and_keepalive_requests(self):
