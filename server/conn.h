@@ -44,10 +44,10 @@ enum sp__conn_state { C_IDLE, C_HEAD, C_BODY, C_QUEUED, C_HANDLING, C_WRITING, C
 /* What a connection needs only while a request is on it: the read buffer,
  * the parser, the request and the response with their buffers (about a
  * kilobyte, plus buffers).  Attached when a read begins on an idle
- * connection, given back to a per-worker pool that keeps its buffers when
- * an answer leaves nothing unread (after IDLE_DETACH_MS idle if a handler
- * thread finished it), so the worker's busy exchanges stay few and warm in
- * the CPU's caches, and an idle keep-alive connection costs only its
+ * connection, given back to a per-worker pool that keeps its buffers: when
+ * an answer leaves nothing unread if the worker holds many connections (so
+ * its busy exchanges stay few and warm in the CPU's caches), else after
+ * IDLE_DETACH_MS idle.  An idle keep-alive connection costs only its
  * sp__conn. */
 typedef struct sp__exchange {
     struct sp__exchange *next_free; /* w->ex_free */
