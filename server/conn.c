@@ -427,6 +427,18 @@ static void drop_parsed_body(sp__conn *c)
     c->x->pos = keep;
 }
 
+/* Empty lines before a request line are no request (RFC 9112, 2.2; llhttp
+ * skips them too): pass over those after a request, and forget a buffer
+ * that held nothing else, so the connection is idle again. */
+static void skip_empty_lines(sp__conn *c)
+{
+    sp__exchange *x = c->x;
+    if (c->front.uwsgi)
+        return; /* a uwsgi packet may begin with any byte */
+    while (x->pos < x->in.len && (x->in.data[x->pos] == '\r' || x->in.data[x->pos] == '\n'))
+        x->pos++;
+}
+
 /* Parse what is buffered.  1: more input is wanted; 0: the connection
  * moved on (request queued, refused, or closed) and must not be touched. */
 static int process(sp__conn *c)
@@ -446,9 +458,12 @@ static int process(sp__conn *c)
     if (st == SP__H1_DONE) {
         if (c->eof)
             c->x->h1.keep_alive = 0; /* answer it, then we are done */
+        skip_empty_lines(c);
         dispatch(c);
         return 0;
     }
+    if (c->state == C_IDLE && !c->x->h1.begun && c->x->pos == c->x->in.len)
+        c->x->in.len = c->x->pos = 0; /* empty lines only (or nothing) */
     if (c->state == C_IDLE && c->x->h1.begun) {
         c->state = C_HEAD;
         expire_in(c, c->w->cfg->timeout_header_ms);

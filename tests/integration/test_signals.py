@@ -65,6 +65,33 @@ class Term(unittest.TestCase):
         self.assertEqual(rc, 0, s.log())
         self.assertTrue(wait_until(lambda: not group_members(s.pid), 3.0), group_members(s.pid))
 
+    def test_term_closes_keepalive_after_stray_crlf(self):
+        """A CRLF after a request (RFC 9112 2.2 lets a client send one) is
+        not the start of another: the connection is idle, and TERM closes it
+        at once instead of waiting for a request that never comes.  One
+        connection sends it with the request, one after the answer."""
+        s = Server(cfg(processes=1, graceful_timeout=60, timeout_keepalive=60))
+        self.addCleanup(s.cleanup)
+        s.start()
+        with connect(s.port, 10.0) as a, connect(s.port, 10.0) as b:
+            for c, tail in ((a, b"\r\n"), (b, b"")):
+                c.sendall(build_request("GET", "/hello?name=crlf") + tail)
+                data = b""
+                for _ in range(100):
+                    if data.endswith(b"Hello, crlf!"):
+                        break
+                    data += c.recv(4096)
+                self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data)
+            b.sendall(b"\r\n\r\n")
+            self.assertEqual(get(s.port, "/").status, 200)  # b's bytes are read by now, or soon
+            time.sleep(0.2)
+            s.signal(signal.SIGTERM)
+            for name, c in (("with the request", a), ("after the answer", b)):
+                rest, how = read_until_close(c, 20.0)
+                self.assertEqual((rest, how), (b"", "closed"), "CRLF %s: the connection was not "
+                                 "closed as idle; log:\n%s" % (name, s.log()))
+        self.assertEqual(s.wait_exit(20.0), 0, s.log())
+
     def test_term_stops_accepting(self):
         s = Server(cfg(graceful_timeout=10))
         self.addCleanup(s.cleanup)
