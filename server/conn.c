@@ -682,7 +682,8 @@ static void after_response(sp__conn *c)
         return;
     }
     sp__conn_reset(c);
-    pump(c); /* pipelined bytes, or an edge that came meanwhile */
+    if (c->read_ready || c->x->in.len > 0)
+        pump(c); /* pipelined bytes, or an edge that came meanwhile */
 }
 
 void sp__conn_completed(sp__conn *c)
