@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -185,14 +186,38 @@ bool sp__loop_turn(sp__worker *w)
     return true;
 }
 
+/* Linux's struct sched_attr (sched_setattr(2)); glibc has no wrapper. */
+struct slice_attr {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period; /* runtime: the slice, for SCHED_OTHER */
+};
+
+/* This thread's scheduler slice: us microseconds, or the default for 0. */
+static void set_slice(unsigned us)
+{
+    struct slice_attr a = {0};
+    if (syscall(SYS_sched_getattr, 0, &a, (unsigned)sizeof(a), 0) != 0 || a.policy != SCHED_OTHER)
+        return; /* an operator's choice of policy stays as it is */
+    a.size = sizeof(a);
+    a.runtime = us * 1000ull;
+    if (syscall(SYS_sched_setattr, 0, &a, 0) != 0)
+        sp_log(SP_LOG_DEBUG, "the IO loop's thread keeps its scheduler slice: %m");
+}
+
 bool sp__loop_run(sp__worker *w)
 {
     /* Before this thread's first quick request marks the word RUNNING,
      * which is what makes the watch read it. */
     atomic_store_explicit(&w->loop.holder_tid, (int)gettid(), memory_order_relaxed);
+    set_slice(SP__LOOP_SLICE_US);
     while (!w->loop.finished)
-        if (!sp__loop_turn(w))
+        if (!sp__loop_turn(w)) {
+            set_slice(0);
             return false;
+        }
     return true;
 }
 

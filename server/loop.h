@@ -42,6 +42,14 @@
  * for the loop's thread; the rest is queued, so many requests of a
  * middling cost still spread over the handler threads (and cores).
  *
+ * The thread that holds the loop asks the scheduler for a short slice
+ * (SP__LOOP_SLICE_US; Linux 6.12 and later honour it, earlier kernels
+ * ignore it): its work comes in short bursts, each the answer some client
+ * waits for, and with the default slice a woken loop thread queued behind
+ * whatever ran on its CPU for milliseconds.  A thread that loses the loop
+ * goes back to the default.  Only a thread of the normal policy is
+ * touched, and its nice value is kept.
+ *
  * Ownership: the run queue, the budget and `finished` belong to whichever
  * thread holds the loop, like everything else the IO loop owns.  The loop
  * changes hands only through `word` and the queue's lock, which order
@@ -63,6 +71,7 @@
 #define SP__LOOP_CHUNK     64   /* quick requests that end a turn early */
 #define SP__LOOP_WATCH_MS  2    /* how often the watch looks */
 #define SP__LOOP_SLOTS     64   /* routes told apart by the cost table */
+#define SP__LOOP_SLICE_US  100  /* the scheduler slice of the loop's thread */
 
 struct sp__worker;
 struct sp__conn;

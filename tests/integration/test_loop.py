@@ -14,6 +14,7 @@ timed: holds are released by the test (or expire as a bound), and the
 checks are about order and counts."""
 
 import json
+import os
 import select
 import signal
 import threading
@@ -28,6 +29,29 @@ HOLD_MS = 20000  # a held request's own bound; the tests release it long before
 def config(threads_, **server):
     return default_config(("tm:gate",), processes=1, threads=threads_, log_level="debug",
                           **server)
+
+
+LOOP_SLICE_NS = 100000  # SP__LOOP_SLICE_US
+
+
+def custom_slices():
+    """Whether this kernel takes a slice from sched_setattr (Linux 6.12)."""
+    major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    return (major, minor) >= (6, 12)
+
+
+def slices(pid):
+    """{tid: se.slice in ns} for every thread of pid."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/sched" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith("se.slice"):
+                        out[int(tid)] = int(line.split(":")[1])
+        except OSError:
+            pass
+    return out
 
 
 def answered(conn, timeout=0.0):
@@ -98,6 +122,20 @@ class Handover(unittest.TestCase):
                 r = c.request("GET", "/spin?ms=0")
                 self.assertEqual((r.status, r.body), (200, b"expired"))
         self.hand_over("/spin?ms=%d" % HOLD_MS, b"released 0", b"released")
+
+    @unittest.skipUnless(custom_slices(), "the kernel ignores a requested slice before 6.12")
+    def test_the_loop_thread_runs_with_a_short_slice(self):
+        [w] = self.s.workers()
+        short = lambda: [t for t, ns in slices(w).items() if ns == LOOP_SLICE_NS]
+        # The main thread holds the loop to begin with; nobody else asked.
+        self.assertEqual(short(), [w], slices(w))
+        # The slice goes with the loop: the new holder asks for it, and the
+        # thread that lost the loop is back to the default once its request
+        # is done.
+        self.warm()
+        self.hand_over("/gate?hold=%d" % HOLD_MS, b"released 1", b"opened")
+        moved = wait_until(lambda: len(short()) == 1 and short()[0] != w, 10.0)
+        self.assertTrue(moved, "short slices after the hand-over: %r" % slices(w))
 
     def test_graceful_stop_with_the_loop_handed_over(self):
         self.warm()
