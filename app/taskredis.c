@@ -22,6 +22,10 @@
 
 #define CONNECT_TIMEOUT_MS 2000
 #define PROMOTE_BATCH 16
+/* How long a [cron] claim is kept: longer than instances' clocks may
+ * disagree, short enough that a line due every second keeps a few
+ * thousand keys. */
+#define CRON_CLAIM_S 3600
 
 /* Each thread's connection lives under this key: per thread because
  * hiredis contexts are not thread-safe and the callers have no context
@@ -220,10 +224,32 @@ void sp__redis_ack(const sp__config *cfg, const char *processing, const char *id
         freeReplyObject(b);
 }
 
+/* This machine's name: the instances sharing a store tell themselves
+ * apart by HOST:PID of their masters. */
+static void host_name(char host[128])
+{
+    if (gethostname(host, 127) != 0)
+        strcpy(host, "localhost");
+    host[127] = '\0';
+}
+
+int sp__redis_cron_claim(const sp__config *cfg, const char *line, int64_t due)
+{
+    char host[128];
+    host_name(host);
+    redisReply *rep = command(cfg, "SET spindle:cron:%" PRId64 ":%s %s:%d NX EX %d", due, line, host,
+                              (int)getpid(), CRON_CLAIM_S);
+    if (rep == NULL)
+        return SP_EIO;
+    int won = rep->type == REDIS_REPLY_STATUS; /* "OK"; nil when the key was there */
+    freeReplyObject(rep);
+    return won;
+}
+
 void sp__redis_processing_key(char *buf, size_t len, int master_pid, int pid)
 {
-    char host[128] = "localhost";
-    gethostname(host, sizeof(host) - 1);
+    char host[128];
+    host_name(host);
     snprintf(buf, len, "spindle:processing:%s:%d:%d", host, master_pid, pid);
 }
 

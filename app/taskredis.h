@@ -11,6 +11,7 @@
  *   spindle:queue            list of IDs, LPUSH in, BLMOVE out (FIFO)
  *   spindle:delayed          zset of IDs waiting out a retry backoff
  *   spindle:processing:HOST:MASTER:PID   IDs a spooler claimed (reliable queue)
+ *   spindle:cron:DUE:LINE    which instance fired a [cron] line's due time
  *
  * Claiming moves the ID atomically into the spooler's processing list
  * (BLMOVE); it leaves only on ack (LREM), so a spooler that dies leaves its
@@ -32,6 +33,11 @@ int sp__redis_claim(const sp__config *cfg, const char *processing, int timeout_m
                     sp__taskrec *r);
 /* The task ran (done or failed): drop it from processing. */
 void sp__redis_ack(const sp__config *cfg, const char *processing, const char *id);
+
+/* [cron]: claim the due time `due` (unix seconds) of `line` for this
+ * instance, so instances sharing the store fire it once between them.
+ * 1: this instance fires it; 0: another one did; SP_EIO: Redis cannot say. */
+int sp__redis_cron_claim(const sp__config *cfg, const char *line, int64_t due);
 
 /* This spooler's processing list: HOST:MASTER:PID. */
 void sp__redis_processing_key(char *buf, size_t len, int master_pid, int pid);

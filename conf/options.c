@@ -194,14 +194,15 @@ static const sp__option options[] = {
             "Times a spooled task is run again after its spooler died running it (with "
             "backoff: 1s, 2s, 4s ...) before it is marked failed with the reason."),
     {"cron-catchup", SP__SEC_TASKS, SP__T_BOOL, AT(cron_catchup), 0, 0, "false", NULL, NULL,
-     "At start, run once each [cron] line whose time passed while the server was down; "
-     "off, missed runs are skipped."},
+     "At start, run once each [cron] line whose time passed while the server was down (for "
+     "the first time it missed); off, missed runs are skipped."},
     {"cron-timezone", SP__SEC_TASKS, SP__T_ZONE, AT(cron_timezone), 0, 0, "UTC", NULL, NULL,
      "Time zone [cron] lines are read in: UTC or a zoneinfo name such as Europe/Paris."},
     {"tasks-backend", SP__SEC_TASKS, SP__T_STRING, AT(tasks_backend), 0, 0, NULL, NULL, NULL,
      "redis://host:port/db: keep spooled tasks and every task's state in Redis instead of "
      "files, so several spindle instances share one queue (a task submitted on one runs on a "
-     "spooler of any) and read each other's results.  Unset: files."},
+     "spooler of any) and read each other's results; [cron] lines fire once per due time "
+     "across them.  Unset: files."},
 };
 
 const sp__option *sp__options(size_t *count)

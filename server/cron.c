@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/taskredis.h"
 #include "app/taskstore.h"
 #include "conf/crontab.h"
 #include "spindle/spindle.h"
@@ -136,25 +137,37 @@ int sp__cron_new(sp__cron **out, const sp__config *cfg, char *err, size_t errlen
     for (size_t i = 0; i < c->n; i++) {
         entry *e = &c->v[i];
         int64_t missed = cfg->cron_catchup && e->last > 0 ? next_after(c, &e->spec, e->last) : -1;
-        e->next = missed >= 0 && missed <= now ? now : next_after(c, &e->spec, now);
+        /* a catch-up is due at once, and is for the time it missed */
+        e->next = missed >= 0 && missed <= now ? missed : next_after(c, &e->spec, now);
     }
     *out = c;
     return 0;
 }
 
+/* Spool e's job for its due time e->next.  Instances sharing a Redis
+ * store fire each due time once between them: the first to claim it. */
 static void fire(const sp__config *cfg, const entry *e)
 {
+    char at[32];
+    struct tm tm;
+    time_t due = (time_t)e->next;
+    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&due, &tm));
+    int claim = cfg->tasks_backend ? sp__redis_cron_claim(cfg, e->line, e->next) : 1;
+    if (claim == 0) {
+        sp_log(SP_LOG_DEBUG, "cron: '%s' due at %s: fired by another instance", e->line, at);
+        return;
+    }
     sp__taskrec r = {.state = SP_TASK_QUEUED, .spooled = 1};
     sp__task_new_id(r.id);
     snprintf(r.name, sizeof(r.name), "%s", e->spec.job);
     r.created_ms = r.updated_ms = sp__unix_ms();
-    int rc = sp__state_write(cfg, &r);
+    int rc = claim < 0 ? claim : sp__state_write(cfg, &r);
     if (rc == SP_OK)
         rc = sp__spool_put(cfg, &r, r.created_ms);
     if (rc == SP_OK)
-        sp_log(SP_LOG_INFO, "cron: '%s' is due: task %s", e->line, r.id);
+        sp_log(SP_LOG_INFO, "cron: '%s' due at %s: task %s", e->line, at, r.id);
     else
-        sp_log(SP_LOG_ERROR, "cron: '%s' is due but cannot be spooled: %s", e->line,
+        sp_log(SP_LOG_ERROR, "cron: '%s' due at %s cannot be spooled: %s", e->line, at,
                sp_strerror(rc));
 }
 
@@ -167,7 +180,7 @@ void sp__cron_tick(sp__cron *c, const sp__config *cfg)
         if (e->line == NULL || e->next < 0 || now < e->next)
             continue;
         fire(cfg, e);
-        e->last = e->next;
+        e->last = now; /* a catch-up ran for a time long past; it is caught up to now */
         e->next = next_after(c, &e->spec, now);
         fired = 1;
     }

@@ -4,7 +4,8 @@
  * The master decides when a line is due, so each due time fires once for
  * the whole server however many workers and spoolers run; firing is
  * writing a spooled task ("module:function", empty payload) that a
- * spooler runs.  The last fire time of each line is kept in the spool
+ * spooler runs.  With tasks-backend set, the instances sharing the Redis
+ * database fire each due time once between them (taskredis.h).  The last fire time of each line is kept in the spool
  * (cron-state), so cron-catchup can run a line whose time passed while the
  * server was down; without it a missed run is skipped, as cron(8) does.
  */

@@ -258,7 +258,7 @@ class Cron(unittest.TestCase):
 
         self.assertTrue(wait_until(lambda: len(runs()) >= 3, 15), s.log())
         self.assertEqual(s.stop(), 0)
-        fired = re.findall(r"cron: .* is due: task ([0-9a-f]+)", s.log())
+        fired = re.findall(r"cron: .* due at \S+: task ([0-9a-f]+)", s.log())
         left = os.listdir(os.path.join(spool, "queue"))  # fired as the server stopped
         ran = runs()
         ms = [int(r[2]) for r in ran]
@@ -269,6 +269,32 @@ class Cron(unittest.TestCase):
         self.assertEqual(len(set(t // 2000 for t in ms)), len(ms), ran)
         for t in ms:
             self.assertLess(t % 2000, 1500, ran)
+
+    def test_catchup_runs_a_missed_line_once_for_the_time_it_missed(self):
+        d = tempfile.mkdtemp(prefix="spindle-cron-")
+        self.addCleanup(shutil.rmtree, d, True)
+        out, spool = os.path.join(d, "runs.txt"), os.path.join(d, "spool")
+        line = "0 3 1 jan * task_jobs:cron_append"  # yearly
+        os.makedirs(spool)
+        with open(os.path.join(spool, "cron-state"), "w") as f:
+            f.write("1577847600\t%s\n" % line)  # it last ran 2020-01-01 03:00 UTC
+        cfg = config({"spool": spool, "cron-catchup": "true"}, cron=line + "\n",
+                     module_conf={"file": out})
+        s = start(cfg)
+        self.addCleanup(s.cleanup)
+        self.assertTrue(wait_until(lambda: os.path.exists(out), 15), s.log())
+        self.assertEqual(s.stop(), 0)
+        # the first time missed, not every one since, and not "now"
+        self.assertEqual(len(re.findall(r"due at 2021-01-01T03:00:00Z: task ", s.log())), 1,
+                         s.log())
+        # caught up: the next start has nothing left to run
+        s = start(cfg)
+        self.addCleanup(s.cleanup)
+        time.sleep(1)  # ten ticks of the master's loop
+        self.assertEqual(s.stop(), 0)
+        self.assertNotIn("due at", s.log())
+        with open(out) as f:
+            self.assertEqual(len(f.readlines()), 1)
 
     def test_bad_cron_lines_are_config_errors_with_file_and_line(self):
         cases = [("61 * * * * task_jobs:cron_append", "minute: '61' is out of range (0-59)"),

@@ -3,6 +3,7 @@ state store (a real redis-server on a free loopback port, started and
 stopped here)."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -47,9 +48,9 @@ class SharedQueue(unittest.TestCase):
             self.redis.kill()
             self.redis.wait(5)
 
-    def instance(self):
+    def instance(self, cron=None):
         cfg = config({"tasks-backend": "redis://127.0.0.1:%d/3" % self.rport, "spoolers": 2},
-                     module_conf={"file": self.out})
+                     cron=cron, module_conf={"file": self.out})
         s = start(cfg)
         self.addCleanup(s.cleanup)
         return s
@@ -78,6 +79,29 @@ class SharedQueue(unittest.TestCase):
         j = wait_task(a.port, task_id, ("failed",))
         self.assertEqual(j["attempts"], 4)  # task-retries = 3, the default
         self.assertIn("gave up after 4 attempts", j["error"])
+
+    def test_instances_with_the_same_cron_line_fire_each_due_time_once(self):
+        line = "* * * * * * task_jobs:cron_append\n"  # every second
+        a, b = self.instance(cron=line), self.instance(cron=line)
+        self.assertTrue(wait_until(lambda: len(self.runs()) >= 4, 15), a.log() + b.log())
+        self.assertEqual(a.stop(), 0)
+        self.assertEqual(b.stop(), 0)
+        fired = {}
+        for s in (a, b):
+            for at, task_id in re.findall(r"due at (\S+): task ([0-9a-f]+)", s.log()):
+                self.assertNotIn(at, fired, "fired twice:\n" + a.log() + b.log())
+                fired[at] = task_id
+        # both ran through the same seconds; each second went to one of them
+        self.assertGreaterEqual(len(fired), 4)
+        ran = [r[0] for r in self.runs()]
+        self.assertEqual(len(ran), len(set(ran)))
+        self.assertLessEqual(set(ran), set(fired.values()))
+
+    def runs(self):
+        if not os.path.exists(self.out):
+            return []
+        with open(self.out) as f:
+            return [line.split() for line in f]
 
 
 if __name__ == "__main__":
