@@ -14,6 +14,7 @@
  */
 #include "server/stats.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -209,6 +210,46 @@ static void json_worker(sp__master *m, const sp__mslot *s, FILE *out, uint64_t n
     fputc('}', out);
 }
 
+/* Spooled tasks waiting in a file spool's queue/ (-1: none, or in Redis,
+ * which the master does not ask from its loop). */
+static long spool_queued(const sp__config *cfg)
+{
+    char dir[4200];
+    if (cfg->spool_dir == NULL || cfg->tasks_backend != NULL)
+        return -1;
+    snprintf(dir, sizeof(dir), "%s/queue", cfg->spool_dir);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    long n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static void json_spoolers(sp__master *m, FILE *out)
+{
+    long queued = spool_queued(m->cfg);
+    if (queued >= 0)
+        fprintf(out, "\"spool_queue\":%ld,", queued);
+    else
+        fputs("\"spool_queue\":null,", out);
+    fputs("\"spoolers\":[", out);
+    for (size_t i = 0, n = 0; i < m->n_slots; i++) {
+        const sp__mslot *s = &m->slots[i];
+        if (!s->spooler)
+            continue;
+        fprintf(out, "%s{\"id\":%d,\"pid\":%d,\"state\":\"%s\",\"respawns\":%d,\"rss_kib\":%ld,"
+                "\"uptime_s\":%lld}",
+                n++ ? "," : "", s->spooler, (int)s->pid,
+                s->ready && !s->retiring ? "running" : state_of(s), s->respawns,
+                s->pid > 0 ? rss_kib(s->pid) : 0L,
+                s->pid > 0 ? (sp__now_ms() - s->started_ms) / 1000 : 0LL);
+    }
+    fputc(']', out);
+}
+
 static void json_listeners(sp__master *m, FILE *out)
 {
     long len, limit;
@@ -258,7 +299,9 @@ void sp__stats_json(sp__master *m, FILE *out)
             fputc(',', out);
         json_worker(m, &m->slots[i], out, now_ns);
     }
-    fputs("]}\n", out);
+    fputs("],", out);
+    json_spoolers(m, out);
+    fputs("}\n", out);
 }
 
 /* ---- Prometheus ------------------------------------------------------------------ */
@@ -336,6 +379,19 @@ static void metrics_workers(sp__master *m, FILE *out)
     fprintf(out, "spindle_request_queue %ld\n", queue);
 }
 
+static void metrics_spoolers(sp__master *m, FILE *out)
+{
+    long running = 0, queued = spool_queued(m->cfg);
+    for (size_t i = 0; i < m->n_slots; i++)
+        running += m->slots[i].spooler && m->slots[i].pid > 0 && m->slots[i].ready;
+    metric_head(out, "spindle_spoolers", "gauge", "Spooler processes running.");
+    fprintf(out, "spindle_spoolers %ld\n", running);
+    if (queued < 0)
+        return;
+    metric_head(out, "spindle_spool_queue", "gauge", "Spooled tasks waiting in the spool folder.");
+    fprintf(out, "spindle_spool_queue %ld\n", queued);
+}
+
 void sp__stats_metrics(sp__master *m, FILE *out)
 {
     static sp__sb_counts tot; /* large; the master is single-threaded */
@@ -344,6 +400,7 @@ void sp__stats_metrics(sp__master *m, FILE *out)
     sp__sb_totals(m->sb, &tot);
     metrics_requests(m, &tot, out);
     metrics_workers(m, out);
+    metrics_spoolers(m, out);
     metric_head(out, "spindle_listen_queue", "gauge",
                 "Connections waiting in a TCP listener's accept queue (TCP_INFO).");
     for (size_t i = 0; i < m->ls.n; i++) {

@@ -14,8 +14,9 @@ import time
 import unittest
 from http.server import BaseHTTPRequestHandler
 
-from spindle_harness import (EX_CONFIG, Server, cmdline, example, get, http, run_binary,
-                             test_module, wait_until, write_temp_ini)
+from ops_load import http_get, parse_prometheus, stats
+from spindle_harness import (EX_CONFIG, Server, cmdline, example, free_port, get, http,
+                             run_binary, test_module, wait_until, write_temp_ini)
 
 POLL_LIMIT = 30.0
 
@@ -239,6 +240,45 @@ class Spool(unittest.TestCase):
         # the spoolers are back and still run other tasks
         ok = submit(s.port, "echo", b"after", spool=True).body.decode()
         self.assertEqual(wait_task(s.port, ok, ("done",))["result"], "after")
+
+
+class SpoolerStats(unittest.TestCase):
+    def test_stats_show_each_spooler_and_the_spool_queue(self):
+        d = tempfile.mkdtemp(prefix="spindle-spool-")
+        self.addCleanup(shutil.rmtree, d, True)
+        sport = free_port()
+        cfg = config({"spool": os.path.join(d, "spool"), "spoolers": 2})
+        cfg["server"]["stats"] = "127.0.0.1:%d" % sport
+        s = start(cfg)
+        self.addCleanup(s.cleanup)
+
+        def spoolers():
+            return {p["id"]: p for p in stats(sport)["spoolers"]}
+
+        self.assertTrue(wait_until(lambda: [p["state"] for p in spoolers().values()]
+                                   == ["running"] * 2, 15), stats(sport))
+        first = spoolers()
+        self.assertEqual(sorted(first), [1, 2])
+        for p in first.values():
+            with open("/proc/%d/cmdline" % p["pid"], "rb") as f:
+                self.assertIn(b"spindle: spooler %d" % p["id"], f.read())
+            self.assertGreater(p["rss_kib"], 0)
+            self.assertEqual(p["respawns"], 0)
+        self.assertEqual(stats(sport)["spool_queue"], 0)
+        # two tasks run, two wait in queue/
+        for _ in range(4):
+            self.assertEqual(submit(s.port, "sleep", b"3000", spool=True).status, 202)
+        self.assertTrue(wait_until(lambda: stats(sport)["spool_queue"] == 2, 10), stats(sport))
+        _, samples = parse_prometheus(http_get("127.0.0.1", sport, "/metrics")[1])
+        values = {name: v for name, labels, v in samples}
+        self.assertEqual(values["spindle_spoolers"], 2)
+        self.assertEqual(values["spindle_spool_queue"], 2)
+        # a killed spooler shows up again, respawned
+        os.kill(first[1]["pid"], signal.SIGKILL)
+        self.assertTrue(wait_until(lambda: spoolers()[1]["respawns"] == 1
+                                   and spoolers()[1]["state"] == "running", 15), stats(sport))
+        self.assertNotEqual(spoolers()[1]["pid"], first[1]["pid"])
+        self.assertEqual(spoolers()[2]["pid"], first[2]["pid"])
 
 
 class Cron(unittest.TestCase):
