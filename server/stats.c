@@ -25,6 +25,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "server/procfs.h"
+
 /* ---- sockets, shared with control.c ----------------------------------------- */
 
 static int open_unix(const char *path, char *err, size_t errlen)
@@ -109,20 +111,6 @@ int sp__ops_accept(int fd)
 
 /* ---- facts --------------------------------------------------------------------- */
 
-static long rss_kib(pid_t pid)
-{
-    char path[64];
-    long pages = 0, rss = 0;
-    snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-        rss = 0;
-    fclose(f);
-    return rss * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 /* Accept-queue length and limit of a TCP listener; -1 when unknown. */
 static int listen_queue(const sp__listener *l, long *len, long *limit)
 {
@@ -204,7 +192,7 @@ static void json_worker(sp__master *m, const sp__mslot *s, FILE *out, uint64_t n
             s->id, (int)s->pid, s->gen, state_of(s),
             sl ? (unsigned long long)atomic_load(&sl->requests) : 0ULL,
             sl ? (unsigned)atomic_load(&sl->share.conns) : 0u, s->respawns,
-            s->pid > 0 ? rss_kib(s->pid) : 0L, sl ? (unsigned)atomic_load(&sl->queue) : 0u,
+            s->pid > 0 ? sp__rss_kib(s->pid) : 0L, sl ? (unsigned)atomic_load(&sl->queue) : 0u,
             s->pid > 0 ? (sp__now_ms() - s->started_ms) / 1000 : 0LL);
     json_threads(m, s, out, now_ns);
     fputc('}', out);
@@ -244,7 +232,7 @@ static void json_spoolers(sp__master *m, FILE *out)
                 "\"uptime_s\":%lld}",
                 n++ ? "," : "", s->spooler, (int)s->pid,
                 s->ready && !s->retiring ? "running" : state_of(s), s->respawns,
-                s->pid > 0 ? rss_kib(s->pid) : 0L,
+                s->pid > 0 ? sp__rss_kib(s->pid) : 0L,
                 s->pid > 0 ? (sp__now_ms() - s->started_ms) / 1000 : 0LL);
     }
     fputc(']', out);

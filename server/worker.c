@@ -27,6 +27,7 @@
 #include "app/tasks.h"
 #include "server/conn.h"
 #include "server/log.h"
+#include "server/procfs.h"
 #include "server/proctitle.h"
 #include "server/scoreboard.h"
 
@@ -340,18 +341,6 @@ static void graceful_stop(sp__worker *w)
     close_idle(w, 0);
 }
 
-static long rss_mib(void)
-{
-    long pages = 0, rss = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL)
-        return 0;
-    if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-        rss = 0;
-    fclose(f);
-    return rss * (sysconf(_SC_PAGESIZE) / 1024) / 1024;
-}
-
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     sp__worker *w = arg;
@@ -362,7 +351,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (cfg->max_worker_lifetime_ms && mono_ms() - w->started_ms >= cfg->max_worker_lifetime_ms)
         ask_replacement(w, "max-worker-lifetime reached");
     if (cfg->reload_on_rss_mib && ++w->ticks % RSS_EVERY_TICKS == 0) {
-        long mib = rss_mib();
+        long mib = sp__rss_kib(0) / 1024;
         snprintf(why, sizeof(why), "reload-on-rss: %ld MiB resident", mib);
         if (mib > cfg->reload_on_rss_mib)
             ask_replacement(w, why);

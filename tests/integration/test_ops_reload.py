@@ -3,6 +3,7 @@ max-requests, max-worker-lifetime; touch-reload; TTIN/TTOU.
 (docs/operations.md, TESTING.md case 17)"""
 
 import os
+import re
 import signal
 import time
 import unittest
@@ -82,6 +83,22 @@ class Recycling(unittest.TestCase):
             load.stop()
             self.assertEqual(load.failures, [], s.log()[-3000:])
             self.assertIn("max-worker-lifetime reached", s.log())
+
+    def test_reload_on_rss(self):
+        # Every worker is over 1 MiB at once, so each is recycled within a
+        # second or two of its start: requests meanwhile still succeed.
+        cfg = default_config(("hello",), processes=1, threads=2, reload_on_rss=1)
+        with Server(cfg) as s:
+            old = s.workers()
+            load = Load(s.port, threads=2, max_each=200000).start()
+            self.assertTrue(wait_until(gone_all(s, old), 10), s.log())
+            n = load.ok
+            self.assertTrue(load.wait_ok(n + 20), (n, load.ok, load.failures, s.log()))
+            load.stop()
+            self.assertEqual(load.failures, [], s.log()[-3000:])
+            mib = [int(m) for m in re.findall(r"reload-on-rss: (\d+) MiB resident", s.log())]
+            self.assertTrue(mib, s.log())
+            self.assertGreater(min(mib), 1)
 
 
 class WorkerCount(unittest.TestCase):

@@ -1,0 +1,12 @@
+/*
+ * procfs.h - facts about a process from /proc.
+ */
+#ifndef SPINDLE_SERVER_PROCFS_H
+#define SPINDLE_SERVER_PROCFS_H
+
+#include <sys/types.h>
+
+/* Resident set size of pid (0: this process) in KiB; 0 when unknown. */
+long sp__rss_kib(pid_t pid);
+
+#endif
