@@ -72,8 +72,10 @@ class Recycling(unittest.TestCase):
             self.assertTrue(wait_until(lambda: len(s.workers()) == 2, 10))
             self.assertTrue(set(s.workers()) - set(old), s.log())
 
-    def test_max_worker_lifetime(self):
-        cfg = default_config(("hello",), processes=1, threads=2, max_worker_lifetime=2)
+    def recycled_under_load(self, **recycle):
+        """One worker recycled for `recycle` while two clients keep asking:
+        the first worker is replaced and no request fails.  The log."""
+        cfg = default_config(("hello",), processes=1, threads=2, **recycle)
         with Server(cfg) as s:
             old = s.workers()
             load = Load(s.port, threads=2, max_each=200000).start()
@@ -82,23 +84,18 @@ class Recycling(unittest.TestCase):
             self.assertTrue(load.wait_ok(n + 20), (n, load.ok, load.failures, s.log()))
             load.stop()
             self.assertEqual(load.failures, [], s.log()[-3000:])
-            self.assertIn("max-worker-lifetime reached", s.log())
+            return s.log()
+
+    def test_max_worker_lifetime(self):
+        self.assertIn("max-worker-lifetime reached", self.recycled_under_load(max_worker_lifetime=2))
 
     def test_reload_on_rss(self):
         # Every worker is over 1 MiB at once, so each is recycled within a
-        # second or two of its start: requests meanwhile still succeed.
-        cfg = default_config(("hello",), processes=1, threads=2, reload_on_rss=1)
-        with Server(cfg) as s:
-            old = s.workers()
-            load = Load(s.port, threads=2, max_each=200000).start()
-            self.assertTrue(wait_until(gone_all(s, old), 10), s.log())
-            n = load.ok
-            self.assertTrue(load.wait_ok(n + 20), (n, load.ok, load.failures, s.log()))
-            load.stop()
-            self.assertEqual(load.failures, [], s.log()[-3000:])
-            mib = [int(m) for m in re.findall(r"reload-on-rss: (\d+) MiB resident", s.log())]
-            self.assertTrue(mib, s.log())
-            self.assertGreater(min(mib), 1)
+        # second or two of its start.
+        log = self.recycled_under_load(reload_on_rss=1)
+        mib = [int(m) for m in re.findall(r"reload-on-rss: (\d+) MiB resident", log)]
+        self.assertTrue(mib, log)
+        self.assertGreater(min(mib), 1)
 
 
 class WorkerCount(unittest.TestCase):
