@@ -186,6 +186,7 @@ static void exchange_clean(sp__worker *w, sp__exchange *x)
     x->file_left = 0;
     x->iovcnt = 0;
     x->pos = 0;
+    x->direct = 0;
     sp__arena_reset(&x->arena);
     buf_reset(w, &x->in);
     buf_reset(w, &x->body);
@@ -448,8 +449,13 @@ static int process(sp__conn *c)
         sp__conn_close(c);
         return 0;
     }
-    enum sp__h1_state st =
-        front ? sp__h1_feed(&c->x->h1, c->x->in.data, &c->x->pos, c->x->in.len) : SP__H1_NEED_MORE;
+    enum sp__h1_state st = SP__H1_NEED_MORE;
+    if (c->x->direct > 0) { /* read before anything now in `in` */
+        st = sp__h1_feed_body(&c->x->h1, c->x->direct);
+        c->x->direct = 0;
+    }
+    if (front && st == SP__H1_NEED_MORE)
+        st = sp__h1_feed(&c->x->h1, c->x->in.data, &c->x->pos, c->x->in.len);
 
     if (st == SP__H1_ERROR) {
         refuse(c, c->x->h1.status, c->x->h1.reason);
@@ -482,6 +488,21 @@ static int process(sp__conn *c)
     return 1;
 }
 
+/* Where the rest of a Content-Length body that stays in memory may be
+ * read: straight into the body buffer (saving a copy through `in`), while
+ * nothing else waits unparsed.  NULL otherwise. */
+static char *body_tail(sp__conn *c, size_t *room)
+{
+    sp__exchange *x = c->x;
+    if (c->state != C_BODY || c->front.uwsgi || x->pos != x->in.len)
+        return NULL;
+    *room = sp__h1_body_room(&x->h1);
+    if (*room <= x->direct)
+        return NULL;
+    *room -= x->direct;
+    return x->body.data + x->body.len + x->direct;
+}
+
 /* Read until the socket is drained, the client closed, or READ_CAP bytes
  * wait unparsed (then read_ready stays set: there may be more).  Returns
  * whether any byte arrived. */
@@ -490,14 +511,27 @@ static int read_some(sp__conn *c)
     int got = 0;
     c->read_ready = 0;
     while (!c->eof) {
-        if (c->x->in.len - c->x->pos >= READ_CAP || sp__buf_reserve(&c->x->in, READ_CHUNK) != SP_OK) {
+        size_t room;
+        char *to = body_tail(c, &room);
+        if (to == NULL && c->x->direct > 0) {
+            c->read_ready = 1; /* the body is in: parse it before reading on */
+            break;
+        }
+        if (to == NULL &&
+            (c->x->in.len - c->x->pos >= READ_CAP || sp__buf_reserve(&c->x->in, READ_CHUNK) != SP_OK)) {
             c->read_ready = 1;
             break;
         }
-        size_t room = c->x->in.cap - c->x->in.len;
-        ssize_t n = recv(c->fd, c->x->in.data + c->x->in.len, room, 0);
+        if (to == NULL) {
+            to = c->x->in.data + c->x->in.len;
+            room = c->x->in.cap - c->x->in.len;
+        }
+        ssize_t n = recv(c->fd, to, room, 0);
         if (n > 0) {
-            c->x->in.len += (size_t)n;
+            if (to == c->x->in.data + c->x->in.len)
+                c->x->in.len += (size_t)n;
+            else
+                c->x->direct += (size_t)n;
             got = 1;
             if ((size_t)n < room && !c->peer_closed)
                 break; /* a short read drained it; new data brings a new edge */

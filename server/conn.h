@@ -55,6 +55,7 @@ typedef struct sp__exchange {
     size_t pos;  /* parsed up to here */
     sp__h1 h1;
     sp__buf body;     /* decoded request body */
+    size_t direct;    /* body bytes read into body's tail, not parsed yet */
     sp__buf head;     /* rendered response head */
     sp__buf res_body; /* response body */
     sp__arena arena;

@@ -67,6 +67,7 @@ typedef struct sp__h1 {
     unsigned begun : 1;      /* a message started (not just blank lines) */
     unsigned finished : 1;   /* an upgrade request ended the connection's HTTP */
     unsigned value_seen : 1; /* the current header's value has begun */
+    unsigned direct : 1;     /* the feed is already at the body buffer's tail */
 } sp__h1;
 
 void sp__h1_init(sp__h1 *h, const sp__h1_limits *lim, sp__buf *body);
@@ -79,6 +80,14 @@ int sp__h1_take_spill(sp__h1 *h);
 void sp__h1_next(sp__h1 *h, size_t start);
 /* Parse buf[*pos, len); *pos advances over what was consumed. */
 enum sp__h1_state sp__h1_feed(sp__h1 *h, const char *buf, size_t *pos, size_t len);
+/* How many bytes of a Content-Length body may be read straight into the
+ * body buffer's tail (whatever is left of it, all in room reserved at the
+ * end of the head); 0 when the body is chunked, spilled to a file, done,
+ * or the head is not over. */
+size_t sp__h1_body_room(const sp__h1 *h);
+/* Parse n body bytes the caller put at the body buffer's tail (at most
+ * sp__h1_body_room): counted, not copied. */
+enum sp__h1_state sp__h1_feed_body(sp__h1 *h, size_t n);
 /* The connection ends: a request cut short is an error. */
 int sp__h1_mid_request(const sp__h1 *h, size_t pos);
 

@@ -293,5 +293,57 @@ class Bodies(ServerCase):
         self.assertIn(how, ("closed", "reset"))
 
 
+class InMemoryBodies(ServerCase):
+    """Bodies that stay in memory: past the head, the rest of a
+    Content-Length body is read straight into its buffer, whatever pieces
+    it arrives in, and what follows it is the next request."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.config = default_config(("hello", "tm:blob"), processes=1, threads=2,
+                                    body_buffer_size="2M", limit_body="2M")
+        super().setUpClass()
+
+    def test_body_in_pieces_then_a_pipelined_request(self):
+        for size in (1, 10, 4095, 65536 + 3, 1 << 20, 2 << 20):
+            body = pattern(size, size)
+            head = build_request("POST", "/blob", [("Content-Length", str(size))])
+            # the head with a few body bytes, then pieces of every size, the
+            # last with the next request behind it
+            sends, at, step = [head + body[:7]], 7, 1
+            while at < size:
+                sends.append(body[at:at + step])
+                at, step = at + step, step * 16
+            sends[-1] += build_request("GET", "/")
+            with Conn(self.port, 10.0) as c:
+                for piece in sends:
+                    c.send(piece)
+                    time.sleep(0.005)
+                r = c.read_response(timeout=10.0)
+                self.assertEqual(r.status, 200, "size %d" % size)
+                self.assertEqual(len(r.body), size)
+                self.assertEqual(hashlib.sha256(r.body).digest(), hashlib.sha256(body).digest(),
+                                 "size %d echoed wrong" % size)
+                r = c.read_response(timeout=10.0)
+                self.assertEqual((r.status, r.body), (200, b"Hello, World!"), "size %d" % size)
+
+    def test_bodies_of_falling_and_rising_sizes_on_one_connection(self):
+        with Conn(self.port, 10.0) as c:
+            for size in (1 << 20, 100, 300 * 1024, 0, 2 << 20, 5):
+                body = pattern(size, size + 1)
+                r = c.request("POST", "/blob", body=body)
+                self.assertEqual(r.status, 200, "size %d" % size)
+                self.assertEqual(hashlib.sha256(r.body).digest(), hashlib.sha256(body).digest(),
+                                 "size %d echoed wrong" % size)
+
+    def test_client_gone_mid_body(self):
+        with connect(self.port, 5.0) as s:
+            s.sendall(build_request("POST", "/blob", [("Content-Length", "1000000")]) +
+                      pattern(300000))
+            time.sleep(0.05)
+        with Conn(self.port, 10.0) as c:
+            self.assertEqual(c.request("POST", "/blob", body=b"after").body, b"after")
+
+
 if __name__ == "__main__":
     unittest.main()
