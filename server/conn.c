@@ -488,13 +488,13 @@ static int process(sp__conn *c)
     return 1;
 }
 
-/* Where the rest of a Content-Length body that stays in memory may be
- * read: straight into the body buffer (saving a copy through `in`), while
- * nothing else waits unparsed.  NULL otherwise. */
+/* In C_BODY: where the rest of a Content-Length body that stays in memory
+ * may be read, straight into the body buffer (saving a copy through `in`),
+ * while nothing else waits unparsed.  NULL otherwise. */
 static char *body_tail(sp__conn *c, size_t *room)
 {
     sp__exchange *x = c->x;
-    if (c->state != C_BODY || c->front.uwsgi || x->pos != x->in.len)
+    if (c->front.uwsgi || x->pos != x->in.len)
         return NULL;
     *room = sp__h1_body_room(&x->h1);
     if (*room <= x->direct)
@@ -512,17 +512,14 @@ static int read_some(sp__conn *c)
     c->read_ready = 0;
     while (!c->eof) {
         size_t room;
-        char *to = body_tail(c, &room);
-        if (to == NULL && c->x->direct > 0) {
-            c->read_ready = 1; /* the body is in: parse it before reading on */
-            break;
-        }
-        if (to == NULL &&
-            (c->x->in.len - c->x->pos >= READ_CAP || sp__buf_reserve(&c->x->in, READ_CHUNK) != SP_OK)) {
-            c->read_ready = 1;
-            break;
-        }
+        char *to = c->state == C_BODY ? body_tail(c, &room) : NULL;
         if (to == NULL) {
+            /* Past a body read in place, parse it before reading on. */
+            if (c->x->direct > 0 || c->x->in.len - c->x->pos >= READ_CAP ||
+                sp__buf_reserve(&c->x->in, READ_CHUNK) != SP_OK) {
+                c->read_ready = 1;
+                break;
+            }
             to = c->x->in.data + c->x->in.len;
             room = c->x->in.cap - c->x->in.len;
         }
