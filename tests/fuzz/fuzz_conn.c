@@ -4,10 +4,12 @@
  * A real connection (sp__conn on one end of a socketpair), the real IO
  * loop callbacks, a real handler thread running the middleware chain, the
  * router and handlers, and real response writing.  The input is what the
- * client sends before it half-closes; the loop runs until the server has
- * closed the connection.  What the harness leaves out is only the process
+ * client sends before it half-closes, once all at once and once in pieces
+ * (one per turn of the loop, their size picked by the input's last byte);
+ * each time the loop runs until the server has closed the connection.  What the harness leaves out is only the process
  * model: no fork, no listener, no signals.
  */
+#include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <pthread.h>
@@ -80,27 +82,63 @@ static void setup(void)
     sp__inproc_start(&ip);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* The client's bytes in pieces, one piece per turn of the loop, so the
+ * server reads them as separate edges (a body read in place included). */
+typedef struct feeder {
+    int fd;
+    const uint8_t *p;
+    size_t left, piece;
+    struct event *ev;
+} feeder;
+
+static void on_feed(evutil_socket_t fd, short what, void *arg)
 {
-    static int ready;
+    feeder *f = arg;
+    size_t n = f->left < f->piece ? f->left : f->piece;
+    ssize_t sent = send(f->fd, f->p, n, MSG_NOSIGNAL);
+    if (sent > 0) {
+        f->p += sent;
+        f->left -= (size_t)sent;
+    } else if (sent < 0 && errno != EAGAIN) {
+        f->left = 0; /* the server end closed; it is done */
+    }
+    if (f->left == 0)
+        shutdown(f->fd, SHUT_WR);
+    else
+        event_add(f->ev, &(struct timeval){0, 0}); /* after the server's next read */
+}
+
+/* One connection that sends data in pieces of `piece` bytes (all at once
+ * for 0), half-closes, and reads whatever comes back until the server
+ * closes. */
+static void run(const uint8_t *data, size_t size, size_t piece)
+{
     int sv[2];
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-
-    if (!ready)
-        setup(), ready = 1;
-    if (size > 60000)
-        size = 60000; /* stays within the socket buffer: one write, no wait */
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
-        return 0;
+        return;
     sp__conn_open(&ip.w, -1, sv[0], (struct sockaddr *)&sa, sizeof(sa));
-    if (size > 0 && send(sv[1], data, size, MSG_NOSIGNAL) < 0) {
-        /* the server end may refuse early; it closes on its own */
-    }
-    shutdown(sv[1], SHUT_WR);
+    feeder f = {sv[1], data, size, piece ? piece : size + 1, NULL};
+    f.ev = evtimer_new(ip.w.base, on_feed, &f);
+    on_feed(-1, 0, &f);
     struct event *client = event_new(ip.w.base, sv[1], EV_READ | EV_PERSIST, on_client, NULL);
     event_add(client, NULL);
     sp__inproc_run(&ip); /* until the server closed its end */
     event_free(client);
+    event_free(f.ev);
     close(sv[1]);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int ready;
+    if (!ready)
+        setup(), ready = 1;
+    if (size > 60000)
+        size = 60000; /* stays within the socket buffer: one write, no wait */
+    run(data, size, 0);
+    /* again in pieces; the last byte picks their size, 1 to 4081 */
+    if (size > 1)
+        run(data, size, 1 + (size_t)data[size - 1] * 16);
     return 0;
 }
