@@ -336,6 +336,20 @@ class InMemoryBodies(ServerCase):
                 self.assertEqual(hashlib.sha256(r.body).digest(), hashlib.sha256(body).digest(),
                                  "size %d echoed wrong" % size)
 
+    def test_upgrade_request_body_in_pieces_answered_then_closed(self):
+        body = pattern(5000)
+        head = build_request("POST", "/blob", [("Content-Length", str(len(body))),
+                                               ("Connection", "Upgrade"),
+                                               ("Upgrade", "websocket")])
+        for pieces in ([head + body], [head + body[:10], body[10:]]):
+            with Conn(self.port, 10.0) as c:
+                for piece in pieces:
+                    c.send(piece)
+                    time.sleep(0.02)
+                r = c.read_response(timeout=10.0)
+                self.assertEqual((r.status, r.body), (200, body))
+                self.assertTrue(c.is_closed(timeout=5.0))
+
     def test_client_gone_mid_body(self):
         with connect(self.port, 5.0) as s:
             s.sendall(build_request("POST", "/blob", [("Content-Length", "1000000")]) +
