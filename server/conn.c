@@ -450,12 +450,12 @@ static int process(sp__conn *c)
         return 0;
     }
     enum sp__h1_state st = SP__H1_NEED_MORE;
-    if (c->x->direct > 0) { /* read before anything now in `in` */
+    if (c->x->direct > 0) { /* `in` holds nothing then (read_some) */
         st = sp__h1_feed_body(&c->x->h1, c->x->direct);
         c->x->direct = 0;
-    }
-    if (front && st == SP__H1_NEED_MORE)
+    } else if (front) {
         st = sp__h1_feed(&c->x->h1, c->x->in.data, &c->x->pos, c->x->in.len);
+    }
 
     if (st == SP__H1_ERROR) {
         refuse(c, c->x->h1.status, c->x->h1.reason);
@@ -513,7 +513,8 @@ static int read_some(sp__conn *c)
     while (!c->eof) {
         size_t room;
         char *to = c->state == C_BODY ? body_tail(c, &room) : NULL;
-        if (to == NULL) {
+        bool in_place = to != NULL;
+        if (!in_place) {
             /* Past a body read in place, parse it before reading on. */
             if (c->x->direct > 0 || c->x->in.len - c->x->pos >= READ_CAP ||
                 sp__buf_reserve(&c->x->in, READ_CHUNK) != SP_OK) {
@@ -525,10 +526,10 @@ static int read_some(sp__conn *c)
         }
         ssize_t n = recv(c->fd, to, room, 0);
         if (n > 0) {
-            if (to == c->x->in.data + c->x->in.len)
-                c->x->in.len += (size_t)n;
-            else
+            if (in_place)
                 c->x->direct += (size_t)n;
+            else
+                c->x->in.len += (size_t)n;
             got = 1;
             if ((size_t)n < room && !c->peer_closed)
                 break; /* a short read drained it; new data brings a new edge */

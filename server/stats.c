@@ -183,6 +183,17 @@ static void json_threads(sp__master *m, const sp__mslot *s, FILE *out, uint64_t 
     fputc(']', out);
 }
 
+/* A slot's process: resident KiB and seconds up (0 while none runs). */
+static long slot_rss_kib(const sp__mslot *s)
+{
+    return s->pid > 0 ? sp__rss_kib(s->pid) : 0L;
+}
+
+static long long slot_uptime_s(const sp__mslot *s)
+{
+    return s->pid > 0 ? (sp__now_ms() - s->started_ms) / 1000 : 0LL;
+}
+
 static void json_worker(sp__master *m, const sp__mslot *s, FILE *out, uint64_t now_ns)
 {
     sp__sb_slot *sl = s->sb >= 0 ? sp__sb_slot_at(m->sb, (size_t)s->sb) : NULL;
@@ -192,8 +203,7 @@ static void json_worker(sp__master *m, const sp__mslot *s, FILE *out, uint64_t n
             s->id, (int)s->pid, s->gen, state_of(s),
             sl ? (unsigned long long)atomic_load(&sl->requests) : 0ULL,
             sl ? (unsigned)atomic_load(&sl->share.conns) : 0u, s->respawns,
-            s->pid > 0 ? sp__rss_kib(s->pid) : 0L, sl ? (unsigned)atomic_load(&sl->queue) : 0u,
-            s->pid > 0 ? (sp__now_ms() - s->started_ms) / 1000 : 0LL);
+            slot_rss_kib(s), sl ? (unsigned)atomic_load(&sl->queue) : 0u, slot_uptime_s(s));
     json_threads(m, s, out, now_ns);
     fputc('}', out);
 }
@@ -231,9 +241,8 @@ static void json_spoolers(sp__master *m, FILE *out)
         fprintf(out, "%s{\"id\":%d,\"pid\":%d,\"state\":\"%s\",\"respawns\":%d,\"rss_kib\":%ld,"
                 "\"uptime_s\":%lld}",
                 n++ ? "," : "", s->spooler, (int)s->pid,
-                s->ready && !s->retiring ? "running" : state_of(s), s->respawns,
-                s->pid > 0 ? sp__rss_kib(s->pid) : 0L,
-                s->pid > 0 ? (sp__now_ms() - s->started_ms) / 1000 : 0LL);
+                s->ready && !s->retiring ? "running" : state_of(s), s->respawns, slot_rss_kib(s),
+                slot_uptime_s(s));
     }
     fputc(']', out);
 }
