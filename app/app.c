@@ -11,7 +11,7 @@
  * inspect or rewrite, whether the inner layer succeeded or not.
  */
 #include "app/app.h"
-#include "app/tasks.h"
+#include "app/tasks/tasks.h"
 
 #include <dlfcn.h>
 #include <stdio.h>

@@ -42,7 +42,7 @@ struct sp_app {
     size_t n_chain;
     sp__slot *slots;
     size_t n_slots;
-    struct sp__tasks *tasks; /* background tasks (app/tasks.c); NULL until one is defined */
+    struct sp__tasks *tasks; /* background tasks (app/tasks/tasks.c); NULL until one is defined */
 };
 
 /* dlopen every [app] module (and the built-ins server.ini names) and check

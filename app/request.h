@@ -9,7 +9,7 @@
 #ifndef SPINDLE_APP_REQUEST_H
 #define SPINDLE_APP_REQUEST_H
 
-#include "app/arena.h"
+#include "server/lib/arena.h"
 #include "app/router.h"
 #include "spindle/spindle.h"
 

@@ -4,7 +4,7 @@
  * Until the handler returns, a response is only state: status, headers
  * (copied into the request arena) and a body in the connection's recycled
  * buffer, so middleware can still rewrite any of it after sp_next_call.
- * The server renders it to the wire afterwards (server/respond.c).  Only a
+ * The server renders it to the wire afterwards (server/worker/serve.c).  Only a
  * stream goes out early, through the sink the server installs.
  */
 #ifndef SPINDLE_APP_RESPONSE_H
@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "app/buf.h"
+#include "server/lib/buf.h"
 #include "app/request.h"
 #include "spindle/spindle.h"
 

@@ -106,7 +106,7 @@ typedef struct sp__config {
     char *pidfile;
     char *log_file;  /* error log; NULL = stderr */
     int log_level;   /* enum sp_log_level */
-    /* operations (server/master.c, docs/operations.md) */
+    /* operations (server/master/master.c, docs/operations.md) */
     int respawn_limit;          /* early worker deaths in a row before giving up */
     int harakiri_ms;            /* per-thread request deadline; 0 = off */
     int harakiri_mercy_ms;      /* after harakiri: time before SIGKILL */
@@ -130,7 +130,7 @@ typedef struct sp__config {
     sp__route_spec *routes;
     size_t n_routes;
 
-    /* [tasks] (app/tasks.c, server/spooler.c, server/cron.c; docs/tasks.md) */
+    /* [tasks] (app/tasks/tasks.c, app/tasks/spooler.c, app/tasks/cron.c; docs/tasks.md) */
     int task_threads;         /* per-worker task threads; 0 = no in-process tasks */
     int task_queue;           /* per-worker queued tasks before submit fails */
     int task_result_ttl_ms;   /* finished task states kept this long */

@@ -3,7 +3,7 @@
  *
  * Lives in conf/ because a bad line is a configuration error (file:line,
  * exit 78) found while server.ini is read; the master's scheduler
- * (server/cron.c) only asks "when next?".  Pure code: no clock, no I/O,
+ * (app/tasks/cron.c) only asks "when next?".  Pure code: no clock, no I/O,
  * so every edge case is a unit test (tests/unit/test_crontab.c).
  *
  * Syntax, as Vixie cron: MIN HOUR DOM MON DOW JOB, or SEC MIN HOUR DOM MON

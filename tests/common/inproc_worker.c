@@ -4,7 +4,7 @@
 #include <event2/event.h>
 #include <string.h>
 
-#include "server/conn.h"
+#include "server/worker/conn.h"
 
 static void *handler_thread(void *arg)
 {

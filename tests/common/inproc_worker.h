@@ -17,7 +17,7 @@
 #include <pthread.h>
 
 #include "app/app.h"
-#include "server/worker.h"
+#include "server/worker/worker.h"
 
 typedef struct sp__inproc {
     sp__worker w;

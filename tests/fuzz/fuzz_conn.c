@@ -20,8 +20,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "server/conn.h"
-#include "server/worker.h"
+#include "server/worker/conn.h"
+#include "server/worker/worker.h"
 #include "tests/common/inproc_worker.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

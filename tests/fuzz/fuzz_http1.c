@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/buf.h"
-#include "server/http1.h"
+#include "server/lib/buf.h"
+#include "server/proto/http1.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -190,7 +190,7 @@ def worker_threads(threads_):
     """How many threads a worker with `threads = threads_` runs: the handler
     threads, the main thread (it starts out holding the IO loop, which may
     pass between them; quick requests run on whichever holds it) and the
-    loop's watch.  See server/loop.h."""
+    loop's watch.  See server/worker/loop.h."""
     return threads_ + 2
 
 

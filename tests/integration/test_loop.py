@@ -1,4 +1,4 @@
-"""Quick requests and the IO loop's hand-over (server/loop.h).
+"""Quick requests and the IO loop's hand-over (server/worker/loop.h).
 
 A request whose route has lately run fast is run by the thread that holds
 the IO loop.  These tests check what an operator relies on around that:

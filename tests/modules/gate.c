@@ -1,6 +1,6 @@
 /*
  * gate.c - handlers for the tests of quick requests and of the IO loop's
- * hand-over (server/loop.h, tests/integration/test_loop.py).  Run with one
+ * hand-over (server/worker/loop.h, tests/integration/test_loop.py).  Run with one
  * worker: the state below is per process.
  *
  *   GET /gate              200 "open" at once: a quick route

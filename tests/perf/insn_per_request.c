@@ -29,8 +29,8 @@
 
 #include "app/app.h"
 #include "middleware/builtin.h"
-#include "server/conn.h"
-#include "server/worker.h"
+#include "server/worker/conn.h"
+#include "server/worker/worker.h"
 #include "tests/common/inproc_worker.h"
 
 static sp__inproc ip;

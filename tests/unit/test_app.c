@@ -1,7 +1,7 @@
 /*
  * test_app.c - unit tests for the app layer: app/app.c (middleware chain,
  * dispatch, settling a returned status into an error page), app/request.c,
- * app/response.c, app/status.c, app/arena.c and app/buf.c.
+ * app/response.c, app/status.c, server/lib/arena.c and server/lib/buf.c.
  *
  * The application is built by hand, as sp__app_load would leave it but
  * without modules: a router, middleware defined with sp_middleware_define
@@ -26,12 +26,12 @@
 #include <unistd.h>
 
 #include "app/app.h"
-#include "app/arena.h"
-#include "app/buf.h"
+#include "server/lib/arena.h"
+#include "server/lib/buf.h"
 #include "app/request.h"
 #include "app/response.h"
 #include "app/router.h"
-#include "server/log.h"
+#include "server/lib/log.h"
 
 /* ---- fixture ----------------------------------------------------------------- */
 

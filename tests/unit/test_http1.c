@@ -1,5 +1,5 @@
 /*
- * test_http1.c - unit tests for server/http1.c, the llhttp glue.
+ * test_http1.c - unit tests for server/proto/http1.c, the llhttp glue.
  *
  * Every input is parsed three ways and the answers must agree: fed whole,
  * fed one byte at a time, and (for inputs up to a few KiB) split in two at
@@ -24,7 +24,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "server/http1.h"
+#include "server/proto/http1.h"
 #include "spindle/spindle.h"
 
 #define MAX_REQ     8
@@ -184,7 +184,7 @@ static void outcome_free(outcome *o)
     memset(o, 0, sizeof(*o));
 }
 
-/* After this request the server closes (respond.c): nothing more is parsed. */
+/* After this request the server closes (serve.c): nothing more is parsed. */
 static int closes(const sp__h1 *h)
 {
     return !h->keep_alive || h->upgrade;

@@ -1,5 +1,5 @@
 /*
- * test_loop.c - the cost table behind quick requests (server/loop.c): a
+ * test_loop.c - the cost table behind quick requests (server/worker/loop.c): a
  * route's recent run time decides whether the IO loop's thread runs it
  * itself, so the average must follow a route that turns slow within a few
  * requests, come back when it is fast again, and keep routes apart; the
@@ -9,7 +9,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "server/worker.h"
+#include "server/worker/worker.h"
 
 static sp__worker w;
 

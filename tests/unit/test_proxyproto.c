@@ -1,12 +1,12 @@
 /*
- * test_proxyproto.c - unit tests for server/proxyproto.c: PROXY v1 and v2
+ * test_proxyproto.c - unit tests for server/proto/proxyproto.c: PROXY v1 and v2
  * headers, whole and one byte at a time, and every malformed form.
  */
 #include <criterion/criterion.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "server/proxyproto.h"
+#include "server/proto/proxyproto.h"
 
 #define ANY   (SP__PP_ACCEPT_V1 | SP__PP_ACCEPT_V2)
 #define MAXV2 4096

@@ -1,6 +1,6 @@
 /*
  * test_queue.c - the request queue between the IO loop and the handler
- * threads (server/queue.c): every node is taken exactly once, a burst
+ * threads (server/worker/queue.c): every node is taken exactly once, a burst
  * reaches every sleeping thread although at most one signal is on its way
  * at a time, and closing releases every waiter.
  */
@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "server/queue.h"
+#include "server/worker/queue.h"
 
 #define CONSUMERS 4
 

@@ -1,6 +1,6 @@
 /*
  * test_scoreboard.c - accept balancing through the scoreboard
- * (server/scoreboard.c): the rule, and the decision a worker takes from
+ * (server/worker/scoreboard.c): the rule, and the decision a worker takes from
  * its siblings' shares.  Each simulated worker is a slot of a real board;
  * sp__sb_attach switches the process between them, which a worker never
  * does but a test may.
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "server/scoreboard.h"
+#include "server/worker/scoreboard.h"
 
 #define KEY 0x5eed
 

@@ -1,5 +1,5 @@
 /*
- * test_tasks.c - the task queue and SDK (app/tasks.c): define, submit,
+ * test_tasks.c - the task queue and SDK (app/tasks/tasks.c): define, submit,
  * a bounded queue that fails fast with SP_EFULL, state transitions as
  * any worker reads them, results, failures, and stopping with work queued.
  */
@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "app/app.h"
-#include "app/tasks.h"
+#include "app/tasks/tasks.h"
 
 static sp__config cfg;
 static sp_app *app;

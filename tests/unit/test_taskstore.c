@@ -1,5 +1,5 @@
 /*
- * test_taskstore.c - task records in files (app/taskstore.c): the
+ * test_store.c - task records in files (app/tasks/store.c): the
  * encoding of spool entries and states, atomic writes, and a write that
  * fails half-way (the disk-full case) leaving nothing a spooler could run.
  */
@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/taskstore.h"
+#include "app/tasks/store.h"
 
 static sp__taskrec sample(void)
 {

@@ -1,6 +1,6 @@
 /*
  * test_trust.c - unit tests for conf/cidr.c (trusted-proxies lists) and
- * server/trust.c (X-Forwarded-For / X-Forwarded-Proto / Forwarded).
+ * server/proto/trust.c (X-Forwarded-For / X-Forwarded-Proto / Forwarded).
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -9,7 +9,7 @@
 #include <sys/un.h>
 
 #include "conf/cidr.h"
-#include "server/trust.h"
+#include "server/proto/trust.h"
 
 static sp__cidr_list L;
 

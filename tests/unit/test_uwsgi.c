@@ -1,5 +1,5 @@
 /*
- * test_uwsgi.c - unit tests for server/uwsgi.c: uwsgi packets rewritten
+ * test_uwsgi.c - unit tests for server/proto/uwsgi.c: uwsgi packets rewritten
  * into HTTP/1.x heads, fed whole and one byte at a time, and every
  * malformed packet refused without touching the buffer.
  */
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/uwsgi.h"
+#include "server/proto/uwsgi.h"
 
 #define MAX_VARS (16 * 1024)
 #define MAX_BODY (1024 * 1024)

@@ -1,0 +1,305 @@
+/*
+ * store_redis.c - tasks in Redis (see store_redis.h for the keys).
+ *
+ * One connection per thread (hiredis contexts are not thread-safe, and a
+ * blocking BLMOVE must not hold anyone else up), opened on first use and
+ * dropped after any error so the next call reconnects: a Redis restart
+ * costs the calls made while it is down, nothing more.
+ */
+#include "app/tasks/store_redis.h"
+
+#include <hiredis/hiredis.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define CONNECT_TIMEOUT_MS 2000
+#define PROMOTE_BATCH 16
+/* How long a [cron] claim is kept: longer than instances' clocks may
+ * disagree, short enough that a line due every second keeps a few
+ * thousand keys. */
+#define CRON_CLAIM_S 3600
+
+/* Each thread's connection lives under this key: per thread because
+ * hiredis contexts are not thread-safe and the callers have no context
+ * object; a key (not _Thread_local) so a thread's connection is closed
+ * when the thread ends.  Set up once, process-wide. */
+static pthread_key_t conn_key;
+static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
+
+static void close_conn(void *c)
+{
+    redisFree(c);
+}
+
+/* Close this thread's connection: after an error (the next call
+ * reconnects), and in a forked child (the master forks workers and
+ * spoolers), which must not talk on its parent's socket: replies would go
+ * to whichever process reads first.  Closing the child's copy of the
+ * descriptor leaves the parent's alone. */
+static void drop_conn(void)
+{
+    redisContext *c = pthread_getspecific(conn_key);
+    if (c != NULL)
+        redisFree(c);
+    pthread_setspecific(conn_key, NULL);
+}
+
+static void conn_setup(void)
+{
+    pthread_key_create(&conn_key, close_conn);
+    pthread_atfork(NULL, NULL, drop_conn);
+}
+
+static redisContext *connection(const sp__config *cfg)
+{
+    char host[256];
+    int port = 0, db = 0;
+    struct timeval tv = {CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000};
+    pthread_once(&conn_once, conn_setup);
+    redisContext *conn = pthread_getspecific(conn_key);
+    if (conn != NULL)
+        return conn;
+    if (sscanf(cfg->tasks_backend, "redis://%255[^:/]:%d/%d", host, &port, &db) < 2)
+        return NULL;
+    conn = redisConnectWithTimeout(host, port, tv);
+    if (conn == NULL || conn->err) {
+        sp_log(SP_LOG_ERROR, "tasks-backend %s: %s", cfg->tasks_backend,
+               conn ? conn->errstr : "out of memory");
+        goto fail;
+    }
+    redisSetTimeout(conn, (struct timeval){10, 0});
+    redisReply *r = db ? redisCommand(conn, "SELECT %d", db) : NULL;
+    int bad = db && (r == NULL || r->type == REDIS_REPLY_ERROR);
+    if (r)
+        freeReplyObject(r);
+    if (!bad) {
+        pthread_setspecific(conn_key, conn);
+        return conn;
+    }
+fail:
+    if (conn)
+        redisFree(conn);
+    return NULL;
+}
+
+/* Run a command; NULL (and the connection dropped) on any failure. */
+static redisReply *command(const sp__config *cfg, const char *fmt, ...)
+{
+    va_list ap;
+    redisContext *c = connection(cfg);
+    if (c == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        sp_log(SP_LOG_ERROR, "tasks-backend: %s", r ? r->str : c->errstr);
+        if (r)
+            freeReplyObject(r);
+        drop_conn();
+        return NULL;
+    }
+    return r;
+}
+
+/* SET key to r's encoding, with an expiry in ms (0: none). */
+static int put_record(const sp__config *cfg, const char *prefix, const sp__taskrec *r,
+                      long long px)
+{
+    char *buf;
+    size_t len;
+    int rc = sp__rec_encode(r, &buf, &len);
+    if (rc != SP_OK)
+        return rc;
+    redisReply *rep = px ? command(cfg, "SET spindle:%s:%s %b PX %lld", prefix, r->id, buf, len, px)
+                         : command(cfg, "SET spindle:%s:%s %b", prefix, r->id, buf, len);
+    free(buf);
+    if (rep == NULL)
+        return SP_EIO;
+    freeReplyObject(rep);
+    return SP_OK;
+}
+
+static int get_record(const sp__config *cfg, const char *prefix, const char *id, sp__taskrec *r)
+{
+    redisReply *rep = command(cfg, "GET spindle:%s:%s", prefix, id);
+    if (rep == NULL)
+        return SP_EIO;
+    int rc = rep->type == REDIS_REPLY_STRING ? sp__rec_decode(rep->str, rep->len, r) : SP_ENOENT;
+    freeReplyObject(rep);
+    return rc;
+}
+
+int sp__redis_state_write(const sp__config *cfg, const sp__taskrec *r)
+{
+    long long keep = r->state >= SP_TASK_DONE ? 2LL * cfg->task_result_ttl_ms : 0;
+    return put_record(cfg, "task", r, keep);
+}
+
+int sp__redis_state_read(const sp__config *cfg, const char *id, sp__taskrec *r)
+{
+    if (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
+        return SP_ENOENT;
+    return get_record(cfg, "task", id, r);
+}
+
+void sp__redis_state_remove(const sp__config *cfg, const char *id)
+{
+    redisReply *rep = command(cfg, "DEL spindle:task:%s", id);
+    if (rep)
+        freeReplyObject(rep);
+}
+
+int sp__redis_put(const sp__config *cfg, const sp__taskrec *r, int64_t not_before_ms)
+{
+    int rc = put_record(cfg, "payload", r, 0);
+    if (rc != SP_OK)
+        return rc;
+    redisReply *rep = not_before_ms <= sp__unix_ms()
+                          ? command(cfg, "LPUSH spindle:queue %s", r->id)
+                          : command(cfg, "ZADD spindle:delayed %" PRId64 " %s", not_before_ms, r->id);
+    if (rep == NULL)
+        return SP_EIO;
+    freeReplyObject(rep);
+    return SP_OK;
+}
+
+/* Retried tasks whose backoff is over go back to the queue; ZREM decides
+ * which spooler moves each one. */
+static void promote(const sp__config *cfg)
+{
+    redisReply *due = command(cfg, "ZRANGEBYSCORE spindle:delayed -inf %" PRId64 " LIMIT 0 %d",
+                              sp__unix_ms(), PROMOTE_BATCH);
+    for (size_t i = 0; due && due->type == REDIS_REPLY_ARRAY && i < due->elements; i++) {
+        const char *id = due->element[i]->str;
+        redisReply *won = command(cfg, "ZREM spindle:delayed %s", id);
+        redisReply *push = won && won->integer == 1 ? command(cfg, "LPUSH spindle:queue %s", id)
+                                                    : NULL;
+        if (won)
+            freeReplyObject(won);
+        if (push)
+            freeReplyObject(push);
+    }
+    if (due)
+        freeReplyObject(due);
+}
+
+int sp__redis_claim(const sp__config *cfg, const char *processing, int timeout_ms,
+                    sp__taskrec *r)
+{
+    char timeout[32];
+    promote(cfg);
+    snprintf(timeout, sizeof(timeout), "%.3f", timeout_ms / 1000.0);
+    redisReply *rep = command(cfg, "BLMOVE spindle:queue %s RIGHT LEFT %s", processing, timeout);
+    if (rep == NULL)
+        return SP_EIO;
+    int rc = SP_ENOENT;
+    if (rep->type == REDIS_REPLY_STRING) {
+        rc = get_record(cfg, "payload", rep->str, r);
+        if (rc != SP_OK) {
+            sp_log(SP_LOG_ERROR, "tasks-backend: task %s has no whole payload; dropped", rep->str);
+            sp__redis_ack(cfg, processing, rep->str);
+            rc = SP_ENOENT;
+        }
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+void sp__redis_ack(const sp__config *cfg, const char *processing, const char *id)
+{
+    redisReply *a = command(cfg, "LREM %s 1 %s", processing, id);
+    redisReply *b = command(cfg, "DEL spindle:payload:%s", id);
+    if (a)
+        freeReplyObject(a);
+    if (b)
+        freeReplyObject(b);
+}
+
+/* This machine's name: the instances sharing a store tell themselves
+ * apart by HOST:PID of their masters. */
+static void host_name(char host[128])
+{
+    if (gethostname(host, 127) != 0)
+        strcpy(host, "localhost");
+    host[127] = '\0';
+}
+
+int sp__redis_cron_claim(const sp__config *cfg, const char *line, int64_t due)
+{
+    char host[128];
+    host_name(host);
+    redisReply *rep = command(cfg, "SET spindle:cron:%" PRId64 ":%s %s:%d NX EX %d", due, line, host,
+                              (int)getpid(), CRON_CLAIM_S);
+    if (rep == NULL)
+        return SP_EIO;
+    int won = rep->type == REDIS_REPLY_STATUS; /* "OK"; nil when the key was there */
+    freeReplyObject(rep);
+    return won;
+}
+
+void sp__redis_processing_key(char *buf, size_t len, int master_pid, int pid)
+{
+    char host[128];
+    host_name(host);
+    snprintf(buf, len, "spindle:processing:%s:%d:%d", host, master_pid, pid);
+}
+
+static void recover_list(const sp__config *cfg, const char *key, const char *why,
+                         sp__redis_orphan_fn *fn)
+{
+    redisReply *ids = command(cfg, "LRANGE %s 0 -1", key);
+    for (size_t i = 0; ids && ids->type == REDIS_REPLY_ARRAY && i < ids->elements; i++) {
+        sp__taskrec r;
+        const char *id = ids->element[i]->str;
+        if (get_record(cfg, "payload", id, &r) == SP_OK) {
+            if (fn(cfg, &r, why) != SP_OK) {
+                sp__rec_free(&r);
+                continue; /* stays in the list for the next try */
+            }
+            sp__rec_free(&r);
+            /* re-queued tasks wait in spindle:delayed; a failed one needs no payload */
+            redisReply *wait = command(cfg, "ZSCORE spindle:delayed %s", id);
+            redisReply *del = wait && wait->type == REDIS_REPLY_NIL
+                                  ? command(cfg, "DEL spindle:payload:%s", id)
+                                  : NULL;
+            if (wait)
+                freeReplyObject(wait);
+            if (del)
+                freeReplyObject(del);
+        }
+        redisReply *rm = command(cfg, "LREM %s 1 %s", key, id);
+        if (rm)
+            freeReplyObject(rm);
+    }
+    if (ids)
+        freeReplyObject(ids);
+}
+
+void sp__redis_recover(const sp__config *cfg, int pid, const char *why, sp__redis_orphan_fn *fn)
+{
+    char key[256], prefix[200];
+    if (pid > 0) {
+        sp__redis_processing_key(key, sizeof(key), (int)getpid(), pid);
+        recover_list(cfg, key, why, fn);
+        return;
+    }
+    sp__redis_processing_key(prefix, sizeof(prefix), 0, 0);
+    prefix[strlen(prefix) - 3] = '\0'; /* "spindle:processing:HOST:" */
+    redisReply *keys = command(cfg, "KEYS %s*", prefix);
+    for (size_t i = 0; keys && keys->type == REDIS_REPLY_ARRAY && i < keys->elements; i++) {
+        int master = atoi(keys->element[i]->str + strlen(prefix));
+        if (master > 0 && master != (int)getpid() && kill(master, 0) != 0 && errno == ESRCH)
+            recover_list(cfg, keys->element[i]->str, why, fn);
+    }
+    if (keys)
+        freeReplyObject(keys);
+}

@@ -1,0 +1,310 @@
+/*
+ * master.c - the master process (see master.h and master_int.h).
+ *
+ * Signals arrive through a signalfd polled with the workers' pipes, the
+ * control socket and the stats listener, so all supervision runs in one
+ * plain loop with no async-signal-safety traps: a HUP, a dying worker, a
+ * ready byte and a stats scrape are all just events.  The loop wakes at
+ * least every 100 ms to read the scoreboard for harakiri deadlines.
+ *
+ * Start-up order: open the error log, adopt sockets systemd passed, bind
+ * the rest, give unix sockets their owner, open the control and stats
+ * sockets, write the pidfile, drop privileges, map the scoreboard, fork.
+ * Everything that needs root happens before the drop; nothing after it.
+ */
+#include "server/master/master.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "server/master/control.h"
+#include "server/lib/log.h"
+#include "server/master/master_int.h"
+#include "server/master/notify.h"
+#include "server/master/privs.h"
+#include "server/lib/proctitle.h"
+#include "server/master/stats.h"
+
+#define TICK_MS 100
+#define TOUCH_EVERY_MS 1000
+#define MAX_POLL 512
+
+void sp__m_signal_all(sp__master *m, int sig, int mark_retiring)
+{
+    for (size_t i = 0; i < m->n_slots; i++) {
+        if (m->slots[i].pid <= 0)
+            continue;
+        if (mark_retiring)
+            m->slots[i].retiring = 1;
+        kill(m->slots[i].pid, sig);
+    }
+}
+
+int sp__m_live(const sp__master *m)
+{
+    int n = 0;
+    for (size_t i = 0; i < m->n_slots; i++)
+        n += m->slots[i].pid > 0;
+    return n;
+}
+
+void sp__m_begin_stop(sp__master *m, int how)
+{
+    if (m->stopping >= how)
+        return;
+    m->stopping = how;
+    sp_log(SP_LOG_INFO, "%s stop requested", how == 1 ? "graceful" : "fast");
+    sp__notify("STOPPING=1\nSTATUS=stopping");
+    sp__m_signal_all(m, how == 1 ? SIGTERM : SIGINT, 1);
+    m->stop_deadline = sp__now_ms() + (how == 1 ? m->cfg->graceful_timeout_ms + 1000 : 1000);
+}
+
+/* ---- signals --------------------------------------------------------------- */
+
+static void reopen_logs(sp__master *m)
+{
+    if (sp__log_open(m->cfg->log_file, m->cfg->log_level) != 0)
+        sp_log(SP_LOG_ERROR, "cannot reopen %s: %m", m->cfg->log_file);
+    sp_log(SP_LOG_INFO, "log files reopened");
+    sp__m_signal_all(m, SIGUSR1, 0);
+}
+
+static void on_signal(sp__master *m)
+{
+    struct signalfd_siginfo si;
+    const char *why;
+    while (read(m->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGCHLD: sp__m_reap(m); break;
+        case SIGTERM: sp__m_begin_stop(m, 1); break;
+        case SIGINT:
+        case SIGQUIT: sp__m_begin_stop(m, 2); break;
+        case SIGHUP: sp__m_reload(m, -1, &why); break;
+        case SIGUSR1: reopen_logs(m); break;
+        case SIGTTIN:
+        case SIGTTOU:
+            if (sp__m_workers_delta(m, si.ssi_signo == SIGTTIN ? 1 : -1, &why) != 0)
+                sp_log(SP_LOG_WARN, "%s ignored: %s",
+                       si.ssi_signo == SIGTTIN ? "TTIN" : "TTOU", why);
+            break;
+        default: break;
+        }
+    }
+}
+
+static int setup_signals(sp__master *m)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGTTIN, SIGTTOU};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        sigaddset(&set, sigs[i]);
+    signal(SIGPIPE, SIG_IGN);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+        return -1;
+    m->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    return m->sfd < 0 ? -1 : 0;
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+
+static void poll_once(sp__master *m)
+{
+    struct pollfd pfd[MAX_POLL];
+    pid_t who[MAX_POLL];
+    nfds_t n = 0;
+    pfd[n++] = (struct pollfd){m->sfd, POLLIN, 0};
+    pfd[n++] = (struct pollfd){m->control_fd, POLLIN, 0}; /* -1 is skipped by poll */
+    pfd[n++] = (struct pollfd){m->stats_fd, POLLIN, 0};
+    for (size_t i = 0; i < m->n_slots && n < MAX_POLL; i++) {
+        if (m->slots[i].fd >= 0) {
+            who[n] = m->slots[i].pid;
+            pfd[n++] = (struct pollfd){m->slots[i].fd, POLLIN, 0};
+        }
+    }
+    if (poll(pfd, n, TICK_MS) <= 0)
+        return;
+    for (nfds_t i = 3; i < n; i++) {
+        for (size_t j = 0; pfd[i].revents && j < m->n_slots; j++)
+            if (m->slots[j].pid == who[i] && m->slots[j].fd == pfd[i].fd) {
+                sp__m_on_message(m, &m->slots[j]);
+                break;
+            }
+    }
+    if (pfd[1].revents)
+        sp__control_serve(m);
+    if (pfd[2].revents)
+        sp__stats_serve(m);
+    if (pfd[0].revents)
+        on_signal(m);
+}
+
+/* touch-reload: a changed modification time reloads, as HUP would. */
+static void check_touch(sp__master *m)
+{
+    struct stat st;
+    const char *why;
+    long long now = sp__now_ms();
+    if (m->cfg->touch_reload == NULL || now - m->touch_checked_ms < TOUCH_EVERY_MS)
+        return;
+    m->touch_checked_ms = now;
+    if (stat(m->cfg->touch_reload, &st) != 0)
+        return;
+    if (st.st_mtim.tv_sec == m->touch_mtime.tv_sec && st.st_mtim.tv_nsec == m->touch_mtime.tv_nsec)
+        return;
+    int first = m->touch_mtime.tv_sec == 0 && m->touch_mtime.tv_nsec == 0;
+    m->touch_mtime = st.st_mtim;
+    if (!first) {
+        sp_log(SP_LOG_INFO, "%s changed: reloading", m->cfg->touch_reload);
+        sp__m_reload(m, -1, &why);
+    }
+}
+
+static void run_loop(sp__master *m)
+{
+    for (;;) {
+        poll_once(m);
+        sp__m_check_deadlines(m);
+        sp__m_fork_scheduled(m);
+        sp__m_tasks_tick(m);
+        check_touch(m);
+        if (m->stopping && sp__m_live(m) == 0)
+            return;
+        if (m->stopping && sp__now_ms() > m->stop_deadline) {
+            sp_log(SP_LOG_WARN, "workers still running after the deadline; killing them");
+            sp__m_signal_all(m, SIGKILL, 1);
+            m->stop_deadline = sp__now_ms() + 60000;
+        }
+    }
+}
+
+/* ---- start-up and shut-down --------------------------------------------------- */
+
+static void write_pidfile(const char *path)
+{
+    FILE *f = path ? fopen(path, "w") : NULL;
+    if (f == NULL) {
+        if (path)
+            sp_log(SP_LOG_ERROR, "pidfile %s: %m", path);
+        return;
+    }
+    fprintf(f, "%d\n", (int)getpid());
+    fclose(f);
+}
+
+/* Sockets: adopted from systemd or bound, owned, plus control and stats. */
+static int open_sockets(sp__master *m, char *err, size_t errlen)
+{
+    sp__listeners passed;
+    const sp__config *cfg = m->cfg;
+
+    sp__notify_adopt(cfg, &passed);
+    int rc = sp__listen_open(&m->ls, &passed, cfg, err, errlen);
+    sp__listen_close(&passed, 0); /* closes passed sockets no line took */
+    if (rc != 0 || sp__privs_socket_owner(cfg, &m->ls, err, errlen) != 0)
+        return -1;
+    if (cfg->control &&
+        (strncmp(cfg->control, "unix:", 5) != 0 ||
+         (m->control_fd = sp__ops_listen("control", cfg->control, &m->control_path, err,
+                                         errlen)) < 0)) {
+        if (strncmp(cfg->control, "unix:", 5) != 0)
+            snprintf(err, errlen, "control: '%s' is not unix:/path", cfg->control);
+        return -1;
+    }
+    if (cfg->stats && (m->stats_fd = sp__ops_listen("stats", cfg->stats, &m->stats_path, err,
+                                                     errlen)) < 0)
+        return -1;
+    sp__privs_give(cfg, m->control_path);
+    sp__privs_give(cfg, m->stats_path);
+    return 0;
+}
+
+static int start(sp__master *m, char *err, size_t errlen)
+{
+    const sp__config *cfg = m->cfg;
+    if (open_sockets(m, err, errlen) != 0)
+        return -1;
+    if (setup_signals(m) != 0) {
+        snprintf(err, errlen, "signals: %s", strerror(errno));
+        return -1;
+    }
+    write_pidfile(cfg->pidfile);
+    if (sp__privs_drop(cfg, err, errlen) != 0)
+        return -1;
+    m->sb = sp__sb_create(cfg->processes, cfg->threads + 1); /* + the IO loop's thread */
+    if (m->sb == NULL) {
+        snprintf(err, errlen, "cannot map the scoreboard: %s", strerror(errno));
+        return -1;
+    }
+    if (sp__m_tasks_start(m, err, errlen) != 0)
+        return -1;
+    sp_log(SP_LOG_INFO, "spindle %s: %d workers x %d threads", SP_VERSION_STRING, cfg->processes,
+           cfg->threads);
+    for (int id = 1; id <= cfg->processes; id++)
+        if (sp__m_spawn(m, id, m->gen, 0, 0) != 0)
+            sp__m_schedule(m, id, m->gen, 1, 0, 0);
+    return 0;
+}
+
+static void teardown(sp__master *m)
+{
+    sp__listen_close(&m->ls, 1);
+    if (m->pending)
+        sp__listen_close(&m->ls_pending, 1);
+    if (m->control_fd >= 0)
+        close(m->control_fd);
+    if (m->stats_fd >= 0)
+        close(m->stats_fd);
+    if (m->control_path)
+        unlink(m->control_path);
+    if (m->stats_path)
+        unlink(m->stats_path);
+    if (m->cfg->pidfile)
+        unlink(m->cfg->pidfile);
+    free(m->control_path);
+    free(m->stats_path);
+    sp__sb_destroy(m->sb);
+    sp__m_tasks_stop(m);
+    for (size_t i = 0; i < m->n_slots; i++)
+        if (m->slots[i].fd >= 0)
+            close(m->slots[i].fd);
+    free(m->slots);
+}
+
+int sp__master_run(sp__config *cfg, int argc, char **argv)
+{
+    sp__master m = {.cfg = cfg, .argc = argc, .argv = argv, .gen = 1, .sfd = -1,
+                    .control_fd = -1, .stats_fd = -1, .client_fd = -1,
+                    .target = cfg->processes};
+    char err[1024];
+
+    m.started_ms = sp__now_ms();
+    sp__log_role("master");
+    sp__proctitle_set("spindle: master");
+    if (sp__log_open(cfg->log_file, cfg->log_level) != 0) {
+        fprintf(stderr, "log-file %s: %s\n", cfg->log_file, strerror(errno));
+        return 1;
+    }
+    if (start(&m, err, sizeof(err)) != 0) {
+        sp_log(SP_LOG_ERROR, "%s", err);
+        m.exit_code = 1;
+    } else {
+        run_loop(&m);
+    }
+    teardown(&m);
+    sp_log(SP_LOG_INFO, "stopped");
+    sp__config_free(m.cfg);
+    free(m.cfg);
+    if (m.pending) {
+        sp__config_free(m.pending);
+        free(m.pending);
+    }
+    return m.exit_code;
+}

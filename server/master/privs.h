@@ -1,0 +1,24 @@
+/*
+ * privs.h - running as another user: socket ownership and the drop of
+ * root after binding (uid, gid, socket-owner).
+ */
+#ifndef SPINDLE_SERVER_PRIVS_H
+#define SPINDLE_SERVER_PRIVS_H
+
+#include <stddef.h>
+
+#include "conf/config.h"
+#include "server/worker/listen.h"
+
+/* chown every unix listen socket this master bound to
+ * socket-owner.  0, or -1 with one line in err. */
+int sp__privs_socket_owner(const sp__config *cfg, const sp__listeners *ls, char *err,
+                           size_t errlen);
+/* chown path to the uid/gid the server will run as (control and stats
+ * sockets the dropped master must still remove).  No-op without uid. */
+void sp__privs_give(const sp__config *cfg, const char *path);
+/* Switch to gid then uid (supplementary groups reset).  0, or -1 with one
+ * line in err.  No-op when neither is set. */
+int sp__privs_drop(const sp__config *cfg, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * stats.h - the master's stats server: GET / (JSON) and GET /metrics
+ * (Prometheus text exposition format 0.0.4), from the scoreboard.
+ */
+#ifndef SPINDLE_SERVER_STATS_H
+#define SPINDLE_SERVER_STATS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "server/master/master_int.h"
+
+/* A listening socket for "host:port" or "unix:/path" (what = the key, for
+ * messages).  *path gets the unix socket file (malloc'd) or NULL.  The fd,
+ * or -1 with one line in err. */
+int sp__ops_listen(const char *what, const char *spec, char **path, char *err, size_t errlen);
+/* Accept one connection on fd and set it up for a short blocking
+ * exchange (1 s timeouts).  The client fd, or -1. */
+int sp__ops_accept(int fd);
+
+/* Serve one stats request from m->stats_fd (synchronous, one per connection). */
+void sp__stats_serve(sp__master *m);
+/* The JSON document of GET /. */
+void sp__stats_json(sp__master *m, FILE *out);
+/* The Prometheus text of GET /metrics. */
+void sp__stats_metrics(sp__master *m, FILE *out);
+
+#endif
