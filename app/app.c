@@ -11,7 +11,6 @@
  * inspect or rewrite, whether the inner layer succeeded or not.
  */
 #include "app/app.h"
-#include "app/tasks/tasks.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -206,7 +205,8 @@ void sp__app_free(sp_app *app)
 {
     if (app == NULL)
         return;
-    sp__tasks_free(app); /* before exit_worker: a running task may use module state */
+    if (app->tasks_free) /* before exit_worker: a running task may use module state */
+        app->tasks_free(app);
     for (size_t i = app->n_mods; i-- > 0;)
         if (app->mods[i].initialised && app->mods[i].desc->exit_worker)
             app->mods[i].desc->exit_worker(app);

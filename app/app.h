@@ -42,8 +42,16 @@ struct sp_app {
     size_t n_chain;
     sp__slot *slots;
     size_t n_slots;
-    struct sp__tasks *tasks; /* background tasks (app/tasks/tasks.c); NULL until one is defined */
+    /* Background tasks (app/tasks/tasks.c), NULL until one is defined.  The
+     * tasks room sits above this one, so it leaves its own destructor here
+     * rather than app.c calling up into it. */
+    struct sp__tasks *tasks;
+    void (*tasks_free)(sp_app *app);
 };
+
+/* The modules linked into the binary (main() passes middleware/'s table);
+ * each joins when server.ini names it.  Call before loading any app. */
+void sp__modules_set_builtin(const sp_module *const *list, size_t n);
 
 /* dlopen every [app] module (and the built-ins server.ini names) and check
  * their descriptors; no hooks run.  On failure *out holds what was opened. */

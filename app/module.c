@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "app/app.h"
-#include "middleware/builtin.h"
 
 #define MIN_DESC_SIZE (offsetof(sp_module, exit_worker) + sizeof(void (*)(sp_app *)))
 
@@ -77,6 +76,18 @@ static int name_taken(const sp__loaded *mods, size_t n, const char *name)
     return 0;
 }
 
+/* The modules linked into the binary, handed over once by main() before
+ * any fork (process-wide: every worker and spooler inherits the same
+ * table, and nothing changes it after). */
+static const sp_module *const *builtins;
+static size_t n_builtins;
+
+void sp__modules_set_builtin(const sp_module *const *list, size_t n)
+{
+    builtins = list;
+    n_builtins = n;
+}
+
 /* Built-ins join when server.ini mentions them by name. */
 static int builtin_wanted(const sp__config *cfg, const char *name)
 {
@@ -92,9 +103,7 @@ static int builtin_wanted(const sp__config *cfg, const char *name)
 int sp__modules_open(sp__loaded **out, size_t *n_out, const sp__config *cfg, char *err,
                      size_t errlen)
 {
-    static const sp_module *const builtins[] = {&sp__builtin_request_id,
-                                                &sp__builtin_access_log, &sp__builtin_tasks};
-    size_t cap = cfg->n_modules + sizeof(builtins) / sizeof(builtins[0]), n = 0;
+    size_t cap = cfg->n_modules + n_builtins, n = 0;
     sp__loaded *mods = calloc(cap ? cap : 1, sizeof(*mods));
 
     if (mods == NULL) {
@@ -102,7 +111,7 @@ int sp__modules_open(sp__loaded **out, size_t *n_out, const sp__config *cfg, cha
         return -1;
     }
     *out = mods;
-    for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
+    for (size_t i = 0; i < n_builtins; i++) {
         if (!builtin_wanted(cfg, builtins[i]->name))
             continue;
         mods[n].desc = builtins[i];

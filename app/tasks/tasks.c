@@ -59,6 +59,7 @@ static sp__tasks *registry(sp_app *app)
 {
     if (app->tasks == NULL && (app->tasks = calloc(1, sizeof(*app->tasks))) != NULL) {
         app->tasks->app = app;
+        app->tasks_free = sp__tasks_free;
         pthread_mutex_init(&app->tasks->lock, NULL);
         pthread_cond_init(&app->tasks->cond, NULL);
     }

@@ -45,7 +45,7 @@ int sp__log_open(const char *path, int level)
     return 0;
 }
 
-SP_EXPORT void sp_log(int level, const char *fmt, ...)
+void sp__logv(int level, const char *fmt, va_list ap)
 {
     static const char *const names[] = {"error", "warn", "info", "debug"};
     char line[2048];
@@ -62,11 +62,8 @@ SP_EXPORT void sp_log(int level, const char *fmt, ...)
     int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ [%s] %s %d: ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                      tm.tm_sec, ts.tv_nsec / 1000000, names[level], log_role, (int)getpid());
-    va_list ap;
-    va_start(ap, fmt);
     errno = saved; /* for %m */
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-    va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;

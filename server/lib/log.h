@@ -8,6 +8,11 @@
 #ifndef SPINDLE_SERVER_LOG_H
 #define SPINDLE_SERVER_LOG_H
 
+#include <stdarg.h>
+
+/* One line at level (enum sp_log_level) with time, level and process; the
+ * body of the public sp_log (app/facts.c). */
+void sp__logv(int level, const char *fmt, va_list ap);
 /* Name this process in log lines: "master", "worker 2". */
 void sp__log_role(const char *role);
 /* Open (or reopen, for USR1) the log file; NULL = stderr.  0 or -1. */

@@ -10,6 +10,7 @@
 
 #include "app/app.h"
 #include "conf/config.h"
+#include "middleware/builtin.h"
 #include "server/master/control.h"
 #include "server/master/master.h"
 #include "server/lib/proctitle.h"
@@ -26,6 +27,7 @@ int main(int argc, char **argv)
     }
     if (cfg == NULL)
         return 1;
+    sp__modules_set_builtin(sp__builtin_modules, sp__builtin_count);
     sp__proctitle_init(argc, argv);
     if (sp__config_load(cfg, argc, argv, &action, err, sizeof(err)) != 0) {
         fprintf(stderr, "spindle: %s\n", err);

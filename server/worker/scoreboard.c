@@ -15,6 +15,8 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "app/facts.h"
+
 #define SLOT_HEADROOM 16
 #define MIN_THREAD_CAP 64
 #define MAX_THREAD_CAP 1024
@@ -27,12 +29,10 @@ const uint64_t sp__sb_bucket_us[SP__SB_BUCKETS - 1] = {
  * because serve.c and the public getters have no context to pass. */
 static sp__scoreboard *board;
 static sp__sb_slot *me;
-static int my_id;
 static uint64_t request_limit;
 static void (*limit_fn)(void);
 static atomic_int limit_fired;
 static _Thread_local sp__sb_thread *my_thread;
-static _Thread_local int my_index;
 
 static uint64_t now_ns(void)
 {
@@ -126,7 +126,7 @@ void sp__sb_attach(sp__scoreboard *sb, size_t i, int id, int n_threads)
 {
     board = sb;
     me = sp__sb_slot_at(sb, i);
-    my_id = id;
+    sp__facts_set_worker(id);
     if ((size_t)n_threads > sb->thread_cap)
         n_threads = (int)sb->thread_cap; /* threads past the cap go untracked */
     atomic_store(&me->n_threads, n_threads);
@@ -134,9 +134,9 @@ void sp__sb_attach(sp__scoreboard *sb, size_t i, int id, int n_threads)
 
 void sp__sb_thread_bind(int index)
 {
-    my_index = index;
     if (me != NULL && index >= 1 && index <= atomic_load(&me->n_threads))
         my_thread = &me->threads[index - 1];
+    sp__facts_set_thread(index, my_thread ? &my_thread->start_ns : NULL);
 }
 
 void sp__sb_on_request_limit(uint64_t limit, void (*fn)(void))
@@ -297,15 +297,4 @@ bool sp__sb_leave_to_sibling(void)
     return least != UINT64_MAX &&
            sp__sb_clearly_more(atomic_load_explicit(&me->share.conns, memory_order_relaxed), least,
                                sum, n);
-}
-
-/* ---- public getters (ABI 1.1) --------------------------------------------- */
-
-SP_EXPORT int sp_worker_id(void) { return my_id; }
-
-SP_EXPORT int sp_thread_index(void) { return my_index; }
-
-SP_EXPORT uint64_t sp_request_start_ns(const sp_request *req)
-{
-    return req != NULL && my_thread != NULL ? atomic_load(&my_thread->start_ns) : 0;
 }
