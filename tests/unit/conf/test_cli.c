@@ -302,7 +302,7 @@ Test(cli, help_lists_every_option)
 /* A file of the source tree, found from this file's own path. */
 static void repo_path(const char *rel, char *out, size_t n)
 {
-    const char *tail = strstr(__FILE__, "tests/unit/test_cli.c");
+    const char *tail = strstr(__FILE__, "tests/unit/conf/test_cli.c");
 
     cr_assert_not_null(tail);
     snprintf(out, n, "%.*s%s", (int)(tail - __FILE__), __FILE__, rel);
