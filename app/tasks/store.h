@@ -11,9 +11,8 @@
  *   <spool_dir>/running-PID/   tasks claimed (renamed) by spooler PID
  *   <spool_dir>/bad/           files that do not decode, kept for a human
  *
- * A spool entry and a state record are the same record (sp__taskrec):
- * header lines, a blank line, then exactly `length` body bytes (the payload,
- * or the result).  Files appear only by rename() from tmp/, and with
+ * A spool entry and a state record are the same record (sp__taskrec, its
+ * encoding in record.h).  Files appear only by rename() from tmp/, and with
  * `durable` after fsync of the file and of the folder, so a reader sees a
  * whole record or none; a record whose body is short is refused anyway.
  *
@@ -26,29 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "app/tasks/record.h"
 #include "conf/config.h"
-#include "spindle/spindle.h"
-
-#define SP__TASK_NAME_MAX 128
-
-typedef struct sp__taskrec {
-    char id[SP_TASK_ID_LEN];
-    char name[SP__TASK_NAME_MAX];
-    int state;    /* enum sp_task_state */
-    int attempts; /* runs that ended with the spooler dead */
-    int spooled;
-    int pid; /* in-process: the worker that holds it (liveness); spooled: the spooler */
-    int64_t created_ms, updated_ms;
-    char error[256];
-    unsigned char *body; /* payload or result; owned after decode, borrowed for encode */
-    size_t len;
-} sp__taskrec;
-
-/* Encode into a malloc'd buffer.  SP_ENOMEM. */
-int sp__rec_encode(const sp__taskrec *r, char **out, size_t *outlen);
-/* Decode buf; r->body is a malloc'd copy.  SP_EINVAL if malformed or short. */
-int sp__rec_decode(const void *buf, size_t len, sp__taskrec *r);
-void sp__rec_free(sp__taskrec *r);
 
 /* Write r as dir/name: a temp file in tmpdir, renamed into place; durable
  * adds fsync of the file and of dir.  SP_ENOSPC (disk or quota full),
@@ -57,11 +35,6 @@ int sp__rec_write(const char *tmpdir, const char *dir, const char *name, const s
                   int durable);
 /* Read and decode path.  SP_ENOENT, SP_EIO, SP_EINVAL. */
 int sp__rec_read(const char *path, sp__taskrec *r);
-
-void sp__task_new_id(char id[SP_TASK_ID_LEN]);
-/* 1 if name is 1-127 of letters, digits, '_', '.', '-', ':'. */
-int sp__task_name_ok(const char *name);
-int64_t sp__unix_ms(void);
 
 /* Master, before forking: settle cfg->task_dir and cfg->spool_dir (copied
  * from prev on reload, so every generation shares one store) and make the
