@@ -136,7 +136,7 @@ static int init_modules(sp_app *app, char *err, size_t errlen)
         if (rc != SP_OK) {
             snprintf(err, errlen, "%s: module '%s': init_worker failed: %s", m->path,
                      m->desc->name, sp_strerror(rc));
-            return -1;
+            return SP_EIO;
         }
     }
     return 0;
@@ -154,7 +154,7 @@ static int add_config_routes(sp_app *app, char *err, size_t errlen)
         if (rc != SP_OK) {
             snprintf(err, errlen, "%s:%d: route: %s", r->origin.file, r->origin.line,
                      fn ? sp_strerror(rc) : what);
-            return -1;
+            return SP_EIO;
         }
     }
     return 0;
@@ -164,7 +164,7 @@ static int build_chain(sp_app *app, char *err, size_t errlen)
 {
     app->chain = calloc(app->cfg->n_middleware + 1, sizeof(*app->chain));
     if (app->chain == NULL)
-        return -1;
+        return SP_ENOMEM;
     for (size_t i = 0; i < app->cfg->n_middleware; i++) {
         const sp__item *it = &app->cfg->middleware[i];
         sp__mw_def *d = find_def(app, it->value);
@@ -177,7 +177,7 @@ static int build_chain(sp_app *app, char *err, size_t errlen)
                 snprintf(what, sizeof(what), "no middleware named '%s' (built-in: request_id, "
                          "access_log; modules define more with sp_middleware_define)", it->value);
             snprintf(err, errlen, "%s:%d: middleware: %s", it->origin.file, it->origin.line, what);
-            return -1;
+            return SP_EINVAL;
         }
         app->chain[app->n_chain++] = (sp_middleware_fn)fn;
     }
@@ -190,14 +190,14 @@ int sp__app_load(sp_app **out, const sp__config *cfg, char *err, size_t errlen)
     *out = app;
     if (app == NULL || (app->router = sp__router_new()) == NULL) {
         snprintf(err, errlen, "out of memory building the application");
-        return -1;
+        return SP_ENOMEM;
     }
     app->cfg = cfg;
     if (sp__modules_open(&app->mods, &app->n_mods, cfg, err, errlen) != 0)
-        return -1;
+        return SP_EINVAL;
     if (init_modules(app, err, errlen) != 0 || add_config_routes(app, err, errlen) != 0 ||
         build_chain(app, err, errlen) != 0)
-        return -1;
+        return SP_EINVAL;
     return 0;
 }
 

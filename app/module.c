@@ -8,6 +8,7 @@
  * minor reads?).  Each refusal names the file and both versions.
  */
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,23 +23,23 @@ static int check_desc(const sp_module *d, const char *path, char *err, size_t er
     if (d->magic != SP_MODULE_MAGIC) {
         snprintf(err, errlen, "%s: not a spindle module (magic 0x%08x, expected 0x%08x)", path,
                  d->magic, SP_MODULE_MAGIC);
-        return -1;
+        return SP_EINVAL;
     }
     if (d->abi_major != SP_ABI_MAJOR) {
         snprintf(err, errlen,
                  "%s: module built for spindle ABI %u.%u, this server speaks ABI %d.%d "
                  "(rebuild the module against this spindle.h)",
                  path, d->abi_major, d->abi_minor, SP_ABI_MAJOR, SP_ABI_MINOR);
-        return -1;
+        return SP_EINVAL;
     }
     if (d->size < MIN_DESC_SIZE) {
         snprintf(err, errlen, "%s: module descriptor is %u bytes, ABI %d.%d needs at least %zu",
                  path, d->size, SP_ABI_MAJOR, SP_ABI_MINOR, (size_t)MIN_DESC_SIZE);
-        return -1;
+        return SP_EINVAL;
     }
     if (d->name == NULL || d->name[0] == '\0') {
         snprintf(err, errlen, "%s: module descriptor has no name", path);
-        return -1;
+        return SP_EINVAL;
     }
     return 0;
 }
@@ -49,18 +50,18 @@ static int open_one(sp__loaded *m, const char *path, char *err, size_t errlen)
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
         snprintf(err, errlen, "%s: cannot load module: %s", path, dlerror());
-        return -1;
+        return SP_EINVAL;
     }
     const sp_module *d = dlsym(h, SP_MODULE_SYMBOL);
     if (d == NULL) {
         snprintf(err, errlen, "%s: no '%s' descriptor in the module (declare one with SP_MODULE)",
                  path, SP_MODULE_SYMBOL);
         dlclose(h);
-        return -1;
+        return SP_EINVAL;
     }
     if (check_desc(d, path, err, errlen) != 0) {
         dlclose(h);
-        return -1;
+        return SP_EINVAL;
     }
     m->handle = h;
     m->desc = d;
@@ -68,12 +69,12 @@ static int open_one(sp__loaded *m, const char *path, char *err, size_t errlen)
     return m->path ? 0 : -1;
 }
 
-static int name_taken(const sp__loaded *mods, size_t n, const char *name)
+static bool name_taken(const sp__loaded *mods, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(mods[i].desc->name, name) == 0)
-            return 1;
-    return 0;
+            return true;
+    return false;
 }
 
 /* The modules linked into the binary, handed over once by main() before
@@ -89,15 +90,15 @@ void sp__modules_set_builtin(const sp_module *const *list, size_t n)
 }
 
 /* Built-ins join when server.ini mentions them by name. */
-static int builtin_wanted(const sp__config *cfg, const char *name)
+static bool builtin_wanted(const sp__config *cfg, const char *name)
 {
     for (size_t i = 0; i < cfg->n_middleware; i++)
         if (strcmp(cfg->middleware[i].value, name) == 0)
-            return 1;
+            return true;
     for (size_t i = 0; i < cfg->n_sections; i++)
         if (strcmp(cfg->sections[i].name, name) == 0)
-            return 1;
-    return 0;
+            return true;
+    return false;
 }
 
 int sp__modules_open(sp__loaded **out, size_t *n_out, const sp__config *cfg, char *err,
@@ -108,7 +109,7 @@ int sp__modules_open(sp__loaded **out, size_t *n_out, const sp__config *cfg, cha
 
     if (mods == NULL) {
         snprintf(err, errlen, "out of memory loading modules");
-        return -1;
+        return SP_ENOMEM;
     }
     *out = mods;
     for (size_t i = 0; i < n_builtins; i++) {
@@ -121,13 +122,13 @@ int sp__modules_open(sp__loaded **out, size_t *n_out, const sp__config *cfg, cha
     for (size_t i = 0; i < cfg->n_modules; i++) {
         const sp__item *it = &cfg->modules[i];
         if (open_one(&mods[n], it->value, err, errlen) != 0)
-            return -1;
+            return SP_EINVAL;
         if (name_taken(mods, n, mods[n].desc->name)) {
             snprintf(err, errlen, "%s:%d: module: %s: a module named '%s' is already loaded",
                      it->origin.file, it->origin.line, it->value, mods[n].desc->name);
             n++;
             *n_out = n;
-            return -1;
+            return SP_EINVAL;
         }
         *n_out = ++n;
     }

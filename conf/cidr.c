@@ -63,6 +63,7 @@ static const char *parse_one(sp__cidr *c, const char *s, size_t len)
 int sp__cidr_parse(sp__cidr_list *out, const char *text, char *err, size_t errlen)
 {
     const char *p = text;
+    int rc = SP_ENOMEM;
 
     memset(out, 0, sizeof *out);
     for (int guard = 0; guard < 4096; guard++) {
@@ -81,6 +82,7 @@ int sp__cidr_parse(sp__cidr_list *out, const char *text, char *err, size_t errle
         problem = parse_one(&v[out->n], p, len);
         if (problem) {
             snprintf(err, errlen, "'%.*s' %s", (int)(len > 60 ? 60 : len), p, problem);
+            rc = SP_EINVAL;
             goto fail;
         }
         out->n++;
@@ -92,7 +94,7 @@ int sp__cidr_parse(sp__cidr_list *out, const char *text, char *err, size_t errle
     snprintf(err, errlen, "out of memory");
 fail:
     sp__cidr_free(out);
-    return -1;
+    return rc;
 }
 
 void sp__cidr_free(sp__cidr_list *l)

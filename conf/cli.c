@@ -36,7 +36,7 @@ static int unknown(const char *arg, size_t len, char *err, size_t errlen)
 {
     snprintf(err, errlen, CMDLINE ": %.*s: unknown option (see --help)",
              (int)(len > 80 ? 80 : len), arg);
-    return -1;
+    return SP_EINVAL;
 }
 
 static int positional(struct cli *c, const char *arg, int index, char *err, size_t errlen)
@@ -44,7 +44,7 @@ static int positional(struct cli *c, const char *arg, int index, char *err, size
     if (c->ini) {
         sp__ini_error(err, errlen, CMDLINE, index, arg,
                       "a second ini file (accepted: one ini file; %s came first)", c->ini);
-        return -1;
+        return SP_EINVAL;
     }
     c->ini = arg;
     return 0;
@@ -113,7 +113,7 @@ static int long_flag(struct cli *c, int argc, char **argv, int *i, char *err, si
     if (!value) {
         sp__ini_error(err, errlen, CMDLINE, index, key, "needs a value (accepted: %s)",
                       opt ? sp__option_accepted(opt, acc, sizeof acc) : "an ini file");
-        return -1;
+        return SP_EINVAL;
     }
     if (!opt)
         return positional(c, value, index, err, errlen);
@@ -140,7 +140,7 @@ static int parse_args(struct cli *c, int argc, char **argv, char *err, size_t er
         else
             rc = long_flag(c, argc, argv, &i, err, errlen);
         if (rc)
-            return -1;
+            return SP_EINVAL;
     }
     return 0;
 }
@@ -153,7 +153,7 @@ static int apply_values(sp__config *cfg, const struct cli *c, char *err, size_t 
 
         /* base NULL: relative paths start at the working directory. */
         if (sp__option_set(cfg, v->opt, v->value, &at, NULL, err, errlen))
-            return -1;
+            return SP_EINVAL;
     }
     return 0;
 }
@@ -166,7 +166,7 @@ int sp__config_load(sp__config *cfg, int argc, char **argv, enum sp__action *act
 
     *action = SP__RUN;
     if (sp__config_init(cfg, err, errlen))
-        return -1;
+        return SP_EINVAL;
     c.values = calloc(argc > 0 ? (size_t)argc : 1, sizeof *c.values);
     if (!c.values) {
         snprintf(err, errlen, CMDLINE ": out of memory");

@@ -122,7 +122,7 @@ static int buf_put(struct buf *b, const char *s, size_t n)
         size_t cap = (b->len + n + 1) * 2;
         char *p = realloc(b->p, cap);
         if (!p)
-            return -1;
+            return SP_ENOMEM;
         b->p = p;
         b->cap = cap;
     }
@@ -135,7 +135,7 @@ static int buf_put(struct buf *b, const char *s, size_t n)
 static int error_at(struct reader *r, const struct frame *f, const char *what, const char *msg)
 {
     sp__ini_error(r->err, r->errlen, f->file, f->line, what, "%s", msg);
-    return -1;
+    return SP_EINVAL;
 }
 
 static int valid_var_name(const char *s, size_t n)
@@ -212,7 +212,7 @@ nomem:
     error_at(r, f, key, "out of memory");
 fail:
     free(b.p);
-    return -1;
+    return SP_EINVAL;
 }
 
 static int read_file(struct reader *r, const char *path, const char *section,
@@ -294,7 +294,7 @@ static int on_raw(struct reader *r, struct frame *f, const char *s)
     int rc;
 
     if (expand(r, f, f->section, s, &value))
-        return -1;
+        return SP_EINVAL;
     rc = on_key(r, f, "", value);
     free(value);
     return rc;
@@ -323,7 +323,7 @@ static int handle_line(struct reader *r, struct frame *f, char *text)
     if (strpbrk(key, " \t"))
         return error_at(r, f, key, "a key has no spaces (accepted: key = value)");
     if (expand(r, f, key, raw, &value))
-        return -1;
+        return SP_EINVAL;
     rc = on_key(r, f, key, value);
     free(value);
     return rc;
@@ -390,13 +390,13 @@ static int enter(struct reader *r, FILE *fp, const char *path, const struct fram
         if (r->open[i].dev == st.st_dev && r->open[i].ino == st.st_ino) {
             sp__ini_error(r->err, r->errlen, from->file, from->line, "include",
                           "include cycle: %s is already being read", path);
-            return -1;
+            return SP_EINVAL;
         }
     }
     if (r->depth == SP__INI_MAX_DEPTH) {
         sp__ini_error(r->err, r->errlen, from->file, from->line, "include",
                       "includes nest deeper than %d", SP__INI_MAX_DEPTH);
-        return -1;
+        return SP_EINVAL;
     }
     r->open[r->depth].dev = st.st_dev;
     r->open[r->depth].ino = st.st_ino;
@@ -411,7 +411,7 @@ static int open_error(struct reader *r, const char *path, const struct frame *fr
                       "cannot open %s: %s", path, strerror(e));
     else
         sp__ini_error(r->err, r->errlen, path, 0, "cannot open", "%s", strerror(e));
-    return -1;
+    return e == ENOENT ? SP_ENOENT : SP_EIO;
 }
 
 static int read_file(struct reader *r, const char *path, const char *section,
@@ -419,13 +419,13 @@ static int read_file(struct reader *r, const char *path, const char *section,
 {
     struct frame f = {.file = path};
     FILE *fp = fopen(path, "r");
-    int rc = -1;
+    int rc = SP_EINVAL;
 
     if (!fp)
         return open_error(r, path, from, errno);
-    if (enter(r, fp, path, from)) {
+    if ((rc = enter(r, fp, path, from)) != 0) {
         fclose(fp);
-        return -1;
+        return rc;
     }
     f.dir = folder_of(path);
     f.section = section ? strdup(section) : NULL;

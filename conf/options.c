@@ -334,7 +334,7 @@ int sp__option_set(sp__config *cfg, const sp__option *opt, const char *value,
         return 0;
     sp__ini_error(err, errlen, origin->file, origin->line, opt->key, "%s (accepted: %s)", problem,
                   sp__option_accepted(opt, acc, sizeof acc));
-    return -1;
+    return SP_EINVAL;
 }
 
 int sp__origin_dup(sp__origin *dst, const sp__origin *src)
@@ -398,7 +398,7 @@ static int key_error(const sp__ini_line *l, const sp__option *o, enum sp__opt_se
     if (o) {
         sp__ini_error(err, errlen, l->file, l->line, l->key, "belongs in [%s], not [%s]",
                       sp__section_name(o->section), here);
-        return -1;
+        return SP_EINVAL;
     }
     o = suggest(l->key);
     if (o && o->section == sec)
@@ -411,7 +411,7 @@ static int key_error(const sp__ini_line *l, const sp__option *o, enum sp__opt_se
     else
         sp__ini_error(err, errlen, l->file, l->line, l->key,
                       "unknown key in [%s] (accepted: the keys spindle --help lists)", here);
-    return -1;
+    return SP_EINVAL;
 }
 
 static struct sp_section *find_section(sp__config *cfg, const char *name)
@@ -460,10 +460,10 @@ static int on_section(sp__config *cfg, const sp__ini_line *l, char *err, size_t 
     snprintf(what, sizeof what, "[%.80s]", name);
     sp__ini_error(err, errlen, l->file, l->line, what,
                   "%s (accepted: [server], [app], [tasks], [cron], [module:NAME])", problem);
-    return -1;
+    return SP_EINVAL;
 nomem:
     sp__ini_error(err, errlen, l->file, l->line, name, "out of memory");
-    return -1;
+    return SP_ENOMEM;
 }
 
 /* A [module:NAME] line: kept as written, for the module to interpret. */
@@ -489,7 +489,7 @@ static int add_kv(sp__config *cfg, const sp__ini_line *l, char *err, size_t errl
     return 0;
 nomem:
     sp__ini_error(err, errlen, l->file, l->line, l->key, "out of memory");
-    return -1;
+    return SP_ENOMEM;
 }
 
 /* A [cron] line (the reader hands it over whole as the value): checked
@@ -504,7 +504,7 @@ static int add_cron(sp__config *cfg, const sp__ini_line *l, char *err, size_t er
     if (problem) {
         sp__ini_error(err, errlen, l->file, l->line, "cron", "%s in '%.120s' (accepted: [SEC] "
                       "MIN HOUR DOM MON DOW module:function)", problem, l->value);
-        return -1;
+        return SP_EINVAL;
     }
     v = realloc(cfg->cron, (cfg->n_cron + 1) * sizeof *v);
     if (!v)
@@ -520,7 +520,7 @@ static int add_cron(sp__config *cfg, const sp__ini_line *l, char *err, size_t er
     return 0;
 nomem:
     sp__ini_error(err, errlen, l->file, l->line, "cron", "out of memory");
-    return -1;
+    return SP_ENOMEM;
 }
 
 static int on_line(void *ctx, const sp__ini_line *l, char *err, size_t errlen)
@@ -556,7 +556,7 @@ int sp__config_init(sp__config *cfg, char *err, size_t errlen)
         if (options[i].dflt &&
             sp__option_set(cfg, &options[i], options[i].dflt, &dflt, NULL, err, errlen)) {
             sp__config_free(cfg);
-            return -1;
+            return SP_EINVAL;
         }
     }
     return 0;
@@ -568,7 +568,7 @@ int sp__config_read(sp__config *cfg, const char *path, char *err, size_t errlen)
     cfg->ini_path = strdup(path);
     if (!cfg->ini_path) {
         sp__ini_error(err, errlen, path, 0, "cannot read", "out of memory");
-        return -1;
+        return SP_ENOMEM;
     }
     return sp__ini_read(path, on_line, cfg, err, errlen);
 }
@@ -591,13 +591,13 @@ int sp__config_check(const sp__config *cfg, const char *where, char *err, size_t
         sp__ini_error(err, errlen, where, 0, "tasks-backend", "'%.80s' is not a Redis URL "
                       "(accepted: redis://host:port or redis://host:port/db, db 0-1000)",
                       cfg->tasks_backend);
-        return -1;
+        return SP_EINVAL;
     }
     if (cfg->n_listen == 0) {
         sp__ini_error(err, errlen, where, 0, "listen",
                       "at least one listen is required (accepted: host:port, [v6]:port or "
                       "unix:/path, port 1-65535)");
-        return -1;
+        return SP_EINVAL;
     }
     return 0;
 }
@@ -605,10 +605,10 @@ int sp__config_check(const sp__config *cfg, const char *where, char *err, size_t
 int sp__config_load_file(sp__config *cfg, const char *path, char *err, size_t errlen)
 {
     if (sp__config_init(cfg, err, errlen))
-        return -1;
+        return SP_EINVAL;
     if (sp__config_read(cfg, path, err, errlen) || sp__config_check(cfg, path, err, errlen)) {
         sp__config_free(cfg);
-        return -1;
+        return SP_EINVAL;
     }
     return 0;
 }

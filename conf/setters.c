@@ -52,7 +52,7 @@ static int parse_digits(const char **s, unsigned long long *v)
 
     *v = 0;
     if (!isdigit((unsigned char)*p))
-        return -1;
+        return SP_EINVAL;
     for (; isdigit((unsigned char)*p); p++) {
         unsigned d = (unsigned)(*p - '0');
 

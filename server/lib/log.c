@@ -31,7 +31,7 @@ int sp__log_open(const char *path, int level)
         return 0;
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0)
-        return -1;
+        return SP_EIO;
     int cur = atomic_load(&log_fd);
     if (cur > STDERR_FILENO) {
         /* Reopen (USR1): dup2 swaps the file under the same descriptor

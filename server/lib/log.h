@@ -15,7 +15,8 @@
 void sp__logv(int level, const char *fmt, va_list ap);
 /* Name this process in log lines: "master", "worker 2". */
 void sp__log_role(const char *role);
-/* Open (or reopen, for USR1) the log file; NULL = stderr.  0 or -1. */
+/* Open (or reopen, for USR1) the log file; NULL = stderr.  0, or SP_EIO
+ * with errno set. */
 int sp__log_open(const char *path, int level);
 
 #endif

@@ -57,14 +57,13 @@ static void cmd_stats(sp__master *m, int fd)
 
 static void cmd_workers(sp__master *m, int fd, const char *arg)
 {
-    char *end, msg[128];
-    const char *why = "";
+    char *end, msg[160], why[128];
     long n = strtol(arg, &end, 10);
     if ((*arg != '+' && *arg != '-') || *end != '\0' || n == 0 || n < -1024 || n > 1024) {
         answer(fd, "error workers takes +N or -N\n");
         return;
     }
-    if (sp__m_workers_delta(m, (int)n, &why) != 0) {
+    if (sp__m_workers_delta(m, (int)n, why, sizeof(why)) != 0) {
         snprintf(msg, sizeof(msg), "error %s\n", why);
         answer(fd, msg);
         return;
@@ -75,15 +74,14 @@ static void cmd_workers(sp__master *m, int fd, const char *arg)
 
 void sp__control_serve(sp__master *m)
 {
-    char line[256], msg[160];
-    const char *why = "";
+    char line[256], msg[160], why[128];
     int fd = sp__ops_accept(m->control_fd);
     if (fd < 0)
         return;
     m->client_fd = fd; /* workers forked meanwhile must not keep it open */
     read_line(fd, line, sizeof(line));
     if (strcmp(line, "reload") == 0 || strcmp(line, "chain-reload") == 0) {
-        if (sp__m_reload(m, line[0] == 'c' ? 1 : -1, &why) == 0)
+        if (sp__m_reload(m, line[0] == 'c' ? 1 : -1, why, sizeof(why)) == 0)
             snprintf(msg, sizeof(msg), "ok reloading\n");
         else
             snprintf(msg, sizeof(msg), "error %s\n", why);

@@ -79,18 +79,18 @@ static void reopen_logs(sp__master *m)
 static void on_signal(sp__master *m)
 {
     struct signalfd_siginfo si;
-    const char *why;
+    char why[128];
     while (read(m->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         switch (si.ssi_signo) {
         case SIGCHLD: sp__m_reap(m); break;
         case SIGTERM: sp__m_begin_stop(m, 1); break;
         case SIGINT:
         case SIGQUIT: sp__m_begin_stop(m, 2); break;
-        case SIGHUP: sp__m_reload(m, -1, &why); break;
+        case SIGHUP: sp__m_reload(m, -1, why, sizeof(why)); break;
         case SIGUSR1: reopen_logs(m); break;
         case SIGTTIN:
         case SIGTTOU:
-            if (sp__m_workers_delta(m, si.ssi_signo == SIGTTIN ? 1 : -1, &why) != 0)
+            if (sp__m_workers_delta(m, si.ssi_signo == SIGTTIN ? 1 : -1, why, sizeof(why)) != 0)
                 sp_log(SP_LOG_WARN, "%s ignored: %s",
                        si.ssi_signo == SIGTTIN ? "TTIN" : "TTOU", why);
             break;
@@ -108,7 +108,7 @@ static int setup_signals(sp__master *m)
         sigaddset(&set, sigs[i]);
     signal(SIGPIPE, SIG_IGN);
     if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
-        return -1;
+        return SP_EINVAL;
     m->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     return m->sfd < 0 ? -1 : 0;
 }
@@ -150,7 +150,7 @@ static void poll_once(sp__master *m)
 static void check_touch(sp__master *m)
 {
     struct stat st;
-    const char *why;
+    char why[128];
     long long now = sp__now_ms();
     if (m->cfg->touch_reload == NULL || now - m->touch_checked_ms < TOUCH_EVERY_MS)
         return;
@@ -163,7 +163,7 @@ static void check_touch(sp__master *m)
     m->touch_mtime = st.st_mtim;
     if (!first) {
         sp_log(SP_LOG_INFO, "%s changed: reloading", m->cfg->touch_reload);
-        sp__m_reload(m, -1, &why);
+        sp__m_reload(m, -1, why, sizeof(why));
     }
 }
 
@@ -209,18 +209,18 @@ static int open_sockets(sp__master *m, char *err, size_t errlen)
     int rc = sp__listen_open(&m->ls, &passed, cfg, err, errlen);
     sp__listen_close(&passed, 0); /* closes passed sockets no line took */
     if (rc != 0 || sp__privs_socket_owner(cfg, &m->ls, err, errlen) != 0)
-        return -1;
+        return SP_EINVAL;
     if (cfg->control &&
         (strncmp(cfg->control, "unix:", 5) != 0 ||
          (m->control_fd = sp__ops_listen("control", cfg->control, &m->control_path, err,
                                          errlen)) < 0)) {
         if (strncmp(cfg->control, "unix:", 5) != 0)
             snprintf(err, errlen, "control: '%s' is not unix:/path", cfg->control);
-        return -1;
+        return SP_EIO;
     }
     if (cfg->stats && (m->stats_fd = sp__ops_listen("stats", cfg->stats, &m->stats_path, err,
                                                      errlen)) < 0)
-        return -1;
+        return SP_EIO;
     sp__privs_give(cfg, m->control_path);
     sp__privs_give(cfg, m->stats_path);
     return 0;
@@ -230,21 +230,21 @@ static int start(sp__master *m, char *err, size_t errlen)
 {
     const sp__config *cfg = m->cfg;
     if (open_sockets(m, err, errlen) != 0)
-        return -1;
+        return SP_EINVAL;
     if (setup_signals(m) != 0) {
         snprintf(err, errlen, "signals: %s", strerror(errno));
-        return -1;
+        return SP_EIO;
     }
     write_pidfile(cfg->pidfile);
     if (sp__privs_drop(cfg, err, errlen) != 0)
-        return -1;
+        return SP_EINVAL;
     m->sb = sp__sb_create(cfg->processes, cfg->threads + 1); /* + the IO loop's thread */
     if (m->sb == NULL) {
         snprintf(err, errlen, "cannot map the scoreboard: %s", strerror(errno));
-        return -1;
+        return SP_EIO;
     }
     if (sp__m_tasks_start(m, err, errlen) != 0)
-        return -1;
+        return SP_EIO;
     sp_log(SP_LOG_INFO, "spindle %s: %d workers x %d threads", SP_VERSION_STRING, cfg->processes,
            cfg->threads);
     for (int id = 1; id <= cfg->processes; id++)

@@ -85,8 +85,9 @@ void sp__m_retire(sp__master *m, sp__mslot *s, long long grace_ms);
 void sp__m_check_deadlines(sp__master *m);
 void sp__m_signal_all(sp__master *m, int sig, int mark_retiring);
 int sp__m_live(const sp__master *m);
-/* TTIN/TTOU: delta workers more or fewer; 0 or -1 with a reason in why. */
-int sp__m_workers_delta(sp__master *m, int delta, const char **why);
+/* TTIN/TTOU: delta workers more or fewer.  0, or SP_ESTATE (stopping or
+ * reloading) / SP_E2BIG (out of bounds) with the reason in err. */
+int sp__m_workers_delta(sp__master *m, int delta, char *err, size_t errlen);
 /* Make sure each worker number up to target has a worker. */
 void sp__m_top_up(sp__master *m);
 void sp__m_begin_stop(sp__master *m, int how);
@@ -105,9 +106,9 @@ void sp__m_tasks_tick(sp__master *m);
 void sp__m_tasks_stop(sp__master *m);
 
 /* reload.c */
-/* HUP; chain < 0: as reload-mode says, 0 all at once, 1 chain.  0, or -1
- * with a reason. */
-int sp__m_reload(sp__master *m, int chain, const char **why);
+/* HUP; chain < 0: as reload-mode says, 0 all at once, 1 chain.  0, or a
+ * negative SP_E* code with the reason in err (the details are logged). */
+int sp__m_reload(sp__master *m, int chain, char *err, size_t errlen);
 /* A worker of the pending generation became ready. */
 void sp__m_reload_progress(sp__master *m);
 /* A worker of the pending generation could not start. */

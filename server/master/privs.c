@@ -28,7 +28,7 @@ static int lookup_user(const char *name, uid_t *uid, gid_t *gid)
     if (pw == NULL) {
         unsigned long v = strtoul(name, &end, 10);
         if (*name == '\0' || *end != '\0')
-            return -1;
+            return SP_EINVAL;
         *uid = (uid_t)v;
         pw = getpwuid(*uid);
         if (gid)
@@ -51,7 +51,7 @@ static int lookup_group(const char *name, gid_t *gid)
     }
     unsigned long v = strtoul(name, &end, 10);
     if (*name == '\0' || *end != '\0')
-        return -1;
+        return SP_EINVAL;
     *gid = (gid_t)v;
     return 0;
 }
@@ -67,11 +67,11 @@ static int parse_owner(const char *spec, uid_t *uid, gid_t *gid, char *err, size
     snprintf(user, sizeof(user), "%.*s", (int)(n < sizeof(user) ? n : sizeof(user) - 1), spec);
     if (lookup_user(user, uid, NULL) != 0) {
         snprintf(err, errlen, "socket-owner: no user '%s'", user);
-        return -1;
+        return SP_EINVAL;
     }
     if (colon && lookup_group(colon + 1, gid) != 0) {
         snprintf(err, errlen, "socket-owner: no group '%s'", colon + 1);
-        return -1;
+        return SP_EINVAL;
     }
     return 0;
 }
@@ -84,12 +84,12 @@ int sp__privs_socket_owner(const sp__config *cfg, const sp__listeners *ls, char 
     if (cfg->socket_owner == NULL)
         return 0;
     if (parse_owner(cfg->socket_owner, &uid, &gid, err, errlen) != 0)
-        return -1;
+        return SP_EINVAL;
     for (size_t i = 0; i < ls->n; i++) {
         const sp__listener *l = &ls->v[i];
         if (l->is_unix && l->path && l->fd >= 0 && chown(l->path, uid, gid) != 0) {
             snprintf(err, errlen, "socket-owner: chown %s: %s", l->path, strerror(errno));
-            return -1;
+            return SP_EIO;
         }
     }
     return 0;
@@ -101,11 +101,11 @@ static int target_ids(const sp__config *cfg, uid_t *uid, gid_t *gid, char *err, 
     *gid = (gid_t)-1;
     if (cfg->uid && lookup_user(cfg->uid, uid, gid) != 0) {
         snprintf(err, errlen, "uid: no user '%s'", cfg->uid);
-        return -1;
+        return SP_EINVAL;
     }
     if (cfg->gid && lookup_group(cfg->gid, gid) != 0) {
         snprintf(err, errlen, "gid: no group '%s'", cfg->gid);
-        return -1;
+        return SP_EINVAL;
     }
     return 0;
 }
@@ -128,18 +128,18 @@ int sp__privs_drop(const sp__config *cfg, char *err, size_t errlen)
     if (cfg->uid == NULL && cfg->gid == NULL)
         return 0;
     if (target_ids(cfg, &uid, &gid, err, errlen) != 0)
-        return -1;
+        return SP_EINVAL;
     if (gid != (gid_t)-1 && (setgroups(1, &gid) != 0 || setgid(gid) != 0)) {
         snprintf(err, errlen, "gid: cannot switch to group %u: %s", (unsigned)gid, strerror(errno));
-        return -1;
+        return SP_EIO;
     }
     if (uid != (uid_t)-1 && setuid(uid) != 0) {
         snprintf(err, errlen, "uid: cannot switch to user %u: %s", (unsigned)uid, strerror(errno));
-        return -1;
+        return SP_EIO;
     }
     if (uid != (uid_t)-1 && uid != 0 && setuid(0) == 0) {
         snprintf(err, errlen, "uid: could regain root after the switch; refusing to run");
-        return -1;
+        return SP_EINVAL;
     }
     return 0;
 }

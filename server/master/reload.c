@@ -36,29 +36,29 @@ static int spawn_next(sp__master *m)
     return sp__m_spawn(m, id, m->gen, old_worker(m, id), 0);
 }
 
-int sp__m_reload(sp__master *m, int chain, const char **why)
+int sp__m_reload(sp__master *m, int chain, char *why, size_t whylen)
 {
-    char err[1024];
+    char err[1024]; /* the details, for the log; why is the short reason */
     enum sp__action action;
     if (m->pending != NULL || m->stopping) {
-        *why = m->stopping ? "stopping" : "a reload is already running";
-        sp_log(SP_LOG_WARN, "reload ignored: %s", *why);
-        return -1;
+        snprintf(why, whylen, "%s", m->stopping ? "stopping" : "a reload is already running");
+        sp_log(SP_LOG_WARN, "reload ignored: %s", why);
+        return SP_ESTATE;
     }
     sp__config *cfg = calloc(1, sizeof(*cfg));
     if (cfg == NULL || sp__config_load(cfg, m->argc, m->argv, &action, err, sizeof(err)) != 0) {
         sp_log(SP_LOG_ERROR, "reload refused: %s", cfg ? err : "out of memory");
         free(cfg);
-        *why = "the configuration does not load (see the error log)";
-        return -1;
+        snprintf(why, whylen, "the configuration does not load (see the error log)");
+        return SP_EINVAL;
     }
     if (sp__taskstore_prepare(cfg, m->cfg, err, sizeof(err)) != 0 ||
         sp__listen_open(&m->ls_pending, &m->ls, cfg, err, sizeof(err)) != 0) {
         sp_log(SP_LOG_ERROR, "reload refused: %s", err);
         sp__config_free(cfg);
         free(cfg);
-        *why = "cannot listen or open the task store (see the error log)";
-        return -1;
+        snprintf(why, whylen, "cannot listen or open the task store (see the error log)");
+        return SP_EIO;
     }
     m->chain_mode = chain < 0 ? cfg->reload_mode == SP__RELOAD_CHAIN : chain;
     sp_log(SP_LOG_INFO, "reloading (%s): starting %d new workers", m->chain_mode ? "chain" : "all",
@@ -70,8 +70,8 @@ int sp__m_reload(sp__master *m, int chain, const char **why)
     for (m->chain_next = 1; m->chain_next <= first; m->chain_next++)
         if (spawn_next(m) != 0) {
             sp__m_reload_abandon(m, "cannot fork");
-            *why = "cannot fork";
-            return -1;
+            snprintf(why, whylen, "cannot fork");
+            return SP_ENOMEM;
         }
     m->chain_next = 1; /* chain: the worker number being replaced */
     return 0;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,14 +244,14 @@ static void running_text(sp__master *m, const sp__mslot *s, char *buf, size_t le
     }
 }
 
-static int has_successor(sp__master *m, pid_t pid)
+static bool has_successor(sp__master *m, pid_t pid)
 {
     for (size_t i = 0; i < m->n_slots; i++)
         if (m->slots[i].succeeds == pid && !m->slots[i].retiring) {
             m->slots[i].succeeds = 0;
-            return 1;
+            return true;
         }
-    return 0;
+    return false;
 }
 
 static void log_death(sp__master *m, const sp__mslot *s, int status, const char *then)
@@ -438,9 +439,7 @@ static void harakiri(sp__master *m, sp__mslot *s, int t, uint64_t elapsed_ms)
 
 static void check_harakiri(sp__master *m)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, elapsed;
+    uint64_t now_ns = sp__now_ns(), elapsed;
 
     for (size_t i = 0; i < m->n_slots; i++) {
         sp__mslot *s = &m->slots[i];
@@ -472,12 +471,12 @@ void sp__m_check_deadlines(sp__master *m)
 
 /* ---- worker count ---------------------------------------------------------- */
 
-static int has_worker(const sp__master *m, int id)
+static bool has_worker(const sp__master *m, int id)
 {
     for (size_t i = 0; i < m->n_slots; i++)
         if (m->slots[i].id == id && !m->slots[i].retiring && !m->slots[i].spooler)
-            return 1;
-    return 0;
+            return true;
+    return false;
 }
 
 void sp__m_top_up(sp__master *m)
@@ -487,16 +486,17 @@ void sp__m_top_up(sp__master *m)
             sp__m_schedule(m, id, m->gen, 1, 0, 0);
 }
 
-int sp__m_workers_delta(sp__master *m, int delta, const char **why)
+int sp__m_workers_delta(sp__master *m, int delta, char *err, size_t errlen)
 {
     if (m->pending != NULL || m->stopping) {
-        *why = m->stopping ? "stopping" : "a reload is running";
-        return -1;
+        snprintf(err, errlen, "%s", m->stopping ? "stopping" : "a reload is running");
+        return SP_ESTATE;
     }
     int want = m->target + delta;
     if (want < 1 || (size_t)want * 2 > m->sb->n_slots) {
-        *why = want < 1 ? "at least one worker stays" : "no room on the scoreboard for more";
-        return -1;
+        snprintf(err, errlen, "%s",
+                 want < 1 ? "at least one worker stays" : "no room on the scoreboard for more");
+        return SP_E2BIG;
     }
     for (int id = m->target; id > want; id--)
         for (size_t i = 0; i < m->n_slots; i++) {

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,7 @@ static void extend(sp__h1 *h, sp__span *s, const char *at, size_t len)
     s->len = off + len - s->off;
 }
 
-static int head_size_ok(sp__h1 *h, const char *at, size_t len)
+static bool head_size_ok(sp__h1 *h, const char *at, size_t len)
 {
     return (size_t)(at - h->base) + len - h->start <= h->lim->headers;
 }
@@ -151,7 +152,7 @@ static int on_header_field_complete(llhttp_t *p)
 
 static sp_str span_str(const sp__h1 *h, sp__span s) { return (sp_str){h->base + s.off, s.len}; }
 
-static int name_is(const sp__h1 *h, size_t i, const char *name)
+static bool name_is(const sp__h1 *h, size_t i, const char *name)
 {
     sp_str n = span_str(h, h->hdr[i]);
     return n.len == strlen(name) && strncasecmp(n.ptr, name, n.len) == 0;
@@ -159,26 +160,26 @@ static int name_is(const sp__h1 *h, size_t i, const char *name)
 
 /* Whether a Host value may hold byte c: no controls, space or non-ASCII,
  * and none of the delimiters that would make it more than host[:port]. */
-static int host_byte_ok(unsigned char c)
+static bool host_byte_ok(unsigned char c)
 {
     if (c <= ' ' || c >= 0x7f)
-        return 0;
+        return false;
     switch (c) {
     case '"': case '<': case '>': case '\\': case '^': case '`': case '{': case '|': case '}':
     case '/': case '?': case '#': case '@':
-        return 0;
+        return false;
     default:
-        return 1;
+        return true;
     }
 }
 
-static int host_ok(sp_str v)
+static bool host_ok(sp_str v)
 {
     /* "Host:" empty is allowed when the target has no authority */
     for (size_t i = 0; i < v.len; i++)
         if (!host_byte_ok((unsigned char)v.ptr[i]))
-            return 0;
-    return 1;
+            return false;
+    return true;
 }
 
 /* llhttp tolerates runs of spaces in the request line and fragments in the
@@ -235,7 +236,7 @@ static int on_headers_complete(llhttp_t *p)
     h->headers_done = 1;
     h->upgrade = p->upgrade ? 1 : 0; /* Upgrade or CONNECT: we answer, then close */
     if (check_request_line(h) != 0 || check_headers(h) != 0)
-        return -1;
+        return -1; /* llhttp: stop with HPE_USER */
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->lim->body)
         return fail(h, 413, "Content-Length over limit-body"), -1;
     if (!(p->flags & (F_CONTENT_LENGTH | F_CHUNKED)) || p->content_length == 0)
@@ -269,10 +270,10 @@ static int spill(sp__h1 *h)
     h->spill_fd = spill_open(h->lim->temp_dir);
     if (h->spill_fd < 0) {
         sp_log(SP_LOG_ERROR, "request body temp file in %s: %m", h->lim->temp_dir);
-        return -1;
+        return SP_EIO;
     }
     if (sp__write_all(h->spill_fd, h->body->data, h->body->len) != 0)
-        return -1;
+        return SP_EIO;
     h->body->len = 0;
     return 0;
 }
@@ -396,7 +397,7 @@ void sp__h1_next(sp__h1 *h, size_t start)
 /* llhttp's own refusals.  Everything is a 400 except what the protocol
  * gives a better answer for. */
 /* Only the bytes received so far count: the scan stops at len. */
-static int method_is_word(const sp__h1 *h, size_t len)
+static bool method_is_word(const sp__h1 *h, size_t len)
 {
     const char *p = h->base + h->start;
     size_t n = 0, avail = len - h->start;

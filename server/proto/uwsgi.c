@@ -9,6 +9,7 @@
 #include "server/proto/uwsgi.h"
 
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -38,7 +39,7 @@ static unsigned le16(const char *p)
     return (unsigned)(unsigned char)p[0] | (unsigned)(unsigned char)p[1] << 8;
 }
 
-static int is(view v, const char *s)
+static bool is(view v, const char *s)
 {
     return v.n == strlen(s) && memcmp(v.p, s, v.n) == 0;
 }
@@ -60,17 +61,17 @@ static int all_of(view v, const char *set)
 #define NAMECHAR "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
 #define HOSTCHAR "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.-_:[]"
 
-static int target_ok(view v)
+static bool target_ok(view v)
 {
     if (v.n == 0)
-        return 0;
+        return false;
     for (size_t i = 0; i < v.n; i++)
         if ((unsigned char)v.p[i] <= ' ' || v.p[i] == 0x7f)
-            return 0;
-    return 1;
+            return false;
+    return true;
 }
 
-static int value_ok(view v)
+static bool value_ok(view v)
 {
     return !memchr(v.p, '\r', v.n) && !memchr(v.p, '\n', v.n) && !memchr(v.p, '\0', v.n);
 }

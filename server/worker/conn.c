@@ -21,6 +21,7 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -148,7 +149,7 @@ static int attach(sp__conn *c)
     } else {
         x = calloc(1, sizeof(*x));
         if (x == NULL)
-            return -1;
+            return SP_ENOMEM;
         x->file_fd = -1;
         x->req.body_fd = -1;
         x->res.file_fd = -1; /* released on close even if no response was made */
@@ -159,7 +160,7 @@ static int attach(sp__conn *c)
          * the handler threads' arenas do not fill with freed heads. */
         if (sp__buf_reserve(&x->head, 1024) != SP_OK || sp__buf_reserve(&x->res_body, 1024) != SP_OK) {
             exchange_free(x);
-            return -1;
+            return SP_ENOMEM;
         }
     }
     c->x = x;
@@ -286,7 +287,7 @@ void sp__conn_open(sp__worker *w, int lfd, int fd, const struct sockaddr *sa, so
     event_add(&c->ev, NULL); /* reports data that is already there */
 }
 
-int sp__conn_is_idle(const sp__conn *c)
+bool sp__conn_is_idle(const sp__conn *c)
 {
     return !(atomic_load(&c->sync) & SP__CONN_BUSY) && c->state == C_IDLE &&
            (c->x == NULL || c->x->in.len == 0);

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 #include <stdatomic.h>
 #include <event2/event_struct.h>
+#include <stdbool.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -109,7 +110,7 @@ void sp__conn_open(sp__worker *w, int lfd, int fd, const struct sockaddr *sa, so
 void sp__conn_completed(sp__conn *c);
 void sp__conn_close(sp__conn *c);
 /* Between requests with nothing buffered (a graceful stop may close it). */
-int sp__conn_is_idle(const sp__conn *c);
+bool sp__conn_is_idle(const sp__conn *c);
 /* Time out what is overdue, detach idle exchanges (the worker calls this
  * every SP__SWEEP_MS). */
 void sp__conn_sweep(sp__worker *w);

@@ -32,7 +32,7 @@ void sp__front_open(sp__front *f, const sp__worker *w, int lfd, const struct soc
 static int refuse(sp__conn *c, const char *why)
 {
     sp_log(SP_LOG_WARN, "%s:%d: connection closed: %s", c->addr, c->port, why);
-    return -1;
+    return SP_EINVAL;
 }
 
 static void set_client(sp__conn *c, const char *addr, int port)

@@ -23,7 +23,7 @@ static int unix_addr(struct sockaddr_un *sa, const char *path)
     memset(sa, 0, sizeof(*sa));
     sa->sun_family = AF_UNIX;
     if (strlen(path) >= sizeof(sa->sun_path))
-        return -1;
+        return SP_EINVAL;
     strcpy(sa->sun_path, path);
     return 0;
 }
@@ -53,7 +53,7 @@ static int bind_one(sp__listener *l, const sp__listen *spec, const sp__config *c
         if (unix_addr(&sun, spec->path) != 0) {
             snprintf(err, errlen, "%s:%d: listen: unix socket path too long: %s",
                      spec->origin.file, spec->origin.line, spec->path);
-            return -1;
+            return SP_EINVAL;
         }
         remove_stale(spec->path);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -85,7 +85,7 @@ fail_fd:
              spec->origin.line, spec->text, strerror(errno));
     if (fd >= 0)
         close(fd);
-    return -1;
+    return SP_EIO;
 }
 
 static sp__listener *find_text(sp__listeners *ls, const char *text, int want_open)
@@ -128,14 +128,14 @@ int sp__listen_open(sp__listeners *out, sp__listeners *old, const sp__config *cf
     out->n = 0;
     if (out->v == NULL) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return SP_ENOMEM;
     }
     for (size_t i = 0; i < cfg->n_listen; i++) {
         sp__listener *l = &out->v[out->n];
         if (!take_old(l, old, cfg->listen[i].text) &&
             bind_one(l, &cfg->listen[i], cfg, err, errlen) != 0) {
             undo_open(out, old);
-            return -1;
+            return SP_EINVAL;
         }
         out->n++;
     }

@@ -53,15 +53,15 @@ int sp__loop_init(sp__loop *l)
     pthread_condattr_t ca;
     memset(l, 0, sizeof(*l));
     if (pthread_condattr_init(&ca) != 0)
-        return -1;
+        return SP_ENOMEM;
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     int rc = pthread_cond_init(&l->wake, &ca);
     pthread_condattr_destroy(&ca);
     if (rc != 0)
-        return -1;
+        return SP_ENOMEM;
     if (pthread_mutex_init(&l->lock, NULL) != 0) {
         pthread_cond_destroy(&l->wake);
-        return -1;
+        return SP_ENOMEM;
     }
     return 0;
 }
@@ -346,7 +346,7 @@ static void *watch_main(void *arg)
 int sp__loop_watch_start(sp__worker *w)
 {
     if (pthread_create(&w->loop.watch, NULL, watch_main, w) != 0)
-        return -1;
+        return SP_ENOMEM;
     pthread_setname_np(w->loop.watch, "loop watch");
     w->loop.watching = 1;
     return 0;

@@ -24,6 +24,8 @@
  */
 #include "server/worker/queue.h"
 
+#include "spindle/spindle.h"
+
 int sp__queue_init(sp__queue *q)
 {
     q->head = q->tail = NULL;
@@ -32,10 +34,10 @@ int sp__queue_init(sp__queue *q)
     q->idle = 0;
     q->waking = 0;
     if (pthread_mutex_init(&q->lock, NULL) != 0)
-        return -1;
+        return SP_ENOMEM;
     if (pthread_cond_init(&q->ready, NULL) != 0) {
         pthread_mutex_destroy(&q->lock);
-        return -1;
+        return SP_ENOMEM;
     }
     return 0;
 }

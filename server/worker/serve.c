@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -154,7 +155,7 @@ int sp__conn_flush(sp__conn *c)
         if (n < 0)
             return errno == EAGAIN ? 0 : -1;
         if (n == 0)
-            return -1; /* the file shrank under us: the framing is broken */
+            return SP_EIO; /* the file shrank under us: the framing is broken */
         x->file_left -= (uint64_t)n;
     }
     if (x->file_fd >= 0) { /* all of it sent */
@@ -228,7 +229,7 @@ static int stream_write(void *ctx, const void *data, size_t len)
 
 static const sp__sink_ops sink = {stream_start, stream_write};
 
-static int is_head(const sp__conn *c)
+static bool is_head(const sp__conn *c)
 {
     return c->x->req.method.len == 4 && memcmp(c->x->req.method.ptr, "HEAD", 4) == 0;
 }
