@@ -1,5 +1,5 @@
 /*
- * store.c - task records in files (see store.h for the layout).
+ * store_files.c - task records in files (see store.h for the layout).
  *
  * Why files rather than shared memory: spooled tasks must outlive every
  * process anyway, a result may be any size, and a reader on another worker
