@@ -3,9 +3,11 @@
 
 #include <time.h>
 
-long long sp__now_ms(void)
+uint64_t sp__now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+long long sp__now_ms(void) { return (long long)(sp__now_ns() / 1000000); }

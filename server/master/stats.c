@@ -273,9 +273,7 @@ static uint64_t total_requests(const sp__sb_counts *c)
 void sp__stats_json(sp__master *m, FILE *out)
 {
     static sp__sb_counts tot; /* large; the master is single-threaded */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    uint64_t now_ns = sp__now_ns();
 
     sp__sb_totals(m->sb, &tot);
     fprintf(out, "{\"version\":\"%s\",\"pid\":%d,\"uptime_s\":%lld,\"generation\":%d,",

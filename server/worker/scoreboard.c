@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include "app/facts.h"
+#include "server/lib/clock.h"
 
 #define SLOT_HEADROOM 16
 #define MIN_THREAD_CAP 64
@@ -33,13 +33,6 @@ static uint64_t request_limit;
 static void (*limit_fn)(void);
 static atomic_int limit_fired;
 static _Thread_local sp__sb_thread *my_thread;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- master ------------------------------------------------------------ */
 
@@ -166,7 +159,7 @@ void sp__sb_begin(sp_request *req)
     t[m] = ' ';
     memcpy(t + m + 1, req->path.ptr, p);
     t[m + 1 + p] = '\0';
-    atomic_store_explicit(&my_thread->start_ns, now_ns(), memory_order_release);
+    atomic_store_explicit(&my_thread->start_ns, sp__now_ns(), memory_order_release);
 }
 
 static uint64_t hash(const char *s)
@@ -221,7 +214,7 @@ uint64_t sp__sb_end(const sp_request *req, int status)
     if (me == NULL)
         return 0;
     uint64_t start = my_thread ? atomic_load(&my_thread->start_ns) : 0;
-    uint64_t us = start ? (now_ns() - start) / 1000 : 0;
+    uint64_t us = start ? (sp__now_ns() - start) / 1000 : 0;
     /* a short-circuiting middleware never routes: no match, no pattern */
     count(&me->counts, route_index(req->reached ? req->match->pattern : NULL), status, us);
     if (my_thread != NULL) {
@@ -246,7 +239,7 @@ void sp__sb_share_key(uint64_t key)
 {
     if (me == NULL)
         return;
-    atomic_store(&me->share.beat_ms, (int64_t)(now_ns() / 1000000));
+    atomic_store(&me->share.beat_ms, (int64_t)sp__now_ms());
     atomic_store(&me->share.key, key);
 }
 
@@ -264,7 +257,7 @@ void sp__sb_share_set(uint32_t conns, bool accepting)
 void sp__sb_share_beat(void)
 {
     if (me != NULL)
-        atomic_store_explicit(&me->share.beat_ms, (int64_t)(now_ns() / 1000000),
+        atomic_store_explicit(&me->share.beat_ms, (int64_t)sp__now_ms(),
                               memory_order_relaxed);
 }
 
@@ -281,7 +274,7 @@ bool sp__sb_leave_to_sibling(void)
     uint64_t sum = 0, n = 0, least = UINT64_MAX;
     if (key == 0)
         return false;
-    int64_t now = (int64_t)(now_ns() / 1000000);
+    int64_t now = (int64_t)sp__now_ms();
     for (size_t i = 0; i < board->n_slots; i++) {
         sp__sb_share *s = &sp__sb_slot_at(board, i)->share;
         if (atomic_load_explicit(&s->key, memory_order_relaxed) != key)

@@ -21,11 +21,11 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "app/tasks/tasks.h"
 #include "server/worker/conn.h"
+#include "server/lib/clock.h"
 #include "server/lib/log.h"
 #include "server/lib/procfs.h"
 #include "server/lib/proctitle.h"
@@ -41,13 +41,6 @@
 /* The one worker of this process.  File scope because the max-requests
  * callback comes from the scoreboard, which passes no context. */
 static sp__worker *self;
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Ask the master for a graceful replacement (once).  The worker keeps
  * serving until its replacement accepts and the master sends TERM. */
@@ -348,7 +341,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     char why[96];
 
     sp__sb_set_queue((uint32_t)sp__queue_len(&w->queue));
-    if (cfg->max_worker_lifetime_ms && mono_ms() - w->started_ms >= cfg->max_worker_lifetime_ms)
+    if (cfg->max_worker_lifetime_ms && sp__now_ms() - w->started_ms >= cfg->max_worker_lifetime_ms)
         ask_replacement(w, "max-worker-lifetime reached");
     if (cfg->reload_on_rss_mib && ++w->ticks % RSS_EVERY_TICKS == 0) {
         long mib = sp__rss_kib(0) / 1024;
@@ -427,7 +420,7 @@ static void init_worker_struct(sp__worker *w, const sp__config *cfg, sp__listene
     w->cfg = cfg;
     w->id = id;
     w->ls = ls;
-    w->started_ms = mono_ms();
+    w->started_ms = sp__now_ms();
     w->lim = (sp__h1_limits){cfg->limit_uri, cfg->limit_headers, cfg->limit_header_count,
                              (uint64_t)cfg->limit_body, cfg->body_buffer_size,
                              cfg->body_temp_path ? cfg->body_temp_path : "/tmp"};
@@ -485,7 +478,7 @@ static uint64_t request_limit(const sp__config *cfg)
 {
     if (cfg->max_requests == 0)
         return 0;
-    unsigned seed = (unsigned)getpid() ^ (unsigned)mono_ms();
+    unsigned seed = (unsigned)getpid() ^ (unsigned)sp__now_ms();
     return (uint64_t)cfg->max_requests +
            (cfg->max_requests_jitter ? (uint64_t)rand_r(&seed) % ((uint64_t)cfg->max_requests_jitter + 1) : 0);
 }
