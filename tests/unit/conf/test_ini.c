@@ -366,7 +366,7 @@ Test(ini, missing_file)
     char err[256];
     struct rec r = {.n = 0};
 
-    cr_assert_eq(sp__ini_read("missing.ini", record, &r, err, sizeof err), -1);
+    cr_assert_eq(sp__ini_read("missing.ini", record, &r, err, sizeof err), SP_ENOENT);
     cr_assert_str_eq(err, "missing.ini: cannot open: No such file or directory");
 }
 
