@@ -134,6 +134,32 @@ static int bytes_cmp(const char *a, size_t alen, sp_str b)
     return c ? c : (alen > b.len) - (alen < b.len);
 }
 
+/* The one binary search, over the methods of a route set and the literal
+ * children of a node: index of key among the n entries of v, which
+ * key_at reads, sorted by bytes_cmp; or where it would go (*found says
+ * which). */
+static size_t sorted_find(const void *v, size_t n, sp_str (*key_at)(const void *, size_t),
+                          sp_str key, int *found)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        sp_str k = key_at(v, mid);
+        int c = bytes_cmp(k.ptr, k.len, key);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = 0;
+    return lo;
+}
+
 static char *copy(const char *s)
 {
     size_t len = strlen(s) + 1;
@@ -190,26 +216,17 @@ static int check_method(const char *m)
 
 /* ---- route sets ---------------------------------------------------------- */
 
+static sp_str method_at(const void *v, size_t i)
+{
+    const char *m = ((const struct route *)v)[i].method;
+
+    return (sp_str){m, strlen(m)};
+}
+
 /* Index of method in s, or where it would go (*found says which). */
 static size_t rset_find(const struct rset *s, sp_str m, int *found)
 {
-    size_t lo = 0, hi = s->n;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const char *k = s->v[mid].method;
-        int c = bytes_cmp(k, strlen(k), m);
-        if (c == 0) {
-            *found = 1;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = 0;
-    return lo;
+    return sorted_find(s->v, s->n, method_at, m, found);
 }
 
 static const struct route *rset_get(const struct rset *s, sp_str m)
@@ -335,25 +352,17 @@ static void node_free(struct node *n)
     free(n);
 }
 
+static sp_str seg_at(const void *v, size_t i)
+{
+    const struct node *c = ((struct node *const *)v)[i];
+
+    return (sp_str){c->seg, c->seg_len};
+}
+
 /* Index of the literal child seg, or where it would go. */
 static size_t lit_find(const struct node *n, sp_str seg, int *found)
 {
-    size_t lo = 0, hi = n->n_lits;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = bytes_cmp(n->lits[mid]->seg, n->lits[mid]->seg_len, seg);
-        if (c == 0) {
-            *found = 1;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = 0;
-    return lo;
+    return sorted_find(n->lits, n->n_lits, seg_at, seg, found);
 }
 
 static struct node *lit_child(struct node *n, sp_str seg)
