@@ -181,12 +181,18 @@ SP_EXPORT sp_str sp_param(sp_request *req, const char *name)
     return SP_STR_NULL;
 }
 
+sp_str sp__header_find(const sp__header *h, size_t n, const char *name)
+{
+    size_t len = strlen(name); /* once, not per header */
+    for (size_t i = 0; i < n; i++)
+        if (h[i].name.len == len && strncasecmp(h[i].name.ptr, name, len) == 0)
+            return h[i].value;
+    return SP_STR_NULL;
+}
+
 SP_EXPORT sp_str sp_header(const sp_request *req, const char *name)
 {
-    for (size_t i = 0; i < req->n_headers; i++)
-        if (sp__str_ieq(req->headers[i].name, name))
-            return req->headers[i].value;
-    return SP_STR_NULL;
+    return sp__header_find(req->headers, req->n_headers, name);
 }
 
 SP_EXPORT size_t sp_header_count(const sp_request *req) { return req->n_headers; }

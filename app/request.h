@@ -55,4 +55,8 @@ sp_str sp__url_decode(sp__arena *a, sp_str src, int plus_space);
 /* Case-insensitive compare of a view with a C string. */
 int sp__str_ieq(sp_str s, const char *c);
 
+/* The value of the first of n headers called name (case-insensitive), or
+ * unset: the one lookup behind sp_header and sp_response_header. */
+sp_str sp__header_find(const sp__header *h, size_t n, const char *name);
+
 #endif

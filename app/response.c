@@ -181,10 +181,7 @@ SP_EXPORT int sp_set_header(sp_response *res, const char *name, const char *valu
 
 SP_EXPORT sp_str sp_response_header(const sp_response *res, const char *name)
 {
-    for (size_t i = 0; i < res->n_headers; i++)
-        if (sp__str_ieq(res->headers[i].name, name))
-            return res->headers[i].value;
-    return SP_STR_NULL;
+    return sp__header_find(res->headers, res->n_headers, name);
 }
 
 SP_EXPORT int sp_status(const sp_response *res) { return res->status; }
