@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/lib/clock.h"
+
 int sp__str_ieq(sp_str s, const char *c)
 {
     size_t n = strlen(c);
@@ -213,6 +215,12 @@ SP_EXPORT int sp_set_request_id(sp_request *req, sp_str id)
         return SP_ENOMEM;
     req->request_id = (sp_str){copy, id.len};
     return SP_OK;
+}
+
+SP_EXPORT uint64_t sp_request_elapsed_ns(const sp_request *req)
+{
+    uint64_t start = sp_request_start_ns(req), now = sp__now_ns();
+    return start != 0 && now > start ? now - start : 0;
 }
 
 SP_EXPORT void *sp_alloc(sp_request *req, size_t size) { return sp__arena_alloc(req->arena, size); }

@@ -15,8 +15,9 @@
  * list of pieces, so a request only walks the list.  Each line is built in
  * a stack buffer and leaves in a single write() to an O_APPEND descriptor:
  * lines from every thread and worker land whole, never interleaved, with
- * no lock.  Client-supplied bytes are escaped (\xHH in text, \u00HH in
- * JSON) so a request cannot forge log lines.  USR1 reopens the file
+ * no lock.  Client-supplied bytes are escaped (\xHH in text; in JSON by
+ * sp_json_escape, controls as \n or \u00XX) so a request cannot forge log
+ * lines.  USR1 reopens the file
  * (reopen_logs, ABI 1.1) by dup3() over the same descriptor number, so a
  * thread writing at that moment never writes to a closed descriptor.
  *
@@ -83,32 +84,37 @@ static void put(line *l, const char *s, size_t n)
 
 static void puts_(line *l, const char *s) { put(l, s, strlen(s)); }
 
-/* Text mode: "-" for empty, \xHH for quotes, backslashes, control and
- * non-ASCII bytes (as nginx).  JSON mode: a quoted JSON string. */
+/* A quoted JSON string, escaped by the SDK's rules.  A line cut short at
+ * LINE_MAX_BYTES may end inside an escape: it was never going to parse. */
+static void put_json(line *l, sp_str s)
+{
+    put(l, "\"", 1);
+    size_t room = sizeof(l->buf) - 1 - l->len;
+    size_t n = sp_json_escape(l->buf + l->len, room, s.ptr, s.len);
+    l->len += n < room ? n : room;
+    put(l, "\"", 1);
+}
+
+/* JSON mode: put_json.  Text mode: "-" for empty, \xHH for quotes,
+ * backslashes, control and non-ASCII bytes (as nginx). */
 static void put_value(line *l, sp_str s)
 {
     static const char hex[] = "0123456789ABCDEF";
-    if (!json && (!sp_str_is_set(s) || s.len == 0)) {
+    if (json) {
+        put_json(l, s);
+        return;
+    }
+    if (!sp_str_is_set(s) || s.len == 0) {
         put(l, "-", 1);
         return;
     }
-    if (json)
-        put(l, "\"", 1);
     for (size_t i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
-            char tj[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            char tt[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
-            if (json && (c == '"' || c == '\\'))
-                put(l, (const char[]){'\\', (char)c}, 2);
-            else
-                put(l, json ? tj : tt, json ? 6 : 4);
-        } else {
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            put(l, (const char[]){'\\', 'x', hex[c >> 4], hex[c & 15]}, 4);
+        else
             put(l, (const char *)&c, 1);
-        }
     }
-    if (json)
-        put(l, "\"", 1);
 }
 
 static void put_num(line *l, unsigned long long v)
@@ -131,15 +137,6 @@ static void put_time(line *l, int iso)
     put(l, tbuf, n);
     if (json)
         put(l, "\"", 1);
-}
-
-static unsigned long long elapsed_us(const sp_request *req)
-{
-    struct timespec ts;
-    uint64_t start = sp_request_start_ns(req);
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    return start && now > start ? (now - start) / 1000 : 0;
 }
 
 static void put_proto(line *l, sp_request *req)
@@ -167,8 +164,8 @@ static void put_field(line *l, const piece *p, sp_request *req, sp_response *res
     case F_PROTO: put_proto(l, req); break;
     case F_STATUS: put_num(l, (unsigned long long)sp_status(res)); break;
     case F_SIZE: put_num(l, sp_body_size(res)); break;
-    case F_MSECS: put_num(l, elapsed_us(req) / 1000); break;
-    case F_USECS: put_num(l, elapsed_us(req)); break;
+    case F_MSECS: put_num(l, sp_request_elapsed_ns(req) / 1000000); break;
+    case F_USECS: put_num(l, sp_request_elapsed_ns(req) / 1000); break;
     case F_WORKER: put_num(l, (unsigned long long)sp_worker_id()); break;
     case F_THREAD: put_num(l, (unsigned long long)sp_thread_index()); break;
     case F_ID: put_value(l, sp_request_id(req)); break;

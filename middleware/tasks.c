@@ -19,53 +19,10 @@
 
 #define PREFIX_MAX 64
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+/* A NUL-terminated string of the task record as a JSON string. */
+static void json_cstr(sp_response *res, const char *s)
 {
-    size_t len = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3
-                 : (s[0] >> 3) == 30 ? 4 : 0;
-    if (len == 0 || len > n || (len == 2 && s[0] < 0xc2))
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return len;
-}
-
-static int is_utf8(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0, l; i < n; i += l)
-        if ((l = utf8_len(s + i, n - i)) == 0)
-            return 0;
-    return 1;
-}
-
-static void json_string(sp_response *res, const unsigned char *s, size_t n)
-{
-    sp_write(res, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"' || s[i] == '\\')
-            sp_printf(res, "\\%c", s[i]);
-        else if (s[i] < 0x20)
-            sp_printf(res, "\\u%04x", s[i]);
-        else
-            sp_write(res, &s[i], 1);
-    }
-    sp_write(res, "\"", 1);
-}
-
-static void base64(sp_response *res, const unsigned char *s, size_t n)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    sp_write(res, "\"", 1);
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) |
-                     (i + 2 < n ? s[i + 2] : 0);
-        char q[4] = {tab[v >> 18], tab[(v >> 12) & 63], i + 1 < n ? tab[(v >> 6) & 63] : '=',
-                     i + 2 < n ? tab[v & 63] : '='};
-        sp_write(res, q, 4);
-    }
-    sp_write(res, "\"", 1);
+    sp_write_json_str(res, (sp_str){s, strlen(s)});
 }
 
 static int task_status(sp_request *req, sp_response *res)
@@ -86,20 +43,21 @@ static int task_status(sp_request *req, sp_response *res)
     sp_set_header(res, "Content-Type", "application/json");
     sp_set_header(res, "Cache-Control", "no-store");
     sp_printf(res, "{\"id\":\"%s\",\"name\":", idz);
-    json_string(res, (const unsigned char *)info.name, strlen(info.name));
+    json_cstr(res, info.name);
     sp_printf(res, ",\"state\":\"%s\",\"attempts\":%d,\"created_ms\":%lld,\"updated_ms\":%lld",
               sp_task_state_name(info.state), info.attempts, (long long)info.created_ms,
               (long long)info.updated_ms);
     if (info.error[0]) {
         sp_write(res, ",\"error\":", 9);
-        json_string(res, (const unsigned char *)info.error, strlen(info.error));
+        json_cstr(res, info.error);
     }
-    if (info.result && is_utf8(info.result, info.result_len)) {
+    if (info.result && sp_utf8_valid(info.result, info.result_len)) {
         sp_write(res, ",\"result\":", 10);
-        json_string(res, info.result, info.result_len);
+        sp_write_json_str(res, (sp_str){info.result, info.result_len});
     } else if (info.result) {
-        sp_write(res, ",\"result_base64\":", 17);
-        base64(res, info.result, info.result_len);
+        sp_write(res, ",\"result_base64\":\"", 18);
+        sp_write_base64(res, info.result, info.result_len);
+        sp_write(res, "\"", 1);
     }
     sp_write(res, "}\n", 2);
     sp_task_info_free(&info);

@@ -36,6 +36,7 @@
 #define SPINDLE_SPINDLE_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,7 +48,7 @@ extern "C" {
 
 #define SP_MODULE_MAGIC 0x53504e44u /* "SPND" */
 #define SP_ABI_MAJOR 1
-#define SP_ABI_MINOR 3
+#define SP_ABI_MINOR 4
 
 #if defined(__GNUC__)
 #define SP_EXPORT __attribute__((visibility("default")))
@@ -310,6 +311,9 @@ SP_EXPORT int sp_thread_index(void);
 /* When the calling thread took req (CLOCK_MONOTONIC, ns), so
  * (now - start) is the time spent handling it; 0 if unknown. */
 SP_EXPORT uint64_t sp_request_start_ns(const sp_request *req);
+/* (ABI 1.4) Nanoseconds since then, read from the same clock, so a module
+ * need not read one itself; 0 if the start is unknown. */
+SP_EXPORT uint64_t sp_request_elapsed_ns(const sp_request *req);
 
 /* ---- background tasks (ABI 1.2; docs/tasks.md) ------------------------------ */
 
@@ -385,6 +389,45 @@ SP_EXPORT sp_app *sp_task_app(sp_task *t);
 
 /* The app serving req (for sp_task_submit from a handler). */
 SP_EXPORT sp_app *sp_request_app(const sp_request *req);
+
+/* ---- JSON and base64 (ABI 1.4) --------------------------------------------- */
+
+/* The escaping every JSON document of spindle's uses (stats, the access
+ * log, the tasks module), so that a module's match.  Nothing here
+ * allocates; buffers are the caller's.  The rules:
+ *   - '"', '\', controls below 0x20 and 0x7F are escaped (\b \f \n \r
+ *     \t, else \u00XX), so the text stays on one line;
+ *   - well-formed UTF-8 passes through, but for the C1 controls
+ *     U+0080..U+009F and U+2028/U+2029, which become \uXXXX;
+ *   - any other byte >= 0x80 becomes \u00XX (its value as Latin-1): the
+ *     output is valid JSON whatever the input, but it no longer reads back
+ *     as the same bytes.  To return bytes exactly, check sp_utf8_valid and
+ *     send base64 when it fails. */
+
+/* True if len bytes at src are well-formed UTF-8 (RFC 3629: no overlong
+ * forms, no surrogates, nothing past U+10FFFF).  Empty is valid. */
+SP_EXPORT bool sp_utf8_valid(const void *src, size_t len);
+
+/* Escape len bytes at src as the inside of a JSON string (no quotes).
+ * Writes the first cap bytes of the escaped text to dst (dst may be NULL
+ * when cap is 0) and no NUL; returns the whole text's length, like
+ * snprintf, so a return above cap means dst holds only the start of it:
+ * call with cap 0 to size a buffer. */
+SP_EXPORT size_t sp_json_escape(char *dst, size_t cap, const void *src, size_t len);
+
+/* Append s to the body as a quoted JSON string ("" when s is unset: test
+ * sp_str_is_set first to write null instead).  SP_OK or sp_write's error. */
+SP_EXPORT int sp_write_json_str(sp_response *res, sp_str s);
+
+/* Base64 (RFC 4648, standard alphabet, '=' padding) of len bytes at src.
+ * Same contract as sp_json_escape: the first cap bytes to dst, no NUL,
+ * returns the whole length, 4 * ((len + 2) / 3). */
+SP_EXPORT size_t sp_base64_encode(char *dst, size_t cap, const void *src, size_t len);
+
+/* Append the base64 of len bytes at src to the body, without quotes,
+ * encoded a piece at a time (no copy of the whole input).  SP_OK or
+ * sp_write's error. */
+SP_EXPORT int sp_write_base64(sp_response *res, const void *src, size_t len);
 
 #ifdef __cplusplus
 }

@@ -137,21 +137,38 @@ static const char *state_of(const sp__mslot *s)
     return s->recycling ? "recycling" : "serving";
 }
 
-/* A JSON or Prometheus string: quotes, backslashes and control bytes
- * escaped; bytes >= 0x80 as \u00XX (JSON) so the output is always valid. */
-static void put_str(FILE *out, const char *s, int json)
+/* A quoted JSON string, escaped by the SDK's rules (sp_json_escape), so
+ * the document is valid JSON whatever bytes a request path holds.  Texts
+ * here are short (a scoreboard entry, a listen address): a long one is
+ * the rare case that allocates. */
+static void put_json(FILE *out, const char *s)
+{
+    char small[6 * SP__SB_TEXT], *buf = small;
+    size_t len = strlen(s), n = sp_json_escape(small, sizeof(small), s, len);
+
+    if (n > sizeof(small) && (buf = malloc(n)) != NULL)
+        sp_json_escape(buf, n, s, len);
+    fputc('"', out);
+    if (buf != NULL)
+        fwrite(buf, 1, n, out);
+    fputc('"', out);
+    if (buf != small)
+        free(buf);
+}
+
+/* A quoted Prometheus label value.  Not put_json: the text format knows
+ * only three escapes (\\, \" and \n; any other is a parse error there)
+ * and takes UTF-8 and other bytes as they are. */
+static void put_label(FILE *out, const char *s)
 {
     fputc('"', out);
     for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c == '\n')
+        if (*s == '"' || *s == '\\')
+            fputc('\\', out);
+        if (*s == '\n')
             fputs("\\n", out);
-        else if (json && (c < 0x20 || c >= 0x7f))
-            fprintf(out, "\\u%04x", c);
         else
-            fputc(c, out);
+            fputc(*s, out);
     }
     fputc('"', out);
 }
@@ -174,7 +191,7 @@ static void json_threads(sp__master *m, const sp__mslot *s, FILE *out, uint64_t 
             memcpy(req, sl->threads[t].request, sizeof(req));
             req[sizeof(req) - 1] = '\0';
             fputs(",\"request\":", out);
-            put_str(out, req, 1);
+            put_json(out, req);
             fprintf(out, ",\"elapsed_ms\":%llu",
                     (unsigned long long)(now_ns > start ? (now_ns - start) / 1000000 : 0));
         }
@@ -253,7 +270,7 @@ static void json_listeners(sp__master *m, FILE *out)
     fputs("\"listen\":[", out);
     for (size_t i = 0; i < m->ls.n; i++) {
         fprintf(out, "%s{\"address\":", i ? "," : "");
-        put_str(out, m->ls.v[i].text, 1);
+        put_json(out, m->ls.v[i].text);
         if (listen_queue(&m->ls.v[i], &len, &limit) == 0)
             fprintf(out, ",\"queue\":%ld,\"backlog\":%ld,\"method\":\"tcp_info\"}", len, limit);
         else
@@ -330,7 +347,7 @@ static void metrics_requests(sp__master *m, const sp__sb_counts *tot, FILE *out)
             if (n == 0)
                 continue;
             fputs("spindle_requests_total{route=", out);
-            put_str(out, name, 0);
+            put_label(out, name);
             fprintf(out, ",status=\"%dxx\"} %llu\n", c + 1, (unsigned long long)n);
         }
     }
@@ -402,7 +419,7 @@ void sp__stats_metrics(sp__master *m, FILE *out)
         if (listen_queue(&m->ls.v[i], &len, &limit) != 0)
             continue;
         fputs("spindle_listen_queue{listen=", out);
-        put_str(out, m->ls.v[i].text, 0);
+        put_label(out, m->ls.v[i].text);
         fprintf(out, "} %ld\n", len);
     }
     metric_head(out, "spindle_worker_respawns_total", "counter",
