@@ -322,13 +322,5 @@ static void teardown(sp_app *app)
     log_path = format_copy = NULL;
 }
 
-const sp_module sp__builtin_access_log = {
-    .magic = SP_MODULE_MAGIC,
-    .abi_major = SP_ABI_MAJOR,
-    .abi_minor = SP_ABI_MINOR,
-    .size = sizeof(sp_module),
-    .name = "access_log",
-    .init_worker = setup,
-    .exit_worker = teardown,
-    .reopen_logs = reopen,
-};
+const sp_module sp__builtin_access_log = SP_MODULE_DESCRIPTOR(
+    "access_log", .init_worker = setup, .exit_worker = teardown, .reopen_logs = reopen);

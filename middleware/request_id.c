@@ -49,11 +49,4 @@ static int setup(sp_app *app, const sp_section *conf)
     return sp_middleware_define(app, "request_id", request_id);
 }
 
-const sp_module sp__builtin_request_id = {
-    .magic = SP_MODULE_MAGIC,
-    .abi_major = SP_ABI_MAJOR,
-    .abi_minor = SP_ABI_MINOR,
-    .size = sizeof(sp_module),
-    .name = "request_id",
-    .init_worker = setup,
-};
+const sp_module sp__builtin_request_id = SP_MODULE_DESCRIPTOR("request_id", .init_worker = setup);

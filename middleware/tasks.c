@@ -78,11 +78,4 @@ static int setup(sp_app *app, const sp_section *conf)
     return sp_route(app, "GET", pattern, task_status);
 }
 
-const sp_module sp__builtin_tasks = {
-    .magic = SP_MODULE_MAGIC,
-    .abi_major = SP_ABI_MAJOR,
-    .abi_minor = SP_ABI_MINOR,
-    .size = sizeof(sp_module),
-    .name = "tasks",
-    .init_worker = setup,
-};
+const sp_module sp__builtin_tasks = SP_MODULE_DESCRIPTOR("tasks", .init_worker = setup);

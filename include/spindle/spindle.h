@@ -135,13 +135,19 @@ typedef struct sp_module {
 
 /* Declare a module:  SP_MODULE(hello, .init_worker = setup); */
 #define SP_MODULE(mod_name, ...)                                            \
-    SP_EXPORT const sp_module spindle_module = {                            \
-        .magic = SP_MODULE_MAGIC,                                           \
-        .abi_major = SP_ABI_MAJOR,                                          \
-        .abi_minor = SP_ABI_MINOR,                                          \
-        .size = sizeof(sp_module),                                          \
-        .name = #mod_name,                                                  \
-        __VA_ARGS__}
+    SP_EXPORT const sp_module spindle_module =                              \
+        SP_MODULE_DESCRIPTOR(#mod_name, __VA_ARGS__)
+
+/* The descriptor's value alone, for a module linked into a program under a
+ * name of its own instead of loaded from a .so (spindle's built-ins):
+ *   const sp_module my_mod = SP_MODULE_DESCRIPTOR("my_mod", .init_worker = setup); */
+#define SP_MODULE_DESCRIPTOR(name_str, ...)                                 \
+    {.magic = SP_MODULE_MAGIC,                                              \
+     .abi_major = SP_ABI_MAJOR,                                             \
+     .abi_minor = SP_ABI_MINOR,                                             \
+     .size = sizeof(sp_module),                                             \
+     .name = (name_str),                                                    \
+     __VA_ARGS__}
 
 /* ---- application set-up (init_worker only) ------------------------------- */
 
