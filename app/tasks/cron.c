@@ -22,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app/tasks/store_redis.h"
 #include "app/tasks/store.h"
 #include "conf/crontab.h"
 #include "spindle/spindle.h"
@@ -152,8 +151,8 @@ static void fire(const sp__config *cfg, const entry *e)
     struct tm tm;
     time_t due = (time_t)e->next;
     strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&due, &tm));
-    int claim = cfg->tasks_backend ? sp__redis_cron_claim(cfg, e->line, e->next) : 1;
-    if (claim == 0) {
+    int rc = sp__spool_claim_due(cfg, e->line, e->next);
+    if (rc == SP_EEXIST) {
         sp_log(SP_LOG_DEBUG, "cron: '%s' due at %s: fired by another instance", e->line, at);
         return;
     }
@@ -161,7 +160,8 @@ static void fire(const sp__config *cfg, const entry *e)
     sp__task_new_id(r.id);
     snprintf(r.name, sizeof(r.name), "%s", e->spec.job);
     r.created_ms = r.updated_ms = sp__unix_ms();
-    int rc = claim < 0 ? claim : sp__state_write(cfg, &r);
+    if (rc == SP_OK)
+        rc = sp__state_write(cfg, &r);
     if (rc == SP_OK)
         rc = sp__spool_put(cfg, &r, r.created_ms);
     if (rc == SP_OK)

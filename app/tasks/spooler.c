@@ -4,27 +4,24 @@
  *
  * One task at a time per spooler, in the process's main thread: a task
  * that crashes takes only its own spooler down, the master can tell which
- * task did it (the one file in running-PID/), and more parallelism is
- * simply more spoolers.  The queue folder is scanned every 100 ms; file
- * names start with the time a task may run from, so the smallest due name
- * is the oldest task, and a retried task waits out its backoff in place.
+ * task did it (the one its spool slot holds), and more parallelism is
+ * simply more spoolers.  How a task is claimed and waited for is the
+ * store's (store.h); the retry policy for a dead spooler's task is here,
+ * the same whichever backend holds it.
  */
 #include "app/tasks/spooler.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "app/app.h"
-#include "app/tasks/store_redis.h"
+#include "app/tasks/store.h"
 #include "app/tasks/tasks.h"
 #include "server/lib/log.h"
 #include "server/lib/proctitle.h"
@@ -38,7 +35,7 @@ static volatile sig_atomic_t stop_asked, reopen_asked;
 
 static void on_term(int sig) { stop_asked = 1; }
 static void on_usr1(int sig) { reopen_asked = 1; }
-static void on_fast(int sig) { _exit(0); } /* the task left in running/ is recovered */
+static void on_fast(int sig) { _exit(0); } /* the task its slot holds is recovered */
 
 static void setup_signals(void)
 {
@@ -59,77 +56,21 @@ static void setup_signals(void)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* The due queue entry with the smallest name into best; 0 if none. */
-static int pick(const char *queue, char *best, size_t len)
-{
-    char now[32];
-    DIR *d = opendir(queue);
-    snprintf(now, sizeof(now), "%013" PRId64, sp__unix_ms());
-    best[0] = '\0';
-    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
-        if (e->d_name[0] == '.' || strlen(e->d_name) >= len || strncmp(e->d_name, now, 13) > 0)
-            continue;
-        if (best[0] == '\0' || strcmp(e->d_name, best) < 0)
-            snprintf(best, len, "%s", e->d_name);
-    }
-    if (d)
-        closedir(d);
-    return best[0] != '\0';
-}
-
-static void set_aside(const sp__config *cfg, const char *path, const char *name)
-{
-    char bad[4096];
-    snprintf(bad, sizeof(bad), "%s/bad/%s", cfg->spool_dir, name);
-    sp_log(SP_LOG_ERROR, "spool: %s is not a whole task file; moved to %s", path, bad);
-    rename(path, bad);
-}
-
-/* tasks-backend: claim into the processing list (waiting a moment), run,
- * ack; 0 if none came. */
-static int run_one_redis(sp_app *app, const char *processing)
+/* Claim and run one task; 0 after a store error (the loop pauses). */
+static int run_one(sp_app *app, sp__spool_slot *slot)
 {
     sp__taskrec rec;
-    int rc = sp__redis_claim(app->cfg, processing, SCAN_MS, &rec);
+    int rc = sp__spool_claim(app->cfg, slot, SCAN_MS, &rec);
     if (rc != SP_OK)
-        return rc == SP_ENOENT ? 1 : 0; /* it waited already; back off only on errors */
+        return rc == SP_ENOENT; /* it waited already; back off only on errors */
     sp_log(SP_LOG_DEBUG, "running task %s (%s)", rec.id, rec.name);
     sp__tasks_run(app, &rec);
-    sp__redis_ack(app->cfg, processing, rec.id);
+    sp__spool_ack(app->cfg, slot);
     sp__rec_free(&rec);
     return 1;
 }
 
-/* Claim and run one due task; 0 if there was none. */
-static int run_one(sp_app *app, const char *running)
-{
-    const sp__config *cfg = app->cfg;
-    if (cfg->tasks_backend)
-        return run_one_redis(app, running);
-    char queue[4096], name[256], from[4400], to[4400];
-    sp__taskrec rec;
-    snprintf(queue, sizeof(queue), "%s/queue", cfg->spool_dir);
-    if (!pick(queue, name, sizeof(name)))
-        return 0;
-    snprintf(from, sizeof(from), "%s/%s", queue, name);
-    snprintf(to, sizeof(to), "%s/%s", running, name);
-    if (rename(from, to) != 0)
-        return 1; /* another spooler took it: look again */
-    int rc = sp__rec_read(to, &rec);
-    if (rc == SP_EINVAL) {
-        set_aside(cfg, to, name);
-        return 1;
-    }
-    if (rc != SP_OK)
-        return 1;
-    sp_log(SP_LOG_DEBUG, "running task %s (%s)", rec.id, rec.name);
-    sp__tasks_run(app, &rec);
-    sp__rec_free(&rec);
-    unlink(to);
-    return 1;
-}
-
-static void loop(sp_app *app, const char *running)
+static void loop(sp_app *app, sp__spool_slot *slot)
 {
     const sp__config *cfg = app->cfg;
     struct timespec pause = {0, SCAN_MS * 1000000L};
@@ -140,7 +81,7 @@ static void loop(sp_app *app, const char *running)
                 sp_log(SP_LOG_ERROR, "cannot reopen %s: %m", cfg->log_file);
             sp__app_reopen_logs(app);
         }
-        if (!run_one(app, running))
+        if (!run_one(app, slot))
             nanosleep(&pause, NULL);
     }
 }
@@ -148,7 +89,8 @@ static void loop(sp_app *app, const char *running)
 _Noreturn void sp__spooler_run(const sp__spooler_start *st)
 {
     const sp__config *cfg = st->cfg;
-    char role[32], err[1024], running[4096];
+    char role[32], err[1024];
+    sp__spool_slot slot;
     sp_app *app = NULL;
 
     snprintf(role, sizeof(role), "spooler %d", st->n);
@@ -156,12 +98,8 @@ _Noreturn void sp__spooler_run(const sp__spooler_start *st)
     sp__proctitle_set("spindle: spooler %d", st->n);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     setup_signals();
-    if (cfg->tasks_backend)
-        sp__redis_processing_key(running, sizeof(running), (int)getppid(), (int)getpid());
-    else
-        snprintf(running, sizeof(running), "%s/running-%d", cfg->spool_dir, (int)getpid());
-    if (!cfg->tasks_backend && mkdir(running, 0750) != 0 && errno != EEXIST) {
-        sp_log(SP_LOG_ERROR, "cannot make %s: %m", running);
+    if (sp__spool_open(cfg, &slot, err, sizeof(err)) != 0) {
+        sp_log(SP_LOG_ERROR, "%s", err);
         _exit(1);
     }
     if (sp__app_load(&app, cfg, err, sizeof(err)) != 0) {
@@ -170,10 +108,9 @@ _Noreturn void sp__spooler_run(const sp__spooler_start *st)
     }
     if (write(st->master_fd, "R", 1) != 1)
         _exit(1);
-    loop(app, running);
+    loop(app, &slot);
     sp__app_free(app);
-    if (!cfg->tasks_backend)
-        rmdir(running);
+    sp__spool_close(cfg, &slot);
     exit(0);
 }
 
@@ -211,54 +148,7 @@ static int settle_orphan(const sp__config *cfg, sp__taskrec *r, const char *why)
     return rc;
 }
 
-static void requeue(const sp__config *cfg, const char *path, const char *name, const char *why)
-{
-    sp__taskrec rec;
-    int rc = sp__rec_read(path, &rec);
-    if (rc != SP_OK) {
-        if (rc == SP_EINVAL)
-            set_aside(cfg, path, name);
-        return;
-    }
-    if (settle_orphan(cfg, &rec, why) == SP_OK)
-        unlink(path); /* else it stays, and the next start tries again */
-    sp__rec_free(&rec);
-}
-
-static void recover_dir(const sp__config *cfg, const char *dir, const char *why)
-{
-    char path[4096];
-    DIR *d = opendir(dir);
-    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        requeue(cfg, path, e->d_name, why);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
-
 void sp__spool_recover(const sp__config *cfg, pid_t pid, const char *why)
 {
-    char dir[4096];
-    if (cfg->tasks_backend)
-        sp__redis_recover(cfg, (int)pid, why, settle_orphan);
-    if (cfg->spool_dir == NULL)
-        return;
-    if (pid > 0) {
-        snprintf(dir, sizeof(dir), "%s/running-%d", cfg->spool_dir, (int)pid);
-        recover_dir(cfg, dir, why);
-        return;
-    }
-    DIR *d = opendir(cfg->spool_dir);
-    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
-        if (strncmp(e->d_name, "running-", 8) != 0)
-            continue;
-        snprintf(dir, sizeof(dir), "%s/%s", cfg->spool_dir, e->d_name);
-        recover_dir(cfg, dir, why);
-    }
-    if (d)
-        closedir(d);
+    sp__spool_orphans(cfg, (int)pid, why, settle_orphan);
 }

@@ -7,12 +7,13 @@
  * Each loads the modules like a worker (so every task function exists)
  * but serves no requests.
  *
- * Claiming is a rename() from queue/ into the spooler's own running-PID/
- * folder: atomic, so one spooler wins each task.  A spooler that dies
- * leaves its claimed task behind in running-PID/; the master puts it back
- * in the queue (sp__spool_recover) with one more attempt and a backoff,
- * or marks it failed after task-retries.  So a task runs at least once,
- * and exactly once unless a spooler dies while running it.
+ * Claiming is atomic in every store backend (a rename() into the
+ * spooler's own running-PID/ folder, a BLMOVE into its own processing
+ * list), so one spooler wins each task.  A spooler that dies leaves its
+ * claimed task behind there; the master puts it back in the queue
+ * (sp__spool_recover) with one more attempt and a backoff, or marks it
+ * failed after task-retries.  So a task runs at least once, and exactly
+ * once unless a spooler dies while running it.
  */
 #ifndef SPINDLE_SERVER_SPOOLER_H
 #define SPINDLE_SERVER_SPOOLER_H

@@ -1,40 +1,24 @@
 /*
- * store.h - task records in files: the spool and the state store.
+ * store.h - the task store: task states and the spool, whatever holds them.
  *
- * Every process reads the same folders, so a task submitted on worker 1
- * can be polled on worker 2, run by a spooler, and recovered by the master
- * after a crash, with no shared memory and nothing to lose on kill -9:
- *
- *   <task_dir>/state/ID        the task's state and result (any worker reads)
- *   <task_dir>/tmp/            half-written files, renamed into place
- *   <spool_dir>/queue/T-ID     spooled tasks, T = not-before time in ms (FIFO)
- *   <spool_dir>/running-PID/   tasks claimed (renamed) by spooler PID
- *   <spool_dir>/bad/           files that do not decode, kept for a human
- *
- * A spool entry and a state record are the same record (sp__taskrec, its
- * encoding in record.h).  Files appear only by rename() from tmp/, and with
- * `durable` after fsync of the file and of the folder, so a reader sees a
- * whole record or none; a record whose body is short is refused anyway.
- *
- * With tasks-backend set, the state and spool calls go to Redis instead
- * (app/tasks/store_redis.c), with the same records.
+ * Every process reaches the same store, so a task submitted on worker 1
+ * can be polled on worker 2, run by a spooler (of any instance sharing a
+ * Redis store), and recovered by the master after a crash.  Callers (task
+ * threads, spoolers, cron, the master) use only these functions; which
+ * backend answers is decided in store.c, from tasks-backend: the files
+ * backend (store_files.c, folders of one server) or Redis (store_redis.c).
+ * A backend implements backend.h; both hold records of record.h.
  */
 #ifndef SPINDLE_APP_TASKSTORE_H
 #define SPINDLE_APP_TASKSTORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "app/tasks/backend.h"
 #include "app/tasks/record.h"
 #include "conf/config.h"
-
-/* Write r as dir/name: a temp file in tmpdir, renamed into place; durable
- * adds fsync of the file and of dir.  SP_ENOSPC (disk or quota full),
- * SP_EIO; nothing is left behind on failure. */
-int sp__rec_write(const char *tmpdir, const char *dir, const char *name, const sp__taskrec *r,
-                  int durable);
-/* Read and decode path.  SP_ENOENT, SP_EIO, SP_EINVAL. */
-int sp__rec_read(const char *path, sp__taskrec *r);
 
 /* Master, before forking: settle cfg->task_dir and cfg->spool_dir (copied
  * from prev on reload, so every generation shares one store) and make the
@@ -43,14 +27,47 @@ int sp__taskstore_prepare(sp__config *cfg, const sp__config *prev, char *err, si
 /* Master, at exit: remove the private folder made when no spool was set. */
 void sp__taskstore_cleanup(const sp__config *cfg);
 
-/* state/ID of r (durable for spooled tasks). */
+/* r's state (durable for spooled tasks). */
 int sp__state_write(const sp__config *cfg, const sp__taskrec *r);
+/* SP_ENOENT for an unknown or malformed id, SP_EIO, SP_EINVAL. */
 int sp__state_read(const sp__config *cfg, const char *id, sp__taskrec *r);
 void sp__state_remove(const sp__config *cfg, const char *id);
-/* Enqueue r in the spool (or tasks-backend), runnable from not_before_ms
- * (unix ms). */
-int sp__spool_put(const sp__config *cfg, const sp__taskrec *r, int64_t not_before_ms);
-/* Delete states finished more than task-result-ttl ago, and stale temps. */
+/* Delete states finished more than twice task-result-ttl ago, and stale
+ * temps. */
 void sp__state_sweep(const sp__config *cfg);
+
+/* May sp_task_submit spool a task (SP_TASK_SPOOL)? */
+bool sp__spool_accepts(const sp__config *cfg);
+/* Spooler processes the master keeps: `spoolers` when there is a spool to
+ * run, else 0. */
+int sp__spoolers_wanted(const sp__config *cfg);
+/* Enqueue r, runnable from not_before_ms (unix ms), durably before it
+ * returns.  SP_ENOSPC, SP_EIO, SP_ESTATE (no spool): nothing was queued. */
+int sp__spool_put(const sp__config *cfg, const sp__taskrec *r, int64_t not_before_ms);
+
+/* Spooler, at start: its slot in the spool.  0, or -1 with a line in err. */
+int sp__spool_open(const sp__config *cfg, sp__spool_slot *slot, char *err, size_t errlen);
+/* Spooler, at exit. */
+void sp__spool_close(const sp__config *cfg, const sp__spool_slot *slot);
+/* Claim the oldest due task into slot, waiting up to wait_ms for one.
+ * SP_OK with *r (payload in the body; sp__rec_free it); SP_ENOENT when
+ * none was claimed (ask again at once); other codes when the store fails
+ * (pause before asking again). */
+int sp__spool_claim(const sp__config *cfg, sp__spool_slot *slot, int wait_ms, sp__taskrec *r);
+/* The claimed task ran, done or failed: it leaves the spool. */
+void sp__spool_ack(const sp__config *cfg, sp__spool_slot *slot);
+/* Master: hand each task spooler pid held when it died to settle (pid 0:
+ * every spooler of a server that is gone); a task settle refuses stays
+ * for the next try. */
+void sp__spool_orphans(const sp__config *cfg, int pid, const char *why, sp__orphan_fn *settle);
+/* Master, for the stats: how many tasks wait in the spool.  SP_OK with
+ * *queued; an error code when there is no count to show (no spool, or a
+ * backend the master does not ask from its loop). */
+int sp__spool_depth(const sp__config *cfg, long *queued);
+
+/* Master, [cron]: claim line's due time (unix s) for this instance, so
+ * instances sharing a store fire it once between them.  SP_OK: fire it;
+ * SP_EEXIST: another instance did; SP_EIO: nobody can say (skip it). */
+int sp__spool_claim_due(const sp__config *cfg, const char *line, int64_t due);
 
 #endif

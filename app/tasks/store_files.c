@@ -1,14 +1,34 @@
 /*
- * store_files.c - task records in files (see store.h for the layout).
+ * store_files.c - the files backend of the task store (backend.h): states
+ * and the spool in folders, for one server.
+ *
+ * Every process reads the same folders, so a task submitted on worker 1
+ * can be polled on worker 2, run by a spooler, and recovered by the master
+ * after a crash, with no shared memory and nothing to lose on kill -9:
+ *
+ *   <task_dir>/state/ID        the task's state and result (any worker reads)
+ *   <task_dir>/tmp/            half-written files, renamed into place
+ *   <spool_dir>/queue/T-ID     spooled tasks, T = not-before time in ms (FIFO)
+ *   <spool_dir>/running-PID/   tasks claimed (renamed) by spooler PID
+ *   <spool_dir>/bad/           files that do not decode, kept for a human
  *
  * Why files rather than shared memory: spooled tasks must outlive every
  * process anyway, a result may be any size, and a reader on another worker
  * needs no lock: rename() is the only way a record changes, so each open()
  * sees one whole version.  The cost is a small file write per state change,
- * cheap next to a task that is worth running in the background.
+ * cheap next to a task that is worth running in the background.  Files
+ * appear only by rename() from tmp/, and with `durable` after fsync of the
+ * file and of the folder, so a reader sees a whole record or none; a record
+ * whose body is short is refused anyway (record.c).
+ *
+ * Spoolers claim by rename() from queue/ into their own running-PID/:
+ * atomic, so one spooler wins each task, and the task a dead spooler held
+ * is the file left in its folder.  The queue is scanned every wait_ms;
+ * names start with the time a task may run from, so the smallest due name
+ * is the oldest task, and a retried task waits out its backoff in place.
  */
-#include "app/tasks/store.h"
-#include "app/tasks/store_redis.h"
+#include "app/tasks/backend.h"
+#include "app/tasks/record.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,9 +41,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/lib/fdio.h"
+
 #define TEMP_MAX_AGE_MS (3600LL * 1000)
 #define PRIVATE_DIR "/tmp"
 #define PRIVATE_PREFIX "spindle-tasks-" /* then the master's pid */
@@ -44,8 +66,11 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-int sp__rec_write(const char *tmpdir, const char *dir, const char *name, const sp__taskrec *r,
-                  int durable)
+/* Write r as dir/name: a temp file in tmpdir, renamed into place; durable
+ * adds fsync of the file and of dir.  SP_ENOSPC (disk or quota full),
+ * SP_EIO; nothing is left behind on failure. */
+static int rec_write(const char *tmpdir, const char *dir, const char *name, const sp__taskrec *r,
+                     int durable)
 {
     static atomic_uint seq; /* unique temp names across this process's threads */
     char tmp[4096], dst[4096], *buf;
@@ -78,7 +103,8 @@ undo:
     return rc;
 }
 
-int sp__rec_read(const char *path, sp__taskrec *r)
+/* Read and decode path.  SP_ENOENT, SP_EIO, SP_EINVAL. */
+static int rec_read(const char *path, sp__taskrec *r)
 {
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -138,7 +164,10 @@ static void remove_stale_stores(void)
         closedir(d);
 }
 
-int sp__taskstore_prepare(sp__config *cfg, const sp__config *prev, char *err, size_t errlen)
+/* <store> is the spool folder when one is set (results then survive
+ * restarts too), else a private folder, kept across reloads (prev) so
+ * every generation shares one store. */
+static int prepare(sp__config *cfg, const sp__config *prev, char *err, size_t errlen)
 {
     static const char *const store[] = {"state", "tmp", NULL};
     static const char *const spool[] = {"queue", "tmp", "bad", NULL};
@@ -178,7 +207,8 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
     return 0;
 }
 
-void sp__taskstore_cleanup(const sp__config *cfg)
+/* Only the private folder goes: a spool folder is the operator's. */
+static void cleanup(const sp__config *cfg)
 {
     if (cfg->spool == NULL && cfg->task_dir != NULL &&
         strncmp(cfg->task_dir, PRIVATE_DIR "/" PRIVATE_PREFIX,
@@ -186,53 +216,43 @@ void sp__taskstore_cleanup(const sp__config *cfg)
         nftw(cfg->task_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int sp__state_write(const sp__config *cfg, const sp__taskrec *r)
+static int state_write(const sp__config *cfg, const sp__taskrec *r)
 {
     char dir[4096], tmp[4096];
-    if (cfg->tasks_backend)
-        return sp__redis_state_write(cfg, r);
     if (cfg->task_dir == NULL)
         return SP_ESTATE;
     snprintf(dir, sizeof(dir), "%s/state", cfg->task_dir);
     snprintf(tmp, sizeof(tmp), "%s/tmp", cfg->task_dir);
-    return sp__rec_write(tmp, dir, r->id, r, r->spooled);
+    return rec_write(tmp, dir, r->id, r, r->spooled);
 }
 
-int sp__state_read(const sp__config *cfg, const char *id, sp__taskrec *r)
+static int state_read(const sp__config *cfg, const char *id, sp__taskrec *r)
 {
     char path[4096];
-    if (id == NULL || !sp__task_id_ok(id))
-        return SP_ENOENT;
-    if (cfg->tasks_backend)
-        return sp__redis_state_read(cfg, id, r);
     if (cfg->task_dir == NULL)
         return SP_ENOENT;
     snprintf(path, sizeof(path), "%s/state/%s", cfg->task_dir, id);
-    return sp__rec_read(path, r);
+    return rec_read(path, r);
 }
 
-void sp__state_remove(const sp__config *cfg, const char *id)
+static void state_remove(const sp__config *cfg, const char *id)
 {
     char path[4096];
-    if (cfg->tasks_backend && sp__task_id_ok(id))
-        sp__redis_state_remove(cfg, id);
-    else if (cfg->task_dir != NULL && sp__task_id_ok(id)) {
+    if (cfg->task_dir != NULL) {
         snprintf(path, sizeof(path), "%s/state/%s", cfg->task_dir, id);
         unlink(path);
     }
 }
 
-int sp__spool_put(const sp__config *cfg, const sp__taskrec *r, int64_t not_before_ms)
+static int spool_put(const sp__config *cfg, const sp__taskrec *r, int64_t not_before_ms)
 {
     char dir[4096], tmp[4096], name[64];
-    if (cfg->tasks_backend)
-        return sp__redis_put(cfg, r, not_before_ms);
     if (cfg->spool_dir == NULL)
         return SP_ESTATE;
     snprintf(dir, sizeof(dir), "%s/queue", cfg->spool_dir);
     snprintf(tmp, sizeof(tmp), "%s/tmp", cfg->spool_dir);
     snprintf(name, sizeof(name), "%013" PRId64 "-%s", not_before_ms, r->id);
-    return sp__rec_write(tmp, dir, name, r, 1);
+    return rec_write(tmp, dir, name, r, 1);
 }
 
 /* Remove files in dir whose modification time is before cutoff (unix ms);
@@ -249,7 +269,7 @@ static void sweep_dir(const char *dir, int64_t cutoff, int states)
         if (stat(path, &st) != 0 || (int64_t)st.st_mtime * 1000 >= cutoff)
             continue;
         sp__taskrec r;
-        if (states && sp__rec_read(path, &r) == SP_OK) {
+        if (states && rec_read(path, &r) == SP_OK) {
             int finished = r.state >= SP_TASK_DONE;
             sp__rec_free(&r);
             if (!finished)
@@ -261,7 +281,7 @@ static void sweep_dir(const char *dir, int64_t cutoff, int states)
         closedir(d);
 }
 
-void sp__state_sweep(const sp__config *cfg)
+static void state_sweep(const sp__config *cfg)
 {
     char dir[4096];
     int64_t now = sp__unix_ms();
@@ -273,3 +293,181 @@ void sp__state_sweep(const sp__config *cfg)
     snprintf(dir, sizeof(dir), "%s/tmp", cfg->task_dir);
     sweep_dir(dir, now - TEMP_MAX_AGE_MS, 0);
 }
+
+/* ---- the spool ----------------------------------------------------------- */
+
+static bool spool_accepts(const sp__config *cfg)
+{
+    return cfg->spool != NULL && cfg->spool_dir != NULL; /* [cron]'s private spool is its own */
+}
+
+static bool spool_runs(const sp__config *cfg)
+{
+    return cfg->spool_dir != NULL;
+}
+
+/* The due queue entry with the smallest name into best; 0 if none. */
+static int pick(const char *queue, char *best, size_t len)
+{
+    char now[32];
+    DIR *d = opendir(queue);
+    snprintf(now, sizeof(now), "%013" PRId64, sp__unix_ms());
+    best[0] = '\0';
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.' || strlen(e->d_name) >= len || strncmp(e->d_name, now, 13) > 0)
+            continue;
+        if (best[0] == '\0' || strcmp(e->d_name, best) < 0)
+            snprintf(best, len, "%s", e->d_name);
+    }
+    if (d)
+        closedir(d);
+    return best[0] != '\0';
+}
+
+static void set_aside(const sp__config *cfg, const char *path, const char *name)
+{
+    char bad[4096];
+    snprintf(bad, sizeof(bad), "%s/bad/%s", cfg->spool_dir, name);
+    sp_log(SP_LOG_ERROR, "spool: %s is not a whole task file; moved to %s", path, bad);
+    rename(path, bad);
+}
+
+static int spool_open(const sp__config *cfg, sp__spool_slot *slot, char *err, size_t errlen)
+{
+    snprintf(slot->where, sizeof(slot->where), "%s/running-%d", cfg->spool_dir, (int)getpid());
+    slot->held[0] = '\0';
+    if (mkdir(slot->where, 0750) == 0 || errno == EEXIST)
+        return 0;
+    snprintf(err, errlen, "cannot make %s: %s", slot->where, strerror(errno));
+    return -1;
+}
+
+static void spool_close(const sp__config *cfg, const sp__spool_slot *slot)
+{
+    rmdir(slot->where); /* fails, rightly, if a task is left in it */
+}
+
+static int spool_claim(const sp__config *cfg, sp__spool_slot *slot, int wait_ms, sp__taskrec *r)
+{
+    char queue[4096], from[4400], to[4400];
+    struct timespec pause = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+    snprintf(queue, sizeof(queue), "%s/queue", cfg->spool_dir);
+    if (!pick(queue, slot->held, sizeof(slot->held))) {
+        nanosleep(&pause, NULL);
+        return SP_ENOENT;
+    }
+    snprintf(from, sizeof(from), "%s/%s", queue, slot->held);
+    snprintf(to, sizeof(to), "%s/%s", slot->where, slot->held);
+    if (rename(from, to) != 0)
+        return SP_ENOENT; /* another spooler took it: look again */
+    int rc = rec_read(to, r);
+    if (rc == SP_EINVAL)
+        set_aside(cfg, to, slot->held);
+    /* unreadable otherwise: it stays in running-PID/, recovered once this
+     * spooler is gone */
+    return rc == SP_OK ? SP_OK : SP_ENOENT;
+}
+
+static void spool_ack(const sp__config *cfg, sp__spool_slot *slot)
+{
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/%s", slot->where, slot->held);
+    unlink(path);
+    slot->held[0] = '\0';
+}
+
+static void requeue(const sp__config *cfg, const char *path, const char *name, const char *why,
+                    sp__orphan_fn *settle)
+{
+    sp__taskrec rec;
+    int rc = rec_read(path, &rec);
+    if (rc != SP_OK) {
+        if (rc == SP_EINVAL)
+            set_aside(cfg, path, name);
+        return;
+    }
+    if (settle(cfg, &rec, why) == SP_OK)
+        unlink(path); /* else it stays, and the next start tries again */
+    sp__rec_free(&rec);
+}
+
+static void recover_dir(const sp__config *cfg, const char *dir, const char *why,
+                        sp__orphan_fn *settle)
+{
+    char path[4096];
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        requeue(cfg, path, e->d_name, why, settle);
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+
+static void spool_orphans(const sp__config *cfg, int pid, const char *why, sp__orphan_fn *settle)
+{
+    char dir[4096];
+    if (cfg->spool_dir == NULL)
+        return;
+    if (pid > 0) {
+        snprintf(dir, sizeof(dir), "%s/running-%d", cfg->spool_dir, pid);
+        recover_dir(cfg, dir, why, settle);
+        return;
+    }
+    DIR *d = opendir(cfg->spool_dir);
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+        if (strncmp(e->d_name, "running-", 8) != 0)
+            continue;
+        snprintf(dir, sizeof(dir), "%s/%s", cfg->spool_dir, e->d_name);
+        recover_dir(cfg, dir, why, settle);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* Entries in queue/, due or not: a directory read, cheap enough for the
+ * master's loop. */
+static int spool_depth(const sp__config *cfg, long *queued)
+{
+    char dir[4200];
+    if (cfg->spool_dir == NULL)
+        return SP_ENOENT;
+    snprintf(dir, sizeof(dir), "%s/queue", cfg->spool_dir);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return SP_EIO;
+    long n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    *queued = n;
+    return SP_OK;
+}
+
+/* A spool folder belongs to one server, so every due time is this one's. */
+static int cron_claim(const sp__config *cfg, const char *line, int64_t due)
+{
+    return SP_OK;
+}
+
+const sp__store_ops sp__store_files = {
+    .prepare = prepare,
+    .cleanup = cleanup,
+    .state_write = state_write,
+    .state_read = state_read,
+    .state_remove = state_remove,
+    .state_sweep = state_sweep,
+    .spool_accepts = spool_accepts,
+    .spool_runs = spool_runs,
+    .spool_put = spool_put,
+    .spool_open = spool_open,
+    .spool_close = spool_close,
+    .spool_claim = spool_claim,
+    .spool_ack = spool_ack,
+    .spool_orphans = spool_orphans,
+    .spool_depth = spool_depth,
+    .cron_claim = cron_claim,
+};

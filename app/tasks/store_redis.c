@@ -1,12 +1,35 @@
 /*
- * store_redis.c - tasks in Redis (see store_redis.h for the keys).
+ * store_redis.c - the Redis backend of the task store (backend.h), for
+ * tasks-backend = redis://host:port/db.
+ *
+ * Several spindle instances share one queue and one state store: a task
+ * submitted on one is run by a spooler on any, and its state is readable
+ * from all.  The records are the same encoding as the files (record.h),
+ * under these keys:
+ *
+ *   spindle:task:ID          the state record (result in the body)
+ *   spindle:payload:ID       the spool record (payload in the body)
+ *   spindle:queue            list of IDs, LPUSH in, BLMOVE out (FIFO)
+ *   spindle:delayed          zset of IDs waiting out a retry backoff
+ *   spindle:processing:HOST:MASTER:PID   IDs a spooler claimed (reliable queue)
+ *   spindle:cron:DUE:LINE    which instance fired a [cron] line's due time
+ *
+ * Claiming moves the ID atomically into the spooler's processing list
+ * (BLMOVE); it leaves only on ack (LREM), so a spooler that dies leaves its
+ * task there for its master to put back: at least once, as with files.
+ *
+ * The local folder is kept as with files (prepare, clean-up, sweep and
+ * recovery go through sp__store_files too): [cron] keeps its cron-state
+ * there, and a spool a files-backed run left half-run is still recovered,
+ * into Redis, rather than stranded.
  *
  * One connection per thread (hiredis contexts are not thread-safe, and a
  * blocking BLMOVE must not hold anyone else up), opened on first use and
  * dropped after any error so the next call reconnects: a Redis restart
  * costs the calls made while it is down, nothing more.
  */
-#include "app/tasks/store_redis.h"
+#include "app/tasks/backend.h"
+#include "app/tasks/record.h"
 
 #include <hiredis/hiredis.h>
 #include <errno.h>
@@ -138,27 +161,25 @@ static int get_record(const sp__config *cfg, const char *prefix, const char *id,
     return rc;
 }
 
-int sp__redis_state_write(const sp__config *cfg, const sp__taskrec *r)
+static int state_write(const sp__config *cfg, const sp__taskrec *r)
 {
     long long keep = r->state >= SP_TASK_DONE ? 2LL * cfg->task_result_ttl_ms : 0;
     return put_record(cfg, "task", r, keep);
 }
 
-int sp__redis_state_read(const sp__config *cfg, const char *id, sp__taskrec *r)
+static int state_read(const sp__config *cfg, const char *id, sp__taskrec *r)
 {
-    if (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
-        return SP_ENOENT;
     return get_record(cfg, "task", id, r);
 }
 
-void sp__redis_state_remove(const sp__config *cfg, const char *id)
+static void state_remove(const sp__config *cfg, const char *id)
 {
     redisReply *rep = command(cfg, "DEL spindle:task:%s", id);
     if (rep)
         freeReplyObject(rep);
 }
 
-int sp__redis_put(const sp__config *cfg, const sp__taskrec *r, int64_t not_before_ms)
+static int spool_put(const sp__config *cfg, const sp__taskrec *r, int64_t not_before_ms)
 {
     int rc = put_record(cfg, "payload", r, 0);
     if (rc != SP_OK)
@@ -192,29 +213,8 @@ static void promote(const sp__config *cfg)
         freeReplyObject(due);
 }
 
-int sp__redis_claim(const sp__config *cfg, const char *processing, int timeout_ms,
-                    sp__taskrec *r)
-{
-    char timeout[32];
-    promote(cfg);
-    snprintf(timeout, sizeof(timeout), "%.3f", timeout_ms / 1000.0);
-    redisReply *rep = command(cfg, "BLMOVE spindle:queue %s RIGHT LEFT %s", processing, timeout);
-    if (rep == NULL)
-        return SP_EIO;
-    int rc = SP_ENOENT;
-    if (rep->type == REDIS_REPLY_STRING) {
-        rc = get_record(cfg, "payload", rep->str, r);
-        if (rc != SP_OK) {
-            sp_log(SP_LOG_ERROR, "tasks-backend: task %s has no whole payload; dropped", rep->str);
-            sp__redis_ack(cfg, processing, rep->str);
-            rc = SP_ENOENT;
-        }
-    }
-    freeReplyObject(rep);
-    return rc;
-}
-
-void sp__redis_ack(const sp__config *cfg, const char *processing, const char *id)
+/* The task ran, or cannot: drop it from processing, and its payload. */
+static void drop_claimed(const sp__config *cfg, const char *processing, const char *id)
 {
     redisReply *a = command(cfg, "LREM %s 1 %s", processing, id);
     redisReply *b = command(cfg, "DEL spindle:payload:%s", id);
@@ -222,6 +222,36 @@ void sp__redis_ack(const sp__config *cfg, const char *processing, const char *id
         freeReplyObject(a);
     if (b)
         freeReplyObject(b);
+}
+
+/* BLMOVE waits wait_ms itself: SP_ENOENT when it ran out, ask again. */
+static int spool_claim(const sp__config *cfg, sp__spool_slot *slot, int wait_ms, sp__taskrec *r)
+{
+    char timeout[32];
+    promote(cfg);
+    snprintf(timeout, sizeof(timeout), "%.3f", wait_ms / 1000.0);
+    redisReply *rep = command(cfg, "BLMOVE spindle:queue %s RIGHT LEFT %s", slot->where, timeout);
+    if (rep == NULL)
+        return SP_EIO;
+    int rc = SP_ENOENT;
+    if (rep->type == REDIS_REPLY_STRING) {
+        rc = get_record(cfg, "payload", rep->str, r);
+        if (rc != SP_OK) {
+            sp_log(SP_LOG_ERROR, "tasks-backend: task %s has no whole payload; dropped", rep->str);
+            drop_claimed(cfg, slot->where, rep->str);
+            rc = SP_ENOENT;
+        } else {
+            snprintf(slot->held, sizeof(slot->held), "%s", rep->str);
+        }
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+static void spool_ack(const sp__config *cfg, sp__spool_slot *slot)
+{
+    drop_claimed(cfg, slot->where, slot->held);
+    slot->held[0] = '\0';
 }
 
 /* This machine's name: the instances sharing a store tell themselves
@@ -233,7 +263,7 @@ static void host_name(char host[128])
     host[127] = '\0';
 }
 
-int sp__redis_cron_claim(const sp__config *cfg, const char *line, int64_t due)
+static int cron_claim(const sp__config *cfg, const char *line, int64_t due)
 {
     char host[128];
     host_name(host);
@@ -243,10 +273,11 @@ int sp__redis_cron_claim(const sp__config *cfg, const char *line, int64_t due)
         return SP_EIO;
     int won = rep->type == REDIS_REPLY_STATUS; /* "OK"; nil when the key was there */
     freeReplyObject(rep);
-    return won;
+    return won ? SP_OK : SP_EEXIST;
 }
 
-void sp__redis_processing_key(char *buf, size_t len, int master_pid, int pid)
+/* A spooler's processing list: HOST:MASTER:PID. */
+static void processing_key(char *buf, size_t len, int master_pid, int pid)
 {
     char host[128];
     host_name(host);
@@ -254,7 +285,7 @@ void sp__redis_processing_key(char *buf, size_t len, int master_pid, int pid)
 }
 
 static void recover_list(const sp__config *cfg, const char *key, const char *why,
-                         sp__redis_orphan_fn *fn)
+                         sp__orphan_fn *fn)
 {
     redisReply *ids = command(cfg, "LRANGE %s 0 -1", key);
     for (size_t i = 0; ids && ids->type == REDIS_REPLY_ARRAY && i < ids->elements; i++) {
@@ -284,15 +315,16 @@ static void recover_list(const sp__config *cfg, const char *key, const char *why
         freeReplyObject(ids);
 }
 
-void sp__redis_recover(const sp__config *cfg, int pid, const char *why, sp__redis_orphan_fn *fn)
+/* pid 0: the lists of this host's masters that are gone (a killed server). */
+static void recover_lists(const sp__config *cfg, int pid, const char *why, sp__orphan_fn *fn)
 {
     char key[256], prefix[200];
     if (pid > 0) {
-        sp__redis_processing_key(key, sizeof(key), (int)getpid(), pid);
+        processing_key(key, sizeof(key), (int)getpid(), pid);
         recover_list(cfg, key, why, fn);
         return;
     }
-    sp__redis_processing_key(prefix, sizeof(prefix), 0, 0);
+    processing_key(prefix, sizeof(prefix), 0, 0);
     prefix[strlen(prefix) - 3] = '\0'; /* "spindle:processing:HOST:" */
     redisReply *keys = command(cfg, "KEYS %s*", prefix);
     for (size_t i = 0; keys && keys->type == REDIS_REPLY_ARRAY && i < keys->elements; i++) {
@@ -303,3 +335,71 @@ void sp__redis_recover(const sp__config *cfg, int pid, const char *why, sp__redi
     if (keys)
         freeReplyObject(keys);
 }
+
+static void spool_orphans(const sp__config *cfg, int pid, const char *why, sp__orphan_fn *settle)
+{
+    recover_lists(cfg, pid, why, settle);
+    sp__store_files.spool_orphans(cfg, pid, why, settle);
+}
+
+/* The master is the spooler's parent; the list outlives a spooler that
+ * dies, for that master to recover. */
+static int spool_open(const sp__config *cfg, sp__spool_slot *slot, char *err, size_t errlen)
+{
+    processing_key(slot->where, sizeof(slot->where), (int)getppid(), (int)getpid());
+    slot->held[0] = '\0';
+    return 0;
+}
+
+static void spool_close(const sp__config *cfg, const sp__spool_slot *slot)
+{
+}
+
+/* Every instance submits to and runs the shared queue: a spool is always
+ * there. */
+static bool always(const sp__config *cfg)
+{
+    return true;
+}
+
+/* Not counted: the master's loop does not wait on Redis. */
+static int spool_depth(const sp__config *cfg, long *queued)
+{
+    return SP_ESTATE;
+}
+
+static int prepare(sp__config *cfg, const sp__config *prev, char *err, size_t errlen)
+{
+    return sp__store_files.prepare(cfg, prev, err, errlen);
+}
+
+static void cleanup(const sp__config *cfg)
+{
+    sp__store_files.cleanup(cfg);
+}
+
+/* States in Redis expire by themselves (state_write); this sweeps the
+ * local folder. */
+static void state_sweep(const sp__config *cfg)
+{
+    sp__store_files.state_sweep(cfg);
+}
+
+const sp__store_ops sp__store_redis = {
+    .prepare = prepare,
+    .cleanup = cleanup,
+    .state_write = state_write,
+    .state_read = state_read,
+    .state_remove = state_remove,
+    .state_sweep = state_sweep,
+    .spool_accepts = always,
+    .spool_runs = always,
+    .spool_put = spool_put,
+    .spool_open = spool_open,
+    .spool_close = spool_close,
+    .spool_claim = spool_claim,
+    .spool_ack = spool_ack,
+    .spool_orphans = spool_orphans,
+    .spool_depth = spool_depth,
+    .cron_claim = cron_claim,
+};

@@ -1,7 +1,7 @@
 /*
  * tasks.c - background tasks: sp_task_* and a worker's task threads.
  *
- * Each state change is written to the store (app/tasks/store.c) before it
+ * Each state change is written to the store (app/tasks/store.h) before it
  * becomes true for anyone else: "queued" before the job is on the queue
  * (or in the spool), "running" before the function is called, the result
  * before the state says done.  So a poll on any worker never sees a state
@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/tasks/store.h"
 
 typedef struct job {
     struct job *next;
@@ -271,8 +272,7 @@ SP_EXPORT int sp_task_submit(sp_app *app, const char *name, const void *payload,
     int spool = (flags & SP_TASK_SPOOL) != 0;
     if (!sp__task_name_ok(name) || find_def(ts, name) == NULL)
         return SP_ENOENT;
-    if (spool ? !app->cfg->tasks_backend && (!app->cfg->spool || !app->cfg->spool_dir)
-              : ts->threads == NULL)
+    if (spool ? !sp__spool_accepts(app->cfg) : ts->threads == NULL)
         return SP_ESTATE;
     job *j = calloc(1, sizeof(*j));
     if (j == NULL || (j->rec.body = malloc(len ? len : 1)) == NULL) {

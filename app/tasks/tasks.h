@@ -11,7 +11,7 @@
 #ifndef SPINDLE_APP_TASKS_H
 #define SPINDLE_APP_TASKS_H
 
-#include "app/tasks/store.h"
+#include "app/tasks/record.h"
 #include "spindle/spindle.h"
 
 typedef struct sp__tasks sp__tasks;

@@ -39,7 +39,7 @@ static int has_spooler(const sp__master *m, int n)
  * at start, after a reload retired the old ones. */
 static void top_up_spoolers(sp__master *m)
 {
-    int want = m->cfg->spool_dir || m->cfg->tasks_backend ? m->cfg->spoolers : 0;
+    int want = sp__spoolers_wanted(m->cfg);
     for (int n = 1; n <= want; n++)
         if (!has_spooler(m, n) && sp__m_spawn_spooler(m, n, 0) != 0)
             return; /* try again on the next pass */

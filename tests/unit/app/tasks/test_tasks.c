@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "app/app.h"
+#include "app/tasks/store.h"
 #include "app/tasks/tasks.h"
 
 static sp__config cfg;
