@@ -1,8 +1,9 @@
 /*
  * test_taskstore.c - the task store with its files backend: the record
  * encoding (app/tasks/record.c), atomic writes, a write that fails
- * half-way (the disk-full case) leaving nothing a spooler could run
- * (app/tasks/store_files.c, through app/tasks/store.h).
+ * half-way (the disk-full case) leaving nothing a spooler could run, and
+ * a spooler's claim, ack and recovery (app/tasks/store_files.c) as the
+ * rest of the server reaches them, through app/tasks/store.h.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -182,4 +183,91 @@ Test(taskstore, names_and_ids)
     cr_assert_not(sp__task_name_ok(""));
     cr_assert_not(sp__task_name_ok("a b"));
     cr_assert_not(sp__task_name_ok("../x"));
+}
+
+Test(taskstore, a_spool_folder_takes_spooled_tasks_and_wants_spoolers)
+{
+    sp__config cfg = store(), none;
+    char err[256];
+    cfg.spoolers = 3;
+    cr_assert(sp__spool_accepts(&cfg));
+    cr_assert_eq(sp__spoolers_wanted(&cfg), 3);
+    cr_assert_eq(sp__spool_claim_due(&cfg, "* * * * * m:f", 60), SP_OK, "one server, one fire");
+    memset(&none, 0, sizeof(none)); /* no spool, no [cron]: a private store only */
+    none.spoolers = 3;
+    cr_assert_eq(sp__taskstore_prepare(&none, NULL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_not(sp__spool_accepts(&none));
+    cr_assert_eq(sp__spoolers_wanted(&none), 0);
+    long queued;
+    cr_assert_neq(sp__spool_depth(&none, &queued), SP_OK);
+    sp__taskstore_cleanup(&none);
+    free(none.task_dir);
+    drop(&cfg);
+}
+
+Test(taskstore, a_spooler_claims_the_due_task_and_acks_it)
+{
+    sp__config cfg = store();
+    sp__taskrec r = sample(), later = sample(), d;
+    sp__spool_slot slot;
+    char err[256], queue[4200];
+    long queued = -1;
+    cr_assert_eq(sp__spool_put(&cfg, &r, 1), SP_OK);
+    cr_assert_eq(sp__spool_put(&cfg, &later, sp__unix_ms() + 3600 * 1000), SP_OK);
+    cr_assert_eq(sp__spool_depth(&cfg, &queued), SP_OK);
+    cr_assert_eq(queued, 2);
+    cr_assert_eq(sp__spool_open(&cfg, &slot, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sp__spool_claim(&cfg, &slot, 1, &d), SP_OK);
+    cr_assert_str_eq(d.id, r.id);
+    cr_assert_eq(d.len, r.len);
+    sp__rec_free(&d);
+    cr_assert_eq(count(slot.where), 1, "the claimed task waits in the slot while it runs");
+    snprintf(queue, sizeof(queue), "%s/queue", cfg.spool_dir);
+    cr_assert_eq(count(queue), 1);
+    sp__spool_ack(&cfg, &slot);
+    cr_assert_eq(count(slot.where), 0);
+    cr_assert_eq(sp__spool_claim(&cfg, &slot, 1, &d), SP_ENOENT, "the other is not due");
+    sp__spool_close(&cfg, &slot);
+    struct stat st;
+    cr_assert_neq(stat(slot.where, &st), 0, "an empty slot goes at exit");
+    drop(&cfg);
+}
+
+static int settled;
+static char settled_id[SP_TASK_ID_LEN];
+
+static int settle_ok(const sp__config *cfg, sp__taskrec *r, const char *why)
+{
+    settled++;
+    memcpy(settled_id, r->id, SP_TASK_ID_LEN);
+    return SP_OK;
+}
+
+static int settle_refused(const sp__config *cfg, sp__taskrec *r, const char *why)
+{
+    settled++;
+    return SP_EIO;
+}
+
+Test(taskstore, a_dead_spoolers_task_is_handed_over_until_it_is_settled)
+{
+    sp__config cfg = store();
+    sp__taskrec r = sample(), d;
+    sp__spool_slot slot;
+    char err[256];
+    cr_assert_eq(sp__spool_put(&cfg, &r, 1), SP_OK);
+    cr_assert_eq(sp__spool_open(&cfg, &slot, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sp__spool_claim(&cfg, &slot, 1, &d), SP_OK);
+    sp__rec_free(&d);
+    settled = 0; /* the spooler "dies" here: no ack */
+    sp__spool_orphans(&cfg, (int)getpid(), "killed", settle_refused);
+    cr_assert_eq(settled, 1);
+    cr_assert_eq(count(slot.where), 1, "a task settle refuses stays for the next try");
+    settled = 0;
+    sp__spool_orphans(&cfg, 0, "the server stopped", settle_ok);
+    cr_assert_eq(settled, 1);
+    cr_assert_str_eq(settled_id, r.id);
+    struct stat st;
+    cr_assert_neq(stat(slot.where, &st), 0, "the dead spooler's slot is gone");
+    drop(&cfg);
 }
