@@ -14,7 +14,6 @@
  */
 #include "server/master/stats.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -25,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "app/tasks/store.h"
 #include "server/lib/procfs.h"
 
 /* ---- sockets, shared with control.c ----------------------------------------- */
@@ -225,22 +225,12 @@ static void json_worker(sp__master *m, const sp__mslot *s, FILE *out, uint64_t n
     fputc('}', out);
 }
 
-/* Spooled tasks waiting in a file spool's queue/ (-1: none, or in Redis,
- * which the master does not ask from its loop). */
+/* Spooled tasks waiting (-1: no count to show: no spool, or a store the
+ * master does not ask from its loop). */
 static long spool_queued(const sp__config *cfg)
 {
-    char dir[4200];
-    if (cfg->spool_dir == NULL || cfg->tasks_backend != NULL)
-        return -1;
-    snprintf(dir, sizeof(dir), "%s/queue", cfg->spool_dir);
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        return -1;
-    long n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
+    long n;
+    return sp__spool_depth(cfg, &n) == SP_OK ? n : -1;
 }
 
 static void json_spoolers(sp__master *m, FILE *out)
