@@ -2,7 +2,8 @@
  * app.c - building a worker's application and running requests through it.
  *
  * Order matters and is the operator's: modules initialise in server.ini
- * order, and the middleware chain is the order of the middleware lines,
+ * order (the built-ins server.ini names come first, before any module
+ * line), and the middleware chain is the order of the middleware lines,
  * outermost first, never the order modules happened to load in.
  *
  * Every layer's return value is settled right where it returns
@@ -23,6 +24,19 @@ struct sp_next {
 };
 
 /* ---- registration (init_worker) ---------------------------------------- */
+
+/* "no middleware named X" with the names that are defined, so a typo is
+ * one look away; the built-ins are modules like any other, named by the
+ * table main() handed over. */
+static void unknown_middleware(const sp_app *app, const char *name, char *what, size_t len)
+{
+    size_t n = (size_t)snprintf(what, len, "no middleware named '%s' (defined:", name);
+    for (size_t i = 0; i < app->n_defs && n < len; i++)
+        n += (size_t)snprintf(what + n, len - n, "%s %s", i ? "," : "", app->defs[i].name);
+    if (n < len)
+        snprintf(what + n, len - n, "%s; a built-in joins when a middleware line names it: %s)",
+                 app->n_defs ? "" : " none", sp__modules_builtin_names());
+}
 
 SP_EXPORT int sp_route(sp_app *app, const char *method, const char *pattern, sp_handler_fn fn)
 {
@@ -174,8 +188,7 @@ static int build_chain(sp_app *app, char *err, size_t errlen)
             fn = module_symbol(app, it->value, what, sizeof(what));
         if (fn == NULL) {
             if (what[0] == '\0')
-                snprintf(what, sizeof(what), "no middleware named '%s' (built-in: request_id, "
-                         "access_log; modules define more with sp_middleware_define)", it->value);
+                unknown_middleware(app, it->value, what, sizeof(what));
             snprintf(err, errlen, "%s:%d: middleware: %s", it->origin.file, it->origin.line, what);
             return SP_EINVAL;
         }

@@ -52,6 +52,8 @@ struct sp_app {
 /* The modules linked into the binary (main() passes middleware/'s table);
  * each joins when server.ini names it.  Call before loading any app. */
 void sp__modules_set_builtin(const sp_module *const *list, size_t n);
+/* Their names, "a, b, c", for messages. */
+const char *sp__modules_builtin_names(void);
 
 /* dlopen every [app] module (and the built-ins server.ini names) and check
  * their descriptors; no hooks run.  On failure *out holds what was opened. */

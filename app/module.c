@@ -83,11 +83,20 @@ static bool name_taken(const sp__loaded *mods, size_t n, const char *name)
 static const sp_module *const *builtins;
 static size_t n_builtins;
 
+static char builtin_names[128];
+
 void sp__modules_set_builtin(const sp_module *const *list, size_t n)
 {
+    size_t len = 0;
     builtins = list;
     n_builtins = n;
+    builtin_names[0] = '\0';
+    for (size_t i = 0; i < n && len < sizeof(builtin_names); i++)
+        len += (size_t)snprintf(builtin_names + len, sizeof(builtin_names) - len, "%s%s",
+                                i ? ", " : "", list[i]->name);
 }
+
+const char *sp__modules_builtin_names(void) { return n_builtins ? builtin_names : "none"; }
 
 /* Built-ins join when server.ini mentions them by name. */
 static bool builtin_wanted(const sp__config *cfg, const char *name)

@@ -11,6 +11,7 @@
 #include "app/response.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -54,7 +55,7 @@ static int unfix(sp_response *res)
     return sp__buf_append(res->body, f.ptr, f.len);
 }
 
-int sp__status_bodyless(int status)
+bool sp__status_bodyless(int status)
 {
     return (status >= 100 && status < 200) || status == 204 || status == 304;
 }

@@ -10,6 +10,7 @@
 #ifndef SPINDLE_APP_RESPONSE_H
 #define SPINDLE_APP_RESPONSE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "server/lib/buf.h"
@@ -49,6 +50,6 @@ void sp__response_release(sp_response *res);
 sp_str sp__response_body(const sp_response *res);
 
 /* True if a status carries no body (1xx, 204, 304). */
-int sp__status_bodyless(int status);
+bool sp__status_bodyless(int status);
 
 #endif

@@ -13,18 +13,6 @@
 
 #include "conf/config.h"
 
-const struct sp_section *sp__config_section(const sp__config *cfg, const char *name)
-{
-    /* Modules without a section get an empty one rather than NULL, so their
-     * code never checks; const and stateless, so shared safely. */
-    static const struct sp_section empty = {NULL, NULL, 0};
-
-    for (size_t i = 0; cfg && i < cfg->n_sections; i++)
-        if (strcmp(cfg->sections[i].name, name) == 0)
-            return &cfg->sections[i];
-    return &empty;
-}
-
 SP_EXPORT const char *sp_conf_get(const sp_section *conf, const char *key)
 {
     if (!conf || !key)

@@ -141,7 +141,7 @@ typedef struct sp__config {
     char *cron_timezone;      /* zone [cron] lines are read in */
     char *tasks_backend;      /* "redis://host:port/db": shared queue and states, or NULL */
 
-    /* [cron] lines as written (each checked by sp__cron_parse when read) */
+    /* [cron] lines as written (each checked by sp__crontab_parse when read) */
     sp__item *cron;
     size_t n_cron;
 
@@ -179,8 +179,6 @@ int sp__config_load(sp__config *cfg, int argc, char **argv, enum sp__action *act
 
 /* Read only an ini file (no CLI): used by tests and by reload. */
 int sp__config_load_file(sp__config *cfg, const char *path, char *err, size_t errlen);
-
-/* Reload: the same argv again, into a fresh cfg (the old one is untouched). */
 
 void sp__config_free(sp__config *cfg);
 

@@ -4,7 +4,7 @@
  * A field becomes a bitmask, so "does this minute match" is one AND and the
  * parser is the only place that knows about names, ranges and steps.
  *
- * sp__cron_next walks forward field by field, coarsest first (month, day,
+ * sp__crontab_next walks forward field by field, coarsest first (month, day,
  * hour, minute, second), letting timegm/mktime normalise each step: a month
  * that does not match skips to the next month's first second, and so on.
  * That visits a few dozen candidates per year, so even "Feb 29 that is a
@@ -113,7 +113,7 @@ static const char *parse_field(const char *text, const field *f, uint64_t *mask,
     return NULL;
 }
 
-static const char *parse_job(const char *job, sp__cronspec *out, char *buf, size_t len)
+static const char *parse_job(const char *job, sp__crontab *out, char *buf, size_t len)
 {
     const char *colon = strchr(job, ':');
     if (colon == NULL || colon == job || colon[1] == '\0' || strlen(job) >= sizeof(out->job))
@@ -126,7 +126,7 @@ static const char *parse_job(const char *job, sp__cronspec *out, char *buf, size
 }
 
 /* A restricted day-of-month must fall in one of the months (not Feb 30). */
-static int dom_possible(const sp__cronspec *c)
+static int dom_possible(const sp__crontab *c)
 {
     static const int days[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (c->dom_star || !c->dow_star)
@@ -148,7 +148,7 @@ static int split(char *copy, char **tok, int max)
     return n;
 }
 
-const char *sp__cron_parse(const char *line, sp__cronspec *out, char *buf, size_t len)
+const char *sp__crontab_parse(const char *line, sp__crontab *out, char *buf, size_t len)
 {
     char copy[512], *tok[7];
     uint64_t mask[6];
@@ -169,14 +169,14 @@ const char *sp__cron_parse(const char *line, sp__cronspec *out, char *buf, size_
     }
     if (mask[5] & (1u << 7))
         mask[5] = (mask[5] | 1) & 0x7f; /* 7 is Sunday too */
-    *out = (sp__cronspec){mask[0], mask[1], (uint32_t)mask[2], (uint32_t)mask[3],
+    *out = (sp__crontab){mask[0], mask[1], (uint32_t)mask[2], (uint32_t)mask[3],
                           (uint16_t)mask[4], (uint8_t)mask[5], star[3], star[5], ""};
     if (!dom_possible(out))
         return "day-of-month: never falls in the given months";
     return parse_job(tok[n - 1], out, buf, len);
 }
 
-static int day_matches(const sp__cronspec *c, const struct tm *tm)
+static int day_matches(const sp__crontab *c, const struct tm *tm)
 {
     int dom = (c->dom >> tm->tm_mday) & 1, dow = (c->dow >> tm->tm_wday) & 1;
     if (!c->dom_star && !c->dow_star)
@@ -198,7 +198,7 @@ static time_t settle(struct tm *tm, int utc)
     return t;
 }
 
-int64_t sp__cron_next(const sp__cronspec *c, int64_t after, int utc)
+int64_t sp__crontab_next(const sp__crontab *c, int64_t after, int utc)
 {
     time_t t = (time_t)after + 1;
     struct tm tm;

@@ -19,22 +19,22 @@
 #include <stdint.h>
 #include <time.h>
 
-typedef struct sp__cronspec {
+typedef struct sp__crontab {
     uint64_t sec, min;   /* bit n: second / minute n matches */
     uint32_t hour, dom;  /* hours 0-23, days of the month 1-31 */
     uint16_t mon;        /* months 1-12 */
     uint8_t dow;         /* weekdays 0-6, Sunday 0 */
     int dom_star, dow_star; /* the field started with '*' (the or-rule) */
     char job[128];       /* "module:function" */
-} sp__cronspec;
+} sp__crontab;
 
 /* Parse one line.  NULL, or a short phrase about what is wrong (in buf or
  * static): "hour: 24 is out of range (0-23)". */
-const char *sp__cron_parse(const char *line, sp__cronspec *out, char *buf, size_t len);
+const char *sp__crontab_parse(const char *line, sp__crontab *out, char *buf, size_t len);
 
 /* The first time strictly after `after` (seconds since the epoch) the
  * line fires, read in UTC (utc) or in the process's local zone (TZ), or
  * -1 when it never does within the next 28 years (Feb 30). */
-int64_t sp__cron_next(const sp__cronspec *c, int64_t after, int utc);
+int64_t sp__crontab_next(const sp__crontab *c, int64_t after, int utc);
 
 #endif

@@ -496,9 +496,9 @@ nomem:
  * now, so a bad schedule stops the server at start with file:line. */
 static int add_cron(sp__config *cfg, const sp__ini_line *l, char *err, size_t errlen)
 {
-    sp__cronspec spec;
+    sp__crontab spec;
     char why[160];
-    const char *problem = sp__cron_parse(l->value, &spec, why, sizeof why);
+    const char *problem = sp__crontab_parse(l->value, &spec, why, sizeof why);
     sp__item *v;
 
     if (problem) {
@@ -627,6 +627,18 @@ static void free_sections(sp__config *cfg)
         free(s->name);
     }
     free(cfg->sections);
+}
+
+const struct sp_section *sp__config_section(const sp__config *cfg, const char *name)
+{
+    /* Modules without a section get an empty one rather than NULL, so their
+     * code never checks; const and stateless, so shared safely. */
+    static const struct sp_section empty = {NULL, NULL, 0};
+
+    for (size_t i = 0; cfg && i < cfg->n_sections; i++)
+        if (strcmp(cfg->sections[i].name, name) == 0)
+            return &cfg->sections[i];
+    return &empty;
 }
 
 void sp__config_free(sp__config *cfg)

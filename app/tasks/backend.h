@@ -13,8 +13,8 @@
  * it for callers.  cfg is always the running config; ids reaching a
  * backend have passed sp__task_id_ok.
  */
-#ifndef SPINDLE_APP_TASKBACKEND_H
-#define SPINDLE_APP_TASKBACKEND_H
+#ifndef SPINDLE_APP_TASKS_BACKEND_H
+#define SPINDLE_APP_TASKS_BACKEND_H
 
 #include <stdbool.h>
 #include <stddef.h>

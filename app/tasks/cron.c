@@ -27,7 +27,7 @@
 #include "spindle/spindle.h"
 
 typedef struct entry {
-    sp__cronspec spec;
+    sp__crontab spec;
     const char *line; /* borrowed from the config */
     int64_t next;     /* unix seconds, -1 = never */
     int64_t last;     /* last fire, 0 = never */
@@ -39,15 +39,15 @@ struct sp__cron {
     char *tz; /* NULL: UTC */
 };
 
-static int64_t next_after(const sp__cron *c, const sp__cronspec *s, int64_t after)
+static int64_t next_after(const sp__cron *c, const sp__crontab *s, int64_t after)
 {
     if (c->tz == NULL)
-        return sp__cron_next(s, after, 1);
+        return sp__crontab_next(s, after, 1);
     const char *cur = getenv("TZ");
     char *old = cur ? strdup(cur) : NULL;
     setenv("TZ", c->tz, 1);
     tzset();
-    int64_t t = sp__cron_next(s, after, 0);
+    int64_t t = sp__crontab_next(s, after, 0);
     if (old)
         setenv("TZ", old, 1);
     else
@@ -126,7 +126,7 @@ int sp__cron_new(sp__cron **out, const sp__config *cfg, char *err, size_t errlen
         return -1;
     }
     for (size_t i = 0; i < cfg->n_cron; i++) {
-        if (sp__cron_parse(cfg->cron[i].value, &c->v[i].spec, why, sizeof(why)) != NULL)
+        if (sp__crontab_parse(cfg->cron[i].value, &c->v[i].spec, why, sizeof(why)) != NULL)
             continue; /* checked when the config was read; never here */
         c->v[i].line = cfg->cron[i].value;
         c->n = i + 1;

@@ -9,8 +9,8 @@
  * (cron-state), so cron-catchup can run a line whose time passed while the
  * server was down; without it a missed run is skipped, as cron(8) does.
  */
-#ifndef SPINDLE_SERVER_CRON_H
-#define SPINDLE_SERVER_CRON_H
+#ifndef SPINDLE_APP_TASKS_CRON_H
+#define SPINDLE_APP_TASKS_CRON_H
 
 #include "conf/config.h"
 

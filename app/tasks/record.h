@@ -10,8 +10,8 @@
  * spool file with less(1), and a record cut short is refused (never run)
  * whichever medium carried it, a file or a Redis value.
  */
-#ifndef SPINDLE_APP_TASKRECORD_H
-#define SPINDLE_APP_TASKRECORD_H
+#ifndef SPINDLE_APP_TASKS_RECORD_H
+#define SPINDLE_APP_TASKS_RECORD_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -15,8 +15,8 @@
  * failed after task-retries.  So a task runs at least once, and exactly
  * once unless a spooler dies while running it.
  */
-#ifndef SPINDLE_SERVER_SPOOLER_H
-#define SPINDLE_SERVER_SPOOLER_H
+#ifndef SPINDLE_APP_TASKS_SPOOLER_H
+#define SPINDLE_APP_TASKS_SPOOLER_H
 
 #include <sys/types.h>
 

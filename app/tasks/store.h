@@ -9,8 +9,8 @@
  * backend (store_files.c, folders of one server) or Redis (store_redis.c).
  * A backend implements backend.h; both hold records of record.h.
  */
-#ifndef SPINDLE_APP_TASKSTORE_H
-#define SPINDLE_APP_TASKSTORE_H
+#ifndef SPINDLE_APP_TASKS_STORE_H
+#define SPINDLE_APP_TASKS_STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>

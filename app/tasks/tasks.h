@@ -8,8 +8,8 @@
  * (task-queue) so a flood of submissions fails fast with SP_EFULL instead
  * of growing memory; the caller answers 503 and the client retries.
  */
-#ifndef SPINDLE_APP_TASKS_H
-#define SPINDLE_APP_TASKS_H
+#ifndef SPINDLE_APP_TASKS_TASKS_H
+#define SPINDLE_APP_TASKS_TASKS_H
 
 #include "app/tasks/record.h"
 #include "spindle/spindle.h"

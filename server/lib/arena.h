@@ -6,8 +6,8 @@
  * when the response is done.  The first block is kept across requests, so
  * a connection that serves small requests allocates nothing in steady state.
  */
-#ifndef SPINDLE_APP_ARENA_H
-#define SPINDLE_APP_ARENA_H
+#ifndef SPINDLE_SERVER_LIB_ARENA_H
+#define SPINDLE_SERVER_LIB_ARENA_H
 
 #include <stddef.h>
 

@@ -6,8 +6,8 @@
  * grew past SP__BUF_KEEP are shrunk back when idle, so one huge request
  * does not pin memory for the life of a keep-alive connection.
  */
-#ifndef SPINDLE_APP_BUF_H
-#define SPINDLE_APP_BUF_H
+#ifndef SPINDLE_SERVER_LIB_BUF_H
+#define SPINDLE_SERVER_LIB_BUF_H
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -4,8 +4,8 @@
  * nanoseconds for the scoreboard's request start times, which the master
  * compares with its own reading, and for sp_request_elapsed_ns.
  */
-#ifndef SPINDLE_SERVER_CLOCK_H
-#define SPINDLE_SERVER_CLOCK_H
+#ifndef SPINDLE_SERVER_LIB_CLOCK_H
+#define SPINDLE_SERVER_LIB_CLOCK_H
 
 #include <stdint.h>
 

@@ -2,8 +2,8 @@
  * fdio.h - whole writes to a file descriptor (temp files, spool records),
  * retrying short writes and EINTR.
  */
-#ifndef SPINDLE_APP_FDIO_H
-#define SPINDLE_APP_FDIO_H
+#ifndef SPINDLE_SERVER_LIB_FDIO_H
+#define SPINDLE_SERVER_LIB_FDIO_H
 
 #include <stddef.h>
 

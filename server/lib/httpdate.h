@@ -2,8 +2,8 @@
  * httpdate.h - the Date header value, rendered once per second per thread
  * instead of once per response.
  */
-#ifndef SPINDLE_SERVER_HTTPDATE_H
-#define SPINDLE_SERVER_HTTPDATE_H
+#ifndef SPINDLE_SERVER_LIB_HTTPDATE_H
+#define SPINDLE_SERVER_LIB_HTTPDATE_H
 
 #define SP__HTTPDATE_LEN 29 /* "Tue, 25 Nov 2026 19:41:58 GMT" */
 

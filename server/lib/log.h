@@ -5,8 +5,8 @@
  * whole with a single write() to an O_APPEND descriptor so lines from the
  * master, the workers and their threads never interleave mid-line.
  */
-#ifndef SPINDLE_SERVER_LOG_H
-#define SPINDLE_SERVER_LOG_H
+#ifndef SPINDLE_SERVER_LIB_LOG_H
+#define SPINDLE_SERVER_LIB_LOG_H
 
 #include <stdarg.h>
 

@@ -1,8 +1,8 @@
 /*
  * procfs.h - facts about a process from /proc.
  */
-#ifndef SPINDLE_SERVER_PROCFS_H
-#define SPINDLE_SERVER_PROCFS_H
+#ifndef SPINDLE_SERVER_LIB_PROCFS_H
+#define SPINDLE_SERVER_LIB_PROCFS_H
 
 #include <sys/types.h>
 

@@ -5,8 +5,8 @@
  * is written over argv (and the environment strings after it, which are
  * copied away first).  The name in /proc/PID/comm is set too.
  */
-#ifndef SPINDLE_SERVER_PROCTITLE_H
-#define SPINDLE_SERVER_PROCTITLE_H
+#ifndef SPINDLE_SERVER_LIB_PROCTITLE_H
+#define SPINDLE_SERVER_LIB_PROCTITLE_H
 
 /* Call once, early in main, before anything reads environ. */
 void sp__proctitle_init(int argc, char **argv);

@@ -13,8 +13,8 @@
  *   workers -N      N workers fewer (like N x TTOU)
  *   stats           the stats JSON
  */
-#ifndef SPINDLE_SERVER_CONTROL_H
-#define SPINDLE_SERVER_CONTROL_H
+#ifndef SPINDLE_SERVER_MASTER_CONTROL_H
+#define SPINDLE_SERVER_MASTER_CONTROL_H
 
 #include "server/master/master_int.h"
 

@@ -1,8 +1,8 @@
 /*
  * master.h - the master process: binds, forks, supervises, never serves.
  */
-#ifndef SPINDLE_SERVER_MASTER_H
-#define SPINDLE_SERVER_MASTER_H
+#ifndef SPINDLE_SERVER_MASTER_MASTER_H
+#define SPINDLE_SERVER_MASTER_MASTER_H
 
 #include "conf/config.h"
 

@@ -10,8 +10,8 @@
  *   tasks.c  the task store, spoolers' numbers, [cron], sweeping
  * Nothing here is touched by more than that one thread, so no locks.
  */
-#ifndef SPINDLE_SERVER_MASTER_INT_H
-#define SPINDLE_SERVER_MASTER_INT_H
+#ifndef SPINDLE_SERVER_MASTER_MASTER_INT_H
+#define SPINDLE_SERVER_MASTER_MASTER_INT_H
 
 #include <sys/types.h>
 #include <time.h>
@@ -107,8 +107,8 @@ void sp__m_tasks_stop(sp__master *m);
 
 /* reload.c */
 /* HUP; chain < 0: as reload-mode says, 0 all at once, 1 chain.  0, or a
- * negative SP_E* code with the reason in err (the details are logged). */
-int sp__m_reload(sp__master *m, int chain, char *err, size_t errlen);
+ * negative SP_E* code with the short reason in why (the details are logged). */
+int sp__m_reload(sp__master *m, int chain, char *why, size_t whylen);
 /* A worker of the pending generation became ready. */
 void sp__m_reload_progress(sp__master *m);
 /* A worker of the pending generation could not start. */

@@ -5,8 +5,8 @@
  * Both are no-ops outside systemd: sd_notify() does nothing without
  * NOTIFY_SOCKET, and without LISTEN_FDS no socket is adopted.
  */
-#ifndef SPINDLE_SERVER_NOTIFY_H
-#define SPINDLE_SERVER_NOTIFY_H
+#ifndef SPINDLE_SERVER_MASTER_NOTIFY_H
+#define SPINDLE_SERVER_MASTER_NOTIFY_H
 
 #include "conf/config.h"
 #include "server/worker/listen.h"

@@ -2,8 +2,8 @@
  * privs.h - running as another user: socket ownership and the drop of
  * root after binding (uid, gid, socket-owner).
  */
-#ifndef SPINDLE_SERVER_PRIVS_H
-#define SPINDLE_SERVER_PRIVS_H
+#ifndef SPINDLE_SERVER_MASTER_PRIVS_H
+#define SPINDLE_SERVER_MASTER_PRIVS_H
 
 #include <stddef.h>
 

@@ -2,8 +2,8 @@
  * stats.h - the master's stats server: GET / (JSON) and GET /metrics
  * (Prometheus text exposition format 0.0.4), from the scoreboard.
  */
-#ifndef SPINDLE_SERVER_STATS_H
-#define SPINDLE_SERVER_STATS_H
+#ifndef SPINDLE_SERVER_MASTER_STATS_H
+#define SPINDLE_SERVER_MASTER_STATS_H
 
 #include <stddef.h>
 #include <stdio.h>

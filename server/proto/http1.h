@@ -10,8 +10,8 @@
  * The parser stops (pauses) at the end of each request, so pipelined bytes
  * stay unread in the buffer until the response to this one is done.
  */
-#ifndef SPINDLE_SERVER_HTTP1_H
-#define SPINDLE_SERVER_HTTP1_H
+#ifndef SPINDLE_SERVER_PROTO_HTTP1_H
+#define SPINDLE_SERVER_PROTO_HTTP1_H
 
 #include <stddef.h>
 #include <stdint.h>

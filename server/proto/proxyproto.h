@@ -12,8 +12,8 @@
  * Whether a header is required, allowed or refused is the caller's policy
  * (trusted-proxies, proxy-protocol); this file only reads bytes.
  */
-#ifndef SPINDLE_SERVER_PROXYPROTO_H
-#define SPINDLE_SERVER_PROXYPROTO_H
+#ifndef SPINDLE_SERVER_PROTO_PROXYPROTO_H
+#define SPINDLE_SERVER_PROTO_PROXYPROTO_H
 
 #include <stddef.h>
 

@@ -17,8 +17,8 @@
  *
  * Pure: reads request headers, writes a result; no allocation.
  */
-#ifndef SPINDLE_SERVER_TRUST_H
-#define SPINDLE_SERVER_TRUST_H
+#ifndef SPINDLE_SERVER_PROTO_TRUST_H
+#define SPINDLE_SERVER_PROTO_TRUST_H
 
 #include "app/request.h"
 #include "conf/cidr.h"

@@ -22,8 +22,8 @@
  * Expect, Upgrade) are dropped: nginx has already de-chunked the body and
  * answered 100-continue, and the body length is CONTENT_LENGTH.
  */
-#ifndef SPINDLE_SERVER_UWSGI_H
-#define SPINDLE_SERVER_UWSGI_H
+#ifndef SPINDLE_SERVER_PROTO_UWSGI_H
+#define SPINDLE_SERVER_PROTO_UWSGI_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -16,8 +16,8 @@
  * write at once) -> IDLE again, or LINGER (shut for writing, draining the
  * client's unread bytes so it gets our answer, not a reset) -> closed.
  */
-#ifndef SPINDLE_SERVER_CONN_H
-#define SPINDLE_SERVER_CONN_H
+#ifndef SPINDLE_SERVER_WORKER_CONN_H
+#define SPINDLE_SERVER_WORKER_CONN_H
 
 #include <event2/event.h>
 #include <stdatomic.h>

@@ -17,8 +17,8 @@
  * never reuses uwsgi upstream connections) and uWSGI expect; its streamed
  * responses are close-delimited, never chunked.
  */
-#ifndef SPINDLE_SERVER_FRONT_H
-#define SPINDLE_SERVER_FRONT_H
+#ifndef SPINDLE_SERVER_WORKER_FRONT_H
+#define SPINDLE_SERVER_WORKER_FRONT_H
 
 #include <sys/socket.h>
 

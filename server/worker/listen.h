@@ -1,12 +1,14 @@
 /*
- * listen.h - the master's listening sockets.
+ * listen.h - the listening sockets: bound by the master, accepted on by
+ * the workers.  Both use this table, so it lives in the lower of the two
+ * rooms.
  *
  * The master binds every socket before forking, so workers inherit them and
  * a reload never closes one: a listener whose `listen` line survives a HUP
  * is kept open, only new lines are bound and dropped lines closed.
  */
-#ifndef SPINDLE_SERVER_LISTEN_H
-#define SPINDLE_SERVER_LISTEN_H
+#ifndef SPINDLE_SERVER_WORKER_LISTEN_H
+#define SPINDLE_SERVER_WORKER_LISTEN_H
 
 #include "conf/config.h"
 

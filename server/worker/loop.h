@@ -55,8 +55,8 @@
  * changes hands only through `word` and the queue's lock, which order
  * everything the old holder did before everything the new one does.
  */
-#ifndef SPINDLE_SERVER_LOOP_H
-#define SPINDLE_SERVER_LOOP_H
+#ifndef SPINDLE_SERVER_WORKER_LOOP_H
+#define SPINDLE_SERVER_WORKER_LOOP_H
 
 #include <pthread.h>
 #include <stdatomic.h>

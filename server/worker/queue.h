@@ -7,8 +7,8 @@
  * the IO loop stops accepting connections while the queue is over its
  * limit, and each connection holds at most one queued request.
  */
-#ifndef SPINDLE_SERVER_QUEUE_H
-#define SPINDLE_SERVER_QUEUE_H
+#ifndef SPINDLE_SERVER_WORKER_QUEUE_H
+#define SPINDLE_SERVER_WORKER_QUEUE_H
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -16,8 +16,8 @@
  * Counters are per slot so workers never share a cache line; the master
  * folds a slot into the header's "retired" totals when it frees it.
  */
-#ifndef SPINDLE_SERVER_SCOREBOARD_H
-#define SPINDLE_SERVER_SCOREBOARD_H
+#ifndef SPINDLE_SERVER_WORKER_SCOREBOARD_H
+#define SPINDLE_SERVER_WORKER_SCOREBOARD_H
 
 #include <stdatomic.h>
 #include <stdbool.h>

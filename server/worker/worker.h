@@ -10,8 +10,8 @@
  * one thread until that thread is done with it.  So a connection is never
  * touched by two threads at once and needs no lock.
  */
-#ifndef SPINDLE_SERVER_WORKER_H
-#define SPINDLE_SERVER_WORKER_H
+#ifndef SPINDLE_SERVER_WORKER_WORKER_H
+#define SPINDLE_SERVER_WORKER_WORKER_H
 
 #include <event2/event.h>
 #include <pthread.h>

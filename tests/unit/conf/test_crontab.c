@@ -17,28 +17,28 @@ static int64_t utc(int y, int mo, int d, int h, int mi, int s)
     return (int64_t)timegm(&tm);
 }
 
-static sp__cronspec parse_ok(const char *line)
+static sp__crontab parse_ok(const char *line)
 {
-    sp__cronspec c;
+    sp__crontab c;
     char buf[160];
-    const char *why = sp__cron_parse(line, &c, buf, sizeof(buf));
+    const char *why = sp__crontab_parse(line, &c, buf, sizeof(buf));
     cr_assert_null(why, "'%s': %s", line, why ? why : "");
     return c;
 }
 
 static int64_t next(const char *line, int64_t after)
 {
-    sp__cronspec c = parse_ok(line);
-    return sp__cron_next(&c, after, 1);
+    sp__crontab c = parse_ok(line);
+    return sp__crontab_next(&c, after, 1);
 }
 
 #define NEXT(line, from, want) cr_assert_eq(next(line, from), want, "%s", line)
 
 static void fails(const char *line, const char *want)
 {
-    sp__cronspec c;
+    sp__crontab c;
     char buf[160];
-    const char *why = sp__cron_parse(line, &c, buf, sizeof(buf));
+    const char *why = sp__crontab_parse(line, &c, buf, sizeof(buf));
     cr_assert_not_null(why, "'%s' was accepted", line);
     cr_assert_str_eq(why, want, "'%s'", line);
 }
@@ -99,7 +99,7 @@ Test(crontab, seconds_field)
 
 Test(crontab, job_is_kept)
 {
-    sp__cronspec c = parse_ok("  0 3 * * *\treports.v2:nightly_run ");
+    sp__crontab c = parse_ok("  0 3 * * *\treports.v2:nightly_run ");
     cr_assert_str_eq(c.job, "reports.v2:nightly_run");
 }
 
