@@ -94,6 +94,7 @@ typedef struct sp__config {
     int max_connections;      /* per worker; 0 = only the fd limit */
     int timeout_header_ms;    /* first byte to end of headers */
     int timeout_body_ms;      /* between body reads */
+    size_t min_body_rate;     /* bytes/s a body must keep up on average; 0 = off */
     int timeout_keepalive_ms; /* idle between requests */
     int timeout_write_ms;     /* a write that makes no progress */
     int graceful_timeout_ms;  /* TERM/HUP: how long in-flight work may take */

@@ -80,6 +80,11 @@ static const sp__option options[] = {
              "answered 408 and closed."),
     TIME_OPT("timeout-body", timeout_body_ms, "60s",
              "Longest wait between two reads of a request body; then 408 and close."),
+    SIZE_OPT("min-body-rate", min_body_rate, 0, GIB, "1K",
+             "Bytes per second a request body must keep up: each read buys the time its bytes "
+             "are worth at this rate (never more than timeout-body), so a body trickled a byte "
+             "at a time is answered 408 however often it arrives.  0 turns it off: every read "
+             "then restarts timeout-body."),
     TIME_OPT("timeout-keepalive", timeout_keepalive_ms, "75s",
              "How long an idle keep-alive connection is kept between requests.  Keep it above "
              "the keepalive timeout of the proxy in front (nginx upstream: 60s)."),

@@ -477,6 +477,7 @@ static int process(sp__conn *c)
     }
     if (c->state == C_HEAD && c->x->h1.headers_done) {
         c->state = C_BODY;
+        expire_in(c, c->w->cfg->timeout_body_ms);
         if (c->x->h1.expect_continue && !c->continue_sent)
             send_continue(c);
     }
@@ -506,10 +507,10 @@ static char *body_tail(sp__conn *c, size_t *room)
 
 /* Read until the socket is drained, the client closed, or READ_CAP bytes
  * wait unparsed (then read_ready stays set: there may be more).  Returns
- * whether any byte arrived. */
-static int read_some(sp__conn *c)
+ * how many bytes arrived. */
+static size_t read_some(sp__conn *c)
 {
-    int got = 0;
+    size_t got = 0;
     c->read_ready = 0;
     while (!c->eof) {
         size_t room;
@@ -531,7 +532,7 @@ static int read_some(sp__conn *c)
                 c->x->direct += (size_t)n;
             else
                 c->x->in.len += (size_t)n;
-            got = 1;
+            got += (size_t)n;
             if ((size_t)n < room && !c->peer_closed)
                 break; /* a short read drained it; new data brings a new edge */
         } else if (n < 0 && errno == EINTR) {
@@ -545,11 +546,30 @@ static int read_some(sp__conn *c)
     return got;
 }
 
+/* Body bytes arrived.  Each read earns the time those bytes are worth at
+ * min-body-rate, never more than timeout-body from now: a client that
+ * keeps the connection alive with a byte now and then runs out of time,
+ * while one that is slow but steady, or sent much early and pauses, does
+ * not.  With min-body-rate = 0 every read restarts timeout-body. */
+static void body_progress(sp__conn *c, size_t got)
+{
+    const sp__config *cfg = c->w->cfg;
+    long long now = sp__now_ms(), cap = now + cfg->timeout_body_ms;
+
+    if (cfg->min_body_rate == 0) {
+        expire_in(c, cfg->timeout_body_ms);
+        return;
+    }
+    long long earned = (long long)(got * 1000 / cfg->min_body_rate);
+    c->idle_since = now;
+    c->deadline = c->deadline + earned < cap ? c->deadline + earned : cap;
+}
+
 /* Read and parse while the IO loop owns the connection in a reading state. */
 static void pump(sp__conn *c)
 {
     for (;;) {
-        int got = c->read_ready ? read_some(c) : 0;
+        size_t got = c->read_ready ? read_some(c) : 0;
         if (!process(c))
             return;
         if (c->eof) {
@@ -557,7 +577,7 @@ static void pump(sp__conn *c)
             return;
         }
         if (got && c->state == C_BODY)
-            expire_in(c, c->w->cfg->timeout_body_ms);
+            body_progress(c, got);
         if (!c->read_ready)
             return; /* wait for the next edge */
     }

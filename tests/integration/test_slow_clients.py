@@ -131,6 +131,21 @@ class SlowClients(ServerCase):
             for s in socks:
                 s.close()
 
+    def test_trickled_body_408(self):
+        """A body trickled a byte every 300 ms never lets timeout-body (1 s)
+        run out between reads, yet falls far behind min-body-rate (1K/s):
+        408 and close long before the 2,000 bytes it announced."""
+        socks = [connect(self.port) for _ in range(5)]
+        head = build_request("POST", "/echo", [("Content-Length", "2000")])
+        try:
+            with Probe(self.port) as probe:
+                results = self.trickle(socks, head, max_seconds=20.0, gap=0.3)
+            self.check_408_closed(results, 20.0)
+            self.assertProbesOK(probe)
+        finally:
+            for s in socks:
+                s.close()
+
     def test_slow_body_408(self):
         """A body that stalls (timeout-body 1 s) -> 408 and close."""
         socks = [connect(self.port) for _ in range(10)]
