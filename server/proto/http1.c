@@ -5,11 +5,16 @@
  * CL+TE, duplicate or malformed Content-Length, non-final chunked and bad
  * chunk sizes itself.  What it cannot know is the server's policy, so the
  * callbacks below add: size limits, exactly one well-formed Host on 1.1,
- * Expect, the version, obs-fold, and the 16 KiB chunk-extension cap.
+ * Expect, the version, obs-fold, the 16 KiB chunk-extension cap, no
+ * Transfer-Encoding on HTTP/1.0, one Content-Type, "*" for OPTIONS only,
+ * chunk sizes against limit-body as soon as they are read, and trailers
+ * that may not carry framing, routing or other fields that must be known
+ * before the body (RFC 9110 6.5.1).
  * Every refusal sets h->status and a short reason for the log.
  */
 #include "server/proto/http1.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -71,23 +76,36 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 }
 
 /* What every piece of a header line passes first.  Trailers (after a
- * chunked body) only count against the limit and are dropped: 0.  A piece
- * over the limit: -1.  A piece of the head to record: 1. */
+ * chunked body) count against the head's limits and are dropped: 0.  A
+ * piece over a limit: -1.  A piece of the head to record: 1. */
 static int header_piece(sp__h1 *h, const char *at, size_t len)
 {
     if (h->headers_done) {
         h->trailer_bytes += len;
-        return h->trailer_bytes > h->lim->headers ? fail(h, 431, "trailers over limit"), -1 : 0;
+        return h->trailer_bytes > h->lim->headers ? fail(h, 431, "trailers over limit-headers"), -1
+                                                  : 0;
     }
     if (!head_size_ok(h, at, len))
         return fail(h, 431, "headers over limit-headers"), -1;
     return 1;
 }
 
+/* A piece of a trailer field's name: kept (lower-cased) for the check
+ * once the name is complete; a name longer than tname is none of the
+ * refused ones. */
+static void trailer_name_piece(sp__h1 *h, const char *at, size_t len)
+{
+    for (size_t i = 0; i < len; i++, h->tname_len++)
+        if (h->tname_len < sizeof(h->tname))
+            h->tname[h->tname_len] = (char)tolower((unsigned char)at[i]);
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     sp__h1 *h = H(p);
     int verdict = header_piece(h, at, len);
+    if (verdict == 0 && h->headers_done)
+        trailer_name_piece(h, at, len);
     if (verdict <= 0)
         return verdict < 0 ? HPE_USER : 0;
     if (h->field_done || h->n_hdr == 0) {
@@ -141,11 +159,44 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* Fields a trailer may not carry: what frames or routes the message,
+ * what controls how the request is handled, authentication, and what
+ * says how to read the content.  A recipient that merged them into the
+ * header section after the body would be acting on them too late. */
+static bool trailer_refused(const char *name, size_t len)
+{
+    static const char *const refused[] = {
+        "authorization",    "cache-control",     "connection",     "content-encoding",
+        "content-length",   "content-range",     "content-type",   "cookie",
+        "expect",           "host",              "keep-alive",     "max-forwards",
+        "proxy-authorization", "range",          "te",             "trailer",
+        "transfer-encoding", "upgrade"};
+    if (len > 3 && memcmp(name, "if-", 3) == 0)
+        return true; /* conditionals */
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+        if (strlen(refused[i]) == len && memcmp(refused[i], name, len) == 0)
+            return true;
+    return false;
+}
+
+static int trailer_field_complete(sp__h1 *h)
+{
+    size_t len = h->tname_len;
+    h->tname_len = 0;
+    if (++h->trailer_lines > h->lim->header_count)
+        return fail(h, 431, "more trailer lines than limit-header-count");
+    if (len <= sizeof(h->tname) && trailer_refused(h->tname, len))
+        return fail(h, 400, "a trailer field that must come before the body");
+    return 0;
+}
+
 static int on_header_field_complete(llhttp_t *p)
 {
     sp__h1 *h = H(p);
     h->field_done = 1;
-    if (!h->headers_done && h->hdr[h->n_hdr - 2].len == 0)
+    if (h->headers_done)
+        return trailer_field_complete(h);
+    if (h->hdr[h->n_hdr - 2].len == 0)
         return fail(h, 400, "empty header name");
     return 0;
 }
@@ -193,6 +244,11 @@ static int check_request_line(sp__h1 *h)
         return fail(h, 400, "malformed request line");
     if (memchr(b + u, '#', h->url.len) != NULL)
         return fail(h, 400, "fragment in request target");
+    /* The asterisk form names the server itself, and only OPTIONS asks
+     * about it (RFC 9112 3.2.4). */
+    if (h->url.len == 1 && b[u] == '*' &&
+        !(h->method.len == 7 && memcmp(b + h->method.off, "OPTIONS", 7) == 0))
+        return fail(h, 400, "'*' as the target of a method other than OPTIONS");
     return 0;
 }
 
@@ -203,13 +259,17 @@ static void trim_value(const sp__h1 *h, sp__span *v)
         v->len--;
 }
 
-/* Host and Expect rules, checked once every header is in. */
+/* Host, Content-Type and Expect rules, checked once every header is in.
+ * (llhttp itself refuses a second Content-Length.)  A second Content-Type
+ * would let two readers of one request disagree on how to read its body. */
 static int check_headers(sp__h1 *h)
 {
-    int hosts = 0;
+    int hosts = 0, types = 0;
     for (size_t i = 0; i < h->n_hdr; i += 2) {
         trim_value(h, &h->hdr[i + 1]);
         sp_str v = span_str(h, h->hdr[i + 1]);
+        if (name_is(h, i, "Content-Type") && ++types > 1)
+            return fail(h, 400, "more than one Content-Type");
         if (name_is(h, i, "Host")) {
             if (++hosts > 1)
                 return fail(h, 400, "more than one Host");
@@ -233,6 +293,11 @@ static int on_headers_complete(llhttp_t *p)
         return fail(h, p->http_major == 1 || p->http_major == 2 ? 505 : 400,
                     "unsupported HTTP version");
     h->version = 10 + p->http_minor;
+    /* HTTP/1.0 has no chunked coding; a 1.0 message that claims one is
+     * faulty framing that an intermediary may have read otherwise
+     * (RFC 9112 6.1). */
+    if (h->version == 10 && (p->flags & F_TRANSFER_ENCODING))
+        return fail(h, 400, "Transfer-Encoding in an HTTP/1.0 request");
     h->headers_done = 1;
     h->upgrade = p->upgrade ? 1 : 0; /* Upgrade or CONNECT: we answer, then close */
     if (check_request_line(h) != 0 || check_headers(h) != 0)
@@ -300,9 +365,15 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* llhttp has read a chunk's size line (the size is in content_length):
+ * a chunk that would pass limit-body is refused now, not after its bytes
+ * have arrived. */
 static int on_chunk_header(llhttp_t *p)
 {
-    H(p)->ext_bytes = 0;
+    sp__h1 *h = H(p);
+    h->ext_bytes = 0;
+    if (p->content_length > h->lim->body - h->body_len)
+        return fail(h, 413, "chunk size over limit-body");
     return 0;
 }
 
@@ -386,6 +457,8 @@ void sp__h1_next(sp__h1 *h, size_t start)
         close(h->spill_fd);
     h->spill_fd = -1;
     h->ext_bytes = h->trailer_bytes = 0;
+    h->trailer_lines = 0;
+    h->tname_len = 0;
     h->head_end = 0;
     h->finished = h->upgrade; /* nothing after an upgrade request is HTTP */
     h->upgrade = 0;

@@ -54,6 +54,11 @@ typedef struct sp__h1 {
     uint64_t body_len;
     size_t ext_bytes;
     size_t trailer_bytes;
+    int trailer_lines;
+    /* The current trailer field's name, lower-cased, as far as it fits:
+     * trailers arrive after the body, when the head's spans are gone. */
+    char tname[24];
+    size_t tname_len;
     int status;         /* error status once SP__H1_ERROR */
     const char *reason; /* why, for the log */
     int version;        /* 10, 11 */

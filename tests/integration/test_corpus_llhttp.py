@@ -68,6 +68,11 @@ DEVIATIONS = {
         "transfer codings other than chunked are not decoded: refused (TESTING case 3)",
     ("transfer-encoding.md", "POST with `chunked` as last transfer-encoding (multiple headers)"):
         "transfer codings other than chunked are not decoded: refused (TESTING case 3)",
+    ("method.md", "M-SEARCH request"):
+        "the asterisk target is for OPTIONS only (RFC 9112 3.2.4); SSDP is not served",
+    ("transfer-encoding.md", "Trailing headers"):
+        "Content-Type in a trailer is refused: fields that say how to read the content "
+        "must precede it (RFC 9110 6.5.1)",
     ("uri.md", "Fragment in URI"):
         "a fragment in the request target is refused (RFC 9112 3.2; TESTING case 9)",
 }

@@ -168,9 +168,23 @@ class Framing(ServerCase):
         self.assertRejected(self.chunked(b"5;x=" + b"a" * (17 * 1024) + b"\r\nhello\r\n0\r\n\r\n"
                                          + SMUGGLED), (413,))
 
+    def test_04_chunk_size_over_limit_refused_at_its_size_line(self):
+        # limit-body is 1M: a 16 MiB chunk is refused as soon as its size
+        # line is read, before any of its data (none is ever sent here).
+        self.assertRejected(self.chunked(b"1000000\r\n"), (413,))
+
+    def test_04_chunks_adding_up_over_limit(self):
+        piece = b"80000\r\n" + b"a" * 0x80000 + b"\r\n"  # 512 KiB each
+        self.assertRejected(self.chunked(piece + piece + b"1\r\n"), (413,))
+
+    def test_04_http10_with_chunked(self):
+        # RFC 9112 6.1: Transfer-Encoding in a 1.0 message is faulty framing.
+        self.assertRejected(post([b"Transfer-Encoding: chunked"], b"5\r\nhello\r\n0\r\n\r\n"
+                                 + SMUGGLED, version=b"HTTP/1.0"))
+
     # 6. Trailers -------------------------------------------------------------------
     def test_06_trailers_do_not_change_next_request(self):
-        body = b"5\r\nhello\r\n0\r\nX-Trailer: 1\r\nContent-Length: 99\r\n\r\n"
+        body = b"5\r\nhello\r\n0\r\nX-Trailer: 1\r\nX-Checksum: abc\r\n\r\n"
         data = self.chunked(body) + build_request("GET", "/hello?name=next")
         with Conn(self.port) as c:
             c.send(data)
@@ -178,6 +192,23 @@ class Framing(ServerCase):
             r2 = c.read_response()
         self.assertEqual(json.loads(r1.body)["body"], "hello")
         self.assertEqual(r2.body, b"Hello, next!")
+
+    def test_06_framing_and_routing_fields_refused_in_trailers(self):
+        for field in (b"Content-Length: 99", b"content-length: 5", b"Transfer-Encoding: chunked",
+                      b"Host: other", b"Content-Type: text/plain", b"Authorization: x",
+                      b"If-Match: *", b"Trailer: X-A", b"Connection: close"):
+            with self.subTest(field=field):
+                self.assertRejected(self.chunked(b"5\r\nhello\r\n0\r\n" + field + b"\r\n\r\n"
+                                                 + SMUGGLED))
+
+    def test_06_trailer_lines_count_against_limit_header_count(self):
+        many = b"".join(b"X-T%d: 1\r\n" % i for i in range(2000))
+        self.assertRejected(self.chunked(b"5\r\nhello\r\n0\r\n" + many + b"\r\n" + SMUGGLED),
+                            (431,))
+
+    def test_06_two_content_types_refused(self):
+        self.assertRejected(post([b"Content-Length: 5", b"Content-Type: text/plain",
+                                  b"Content-Type: application/json"], b"hello" + SMUGGLED))
 
     # 7. Header syntax ---------------------------------------------------------------
     def test_07_obs_fold(self):
@@ -238,6 +269,23 @@ class Framing(ServerCase):
 
     def test_09_version_1_11(self):
         self.assertRejected(b"GET / HTTP/1.11\r\nHost: x\r\n\r\n" + SMUGGLED, (400, 505))
+
+    def test_09_asterisk_only_for_options(self):
+        for method in (b"GET", b"POST", b"HEAD", b"DELETE"):
+            with self.subTest(method=method):
+                self.assertRejected(method + b" * HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+                                    + SMUGGLED)
+        got, _ = self.send(b"OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        rs = parse_responses(got)
+        self.assertEqual(len(rs), 1)
+        self.assertNotEqual(rs[0].status, 400, got)
+
+    def test_09_raw_utf8_target_served(self):
+        # Not every client percent-encodes; nginx takes raw UTF-8 in the
+        # target, and so does spindle (the echo shows the bytes as sent).
+        rs = self.assertServed(b"GET /echo/caf\xc3\xa9?q=\xe2\x82\xac HTTP/1.1\r\nHost: x\r\n"
+                               b"Connection: close\r\n\r\n")
+        self.assertEqual(json.loads(rs[0].body)["target"], "/echo/caf\u00e9?q=\u20ac")
 
     def test_09_fragment(self):
         self.assertRejected(b"GET /#frag HTTP/1.1\r\nHost: x\r\n\r\n" + SMUGGLED)

@@ -672,7 +672,7 @@ Test(http1, chunk_extension_over_16k_is_413)
 Test(http1, trailers_do_not_frame_next_request)
 {
     ok_n(LIT("POST /1 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-             "3\r\nabc\r\n0\r\nContent-Length: 40\r\nX-Trailer: t\r\n\r\n"
+             "3\r\nabc\r\n0\r\nX-Checksum: 40\r\nX-Trailer: t\r\n\r\n"
              "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n"),
          2);
     ASSERT_BLOB(req(0)->body, "abc");
@@ -681,6 +681,35 @@ Test(http1, trailers_do_not_frame_next_request)
     ASSERT_BLOB(req(1)->url, "/2");
     cr_assert_eq(req(1)->body.n, 0);
     cr_assert_eq(req(1)->n_hdr, 1);
+}
+
+/* A trailer arrives after the body, too late to frame, route or qualify
+ * it: such fields are refused (RFC 9110 6.5.1), and so is a trailer
+ * section with more lines than a head may have. */
+Test(http1, trailers_that_must_precede_the_body_refused)
+{
+    static const char *const fields[] = {"Content-Length: 40", "HOST: b", "Content-Type: a/b",
+                                         "Authorization: x", "If-None-Match: *", "Trailer: X"};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        char in[256];
+        snprintf(in, sizeof(in),
+                 "POST /1 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "3\r\nabc\r\n0\r\n%s\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n",
+                 fields[i]);
+        reject_str(in, 400);
+    }
+}
+
+Test(http1, trailer_lines_limited_like_header_lines)
+{
+    char *in = malloc(64 * 1024), *p = in;
+    p += sprintf(p, "POST /1 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "3\r\nabc\r\n0\r\n");
+    for (int i = 0; i <= lim.header_count; i++)
+        p += sprintf(p, "X-T%d: 1\r\n", i);
+    p += sprintf(p, "\r\n");
+    reject(in, (size_t)(p - in), 431);
+    free(in);
 }
 
 /* llhttp refuses a second Transfer-Encoding even in the trailers; either
@@ -699,6 +728,46 @@ Test(http1, transfer_encoding_trailer_never_frames)
         ASSERT_BLOB(req(1)->url, "/2");
         cr_assert_eq(req(1)->body.n, 0);
     }
+}
+
+/* A chunk whose size line already passes limit-body is refused before its
+ * data: the answer does not wait for bytes that will be thrown away. */
+Test(http1, chunk_size_over_limit_refused_at_size_line)
+{
+    char in[256];
+    snprintf(in, sizeof(in),
+             "POST /1 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n%llx\r\n",
+             (unsigned long long)lim.body + 1);
+    reject_str(in, 413);
+}
+
+/* RFC 9112 6.1: chunked framing in an HTTP/1.0 request is faulty. */
+Test(http1, transfer_encoding_on_http10_refused)
+{
+    reject_str("POST /1 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+               400);
+}
+
+Test(http1, second_content_type_refused)
+{
+    reject_str("POST /1 HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\nContent-Length: 1\r\n"
+               "Content-Type: c/d\r\n\r\nx",
+               400);
+}
+
+/* Raw UTF-8 in the target (path, query) is taken as nginx takes it; it
+ * cannot end the target, so framing is unchanged. */
+Test(http1, raw_utf8_target_accepted)
+{
+    ok_str("GET /caf\xc3\xa9/\xe2\x82\xac?q=\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n");
+    ASSERT_BLOB(req(0)->url, "/caf\xc3\xa9/\xe2\x82\xac?q=\xc3\xa9");
+}
+
+/* The asterisk form is for OPTIONS only (RFC 9112 3.2.4). */
+Test(http1, asterisk_target_only_for_options)
+{
+    reject_str("GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400);
+    ok_str("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
 }
 
 /* ---- case 7: header syntax --------------------------------------------------------- */
