@@ -7,7 +7,7 @@
  * in app->chain itself.  Requests are filled the way conn.c fills them
  * from the parser; responses get a sink that records the stream calls the
  * server would turn into socket writes.  The error log goes to a temp
- * file, so a test can check what was logged.
+ * file (tests/common/log_capture.h), so a test can check what was logged.
  *
  * Each test file includes it once and declares
  *   TestSuite(name, .init = setup, .fini = teardown);
@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "app/app.h"
 #include "app/request.h"
@@ -27,7 +26,7 @@
 #include "app/router.h"
 #include "server/lib/arena.h"
 #include "server/lib/buf.h"
-#include "server/lib/log.h"
+#include "tests/common/log_capture.h"
 
 typedef struct sink_log {
     int starts;
@@ -58,27 +57,9 @@ static sp_response rs;
 static sp__buf body;
 static sink_log sink;
 
-static char log_path[64];
-
-/* True if the error log so far holds needle. */
-static inline int logged(const char *needle)
-{
-    static char text[64 * 1024];
-    FILE *f = fopen(log_path, "r");
-    cr_assert_not_null(f);
-    size_t n = fread(text, 1, sizeof(text) - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    return strstr(text, needle) != NULL;
-}
-
 static inline void setup(void)
 {
-    strcpy(log_path, "/tmp/test_app_log_XXXXXX");
-    int fd = mkstemp(log_path);
-    cr_assert_geq(fd, 0);
-    close(fd);
-    cr_assert_eq(sp__log_open(log_path, SP_LOG_ERROR), 0);
+    log_capture_start(SP_LOG_ERROR);
     memset(&cfg, 0, sizeof(cfg));
     app = calloc(1, sizeof(*app));
     cr_assert_not_null(app);
@@ -100,7 +81,7 @@ static inline void teardown(void)
     sp__arena_free(&arena);
     sp__buf_free(&body);
     sp__buf_free(&sink.out);
-    unlink(log_path);
+    log_capture_stop();
 }
 
 static inline sp_str S(const char *s)
