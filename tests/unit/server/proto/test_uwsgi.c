@@ -9,33 +9,10 @@
 #include <string.h>
 
 #include "server/proto/uwsgi.h"
+#include "uwsgi_fixture.h"
 
 #define MAX_VARS (16 * 1024)
 #define MAX_BODY (1024 * 1024)
-
-/* A packet from NULL-terminated key, value pairs; returns its length. */
-static size_t packet(char *out, int modifier1, const char *const *kv)
-{
-    size_t n = 4;
-
-    for (size_t i = 0; kv[i]; i += 2) {
-        size_t kl = strlen(kv[i]), vl = strlen(kv[i + 1]);
-
-        out[n] = (char)(kl & 255);
-        out[n + 1] = (char)(kl >> 8);
-        memcpy(out + n + 2, kv[i], kl);
-        n += 2 + kl;
-        out[n] = (char)(vl & 255);
-        out[n + 1] = (char)(vl >> 8);
-        memcpy(out + n + 2, kv[i + 1], vl);
-        n += 2 + vl;
-    }
-    out[0] = (char)modifier1;
-    out[1] = (char)((n - 4) & 255);
-    out[2] = (char)((n - 4) >> 8);
-    out[3] = 0;
-    return n;
-}
 
 /* nginx's uwsgi_params for a GET, plus a couple of headers. */
 /* Pairs read best two to a column. */
@@ -67,7 +44,7 @@ static const char *convert_all(char *buf, size_t *len, sp__uw_result *r)
 Test(uwsgi, nginx_get_becomes_http_head)
 {
     char buf[4096];
-    size_t len = packet(buf, 0, nginx_get);
+    size_t len = uwsgi_packet(buf, 0, nginx_get);
     size_t plen = len;
     sp__uw_result r;
 
@@ -105,7 +82,7 @@ Test(uwsgi, body_follows_the_head)
                                      "keep-alive",
                                      NULL};
     char buf[4096];
-    size_t len = packet(buf, 0, kv);
+    size_t len = uwsgi_packet(buf, 0, kv);
     sp__uw_result r;
 
     memcpy(buf + len, "hel", 3); /* part of the body arrived with the packet */
@@ -124,7 +101,7 @@ Test(uwsgi, path_info_and_query_when_no_request_uri)
         "REQUEST_METHOD", "GET",         "PATH_INFO", "/p", "QUERY_STRING", "a=b",
         "SERVER_NAME",    "srv.example", NULL};
     char buf[1024];
-    size_t len = packet(buf, 0, kv);
+    size_t len = uwsgi_packet(buf, 0, kv);
     sp__uw_result r;
 
     cr_assert_str_eq(convert_all(buf, &len, &r),
@@ -149,7 +126,7 @@ Test(uwsgi, header_names_are_title_cased)
                                      "1",
                                      NULL};
     char buf[1024];
-    size_t len = packet(buf, 0, kv);
+    size_t len = uwsgi_packet(buf, 0, kv);
     sp__uw_result r;
 
     cr_assert_str_eq(convert_all(buf, &len, &r),
@@ -160,7 +137,7 @@ Test(uwsgi, header_names_are_title_cased)
 static int https_of(const char *const *kv)
 {
     char buf[1024];
-    size_t len = packet(buf, 0, kv);
+    size_t len = uwsgi_packet(buf, 0, kv);
     sp__uw_result r;
 
     convert_all(buf, &len, &r);
@@ -190,13 +167,13 @@ Test(uwsgi, ipv6_remote_and_bad_remote_ignored)
     const char *const b[] = {"REQUEST_METHOD", "GET",         "REQUEST_URI", "/", "REMOTE_ADDR",
                              "not-an-ip",      "REMOTE_PORT", "65536",       NULL};
     char buf[1024];
-    size_t len = packet(buf, 0, a);
+    size_t len = uwsgi_packet(buf, 0, a);
     sp__uw_result r;
 
     convert_all(buf, &len, &r);
     cr_assert_str_eq(r.addr, "2001:db8::1");
     cr_assert_eq(r.port, 65535);
-    len = packet(buf, 0, b);
+    len = uwsgi_packet(buf, 0, b);
     convert_all(buf, &len, &r);
     cr_assert_str_eq(r.addr, "");
     cr_assert_eq(r.port, 0);
@@ -207,7 +184,7 @@ Test(uwsgi, ipv6_remote_and_bad_remote_ignored)
 Test(uwsgi, byte_at_a_time)
 {
     char whole[4096], buf[4096], want[4096];
-    size_t plen = packet(whole, 0, nginx_get), wlen = plen;
+    size_t plen = uwsgi_packet(whole, 0, nginx_get), wlen = plen;
     sp__uw_result r;
 
     memcpy(want, whole, plen);
@@ -231,7 +208,7 @@ Test(uwsgi, byte_at_a_time)
 Test(uwsgi, start_offset_is_honoured)
 {
     char buf[4096];
-    size_t len = 5 + packet(buf + 5, 0, nginx_get);
+    size_t len = 5 + uwsgi_packet(buf + 5, 0, nginx_get);
     sp__uw_result r;
 
     memcpy(buf, "XXXXX", 5);
@@ -260,14 +237,14 @@ static void refused_kv(const char *const *kv, const char *why)
 {
     char buf[4096];
 
-    refused(buf, packet(buf, 0, kv), MAX_VARS, why);
+    refused(buf, uwsgi_packet(buf, 0, kv), MAX_VARS, why);
 }
 
 Test(uwsgi, modifier1_not_zero_refused_at_first_byte)
 {
     char buf[1024];
 
-    packet(buf, 5, nginx_get);
+    uwsgi_packet(buf, 5, nginx_get);
     refused(buf, 1, MAX_VARS, "modifier1 5, one byte");
     buf[0] = 30; /* uWSGI's PSGI modifier */
     refused(buf, 4, MAX_VARS, "modifier1 30");
@@ -276,7 +253,7 @@ Test(uwsgi, modifier1_not_zero_refused_at_first_byte)
 Test(uwsgi, bad_sizes_refused)
 {
     char buf[70000] = {0};
-    size_t len = packet(buf, 0, nginx_get);
+    size_t len = uwsgi_packet(buf, 0, nginx_get);
 
     refused("\0\0\0\0", 4, MAX_VARS, "datasize 0");
     refused(buf, len, len - 5, "datasize over limit-headers");
@@ -288,21 +265,21 @@ Test(uwsgi, bad_sizes_refused)
 Test(uwsgi, truncated_variables_refused)
 {
     char buf[1024];
-    size_t len = packet(buf, 0, nginx_get);
+    size_t len = uwsgi_packet(buf, 0, nginx_get);
 
     buf[4] = 0x7f; /* first key claims more bytes than the packet has */
     buf[5] = 0x7f;
     refused(buf, len, MAX_VARS, "key length overruns");
-    len = packet(buf, 0, nginx_get);
+    len = uwsgi_packet(buf, 0, nginx_get);
     buf[4 + 2 + 12] = (char)0xf0; /* QUERY_STRING's value length */
     buf[4 + 2 + 12 + 1] = 0x7f;
     refused(buf, len, MAX_VARS, "value length overruns");
     /* datasize one short: the last value is cut */
-    len = packet(buf, 0, nginx_get);
+    len = uwsgi_packet(buf, 0, nginx_get);
     set_datasize(buf, len - 4 - 1);
     refused(buf, len - 1, MAX_VARS, "last value cut");
     /* a lone length byte at the end */
-    len = packet(buf, 0, nginx_get);
+    len = uwsgi_packet(buf, 0, nginx_get);
     buf[len] = 1;
     set_datasize(buf, len - 4 + 1);
     refused(buf, len + 1, MAX_VARS, "dangling length byte");
@@ -368,7 +345,7 @@ Test(uwsgi, content_length_checked)
 Test(uwsgi, mutations_never_crash)
 {
     char whole[4096], buf[4096];
-    size_t plen = packet(whole, 0, nginx_get);
+    size_t plen = uwsgi_packet(whole, 0, nginx_get);
     unsigned seed = 12345;
 
     for (int round = 0; round < 20000; round++) {
