@@ -72,3 +72,30 @@ Test(buf, reset_keeps_small_frees_big)
     cr_assert_eq(sp__buf_append(&b, "z", 1), SP_OK);
     sp__buf_free(&b);
 }
+
+/* vsnprintf needs a byte for its NUL: text as long as the free room, or
+ * one byte shorter or longer, must all come out whole (an off-by-one
+ * here drops the last byte or writes past the end). */
+Test(buf, printf_at_the_edge_of_the_free_room)
+{
+    for (size_t left = 0; left < 6; left++) {
+        for (size_t len = left ? left - 1 : 0; len <= left + 1; len++) {
+            sp__buf b = {0};
+            char text[16];
+            cr_assert_eq(sp__buf_reserve(&b, 64), SP_OK);
+            size_t fill = b.cap - left;
+            cr_assert_eq(sp__buf_reserve(&b, fill), SP_OK);
+            memset(b.data, '.', fill);
+            b.len = fill;
+            memset(text, 'a', len);
+            text[len] = '\0';
+            text[0 < len ? len - 1 : 0] = len ? 'z' : '\0';
+            cr_assert_eq(sp__buf_printf(&b, "%s", text), SP_OK);
+            cr_assert_eq(b.len, fill + len, "%zu free, %zu bytes", left, len);
+            cr_assert_eq(memcmp(b.data + fill, text, len), 0, "%zu free, %zu bytes: '%.*s'", left,
+                         len, (int)len, b.data + fill);
+            cr_assert_eq(b.data[fill - 1], '.', "what was there changed");
+            sp__buf_free(&b);
+        }
+    }
+}
