@@ -146,20 +146,20 @@ Test(section, int_refusals_leave_the_default)
         const char *key;
         long min, max;
     } bad[] = {
-        {"size", 13, 100}, /* below min */
-        {"size", 0, 11},   /* above max */
-        {"neg", -39, 0},
-        {"hex", 0, 100},   /* decimal only */
-        {"tail", 0, 100},  /* trailing bytes */
-        {"empty", 0, 100}, /* no digits */
-        {"huge", 0, LONG_MAX},
-        {"file", 0, 100},
+        {"size", 13, 100},     /* below min */
+        {"size", 0, 11},       /* above max */
+        {"neg", -39, 0},       /* below a negative min */
+        {"hex", 0, 100},       /* decimal only */
+        {"tail", 0, 100},      /* trailing bytes */
+        {"empty", 0, 100},     /* no digits */
+        {"huge", 0, LONG_MAX}, /* past what a long holds */
+        {"file", 0, 100},      /* no number at all */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         long n = -1;
         cr_assert_eq(sp_conf_int(&cache, bad[i].key, 77, bad[i].min, bad[i].max, &n), SP_EINVAL,
-                     "%s = '%s' accepted in [%ld, %ld]", bad[i].key, sp_conf_get(&cache, bad[i].key),
-                     bad[i].min, bad[i].max);
+                     "%s = '%s' accepted in [%ld, %ld]", bad[i].key,
+                     sp_conf_get(&cache, bad[i].key), bad[i].min, bad[i].max);
         cr_assert_eq(n, 77, "%s: *out is %ld, not the default", bad[i].key, n);
     }
 }

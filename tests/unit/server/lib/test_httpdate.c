@@ -38,8 +38,7 @@ static void assert_is_now(void)
     render(t0, a, sizeof a);
     render(t1, b, sizeof b);
     cr_assert_eq(strlen(got), SP__HTTPDATE_LEN, "'%s'", got);
-    cr_assert(strcmp(got, a) == 0 || strcmp(got, b) == 0, "got '%s', the clock says '%s'", got,
-              a);
+    cr_assert(strcmp(got, a) == 0 || strcmp(got, b) == 0, "got '%s', the clock says '%s'", got, a);
 }
 
 Test(httpdate, is_the_current_time_as_imf_fixdate)

@@ -113,7 +113,8 @@ Test(log, a_line_says_when_what_and_who)
     char *s = slurp(path, NULL);
     cr_assert_eq(count_lines(s), 1, "%s", s);
 
-    snprintf(want_tail, sizeof want_tail, " [warn] worker 3 %d: disk full at 99%%\n", (int)getpid());
+    snprintf(want_tail, sizeof want_tail, " [warn] worker 3 %d: disk full at 99%%\n",
+             (int)getpid());
     size_t n = strlen(s), t = strlen(want_tail);
     cr_assert(n > t && strcmp(s + n - t, want_tail) == 0, "'%s' does not end in '%s'", s,
               want_tail);
@@ -186,7 +187,7 @@ Test(log, reopen_goes_on_in_the_new_file)
 }
 
 #define THREADS 4
-#define LINES 500
+#define LINES   500
 
 static void *writer(void *arg)
 {

@@ -39,7 +39,7 @@
 #include "tests/common/log_capture.h"
 
 #define WAIT_LIMIT_S 10
-#define MAX_REPLIES 16
+#define MAX_REPLIES  16
 
 static sp__inproc ip;
 
@@ -245,14 +245,14 @@ static inline void wait_text(client *c, const char *text)
 /* ---- reading the replies ---------------------------------------------------- */
 
 typedef struct reply {
-    int minor;             /* HTTP/1.minor */
+    int minor; /* HTTP/1.minor */
     int status;
-    const char *head;      /* the header lines, into client.got */
+    const char *head; /* the header lines, into client.got */
     size_t head_len;
-    sp__buf body;          /* decoded */
-    int chunked;           /* Transfer-Encoding: chunked */
-    int length;            /* Content-Length, or -1 */
-    size_t end;            /* offset in client.got just past it */
+    sp__buf body; /* decoded */
+    int chunked;  /* Transfer-Encoding: chunked */
+    int length;   /* Content-Length, or -1 */
+    size_t end;   /* offset in client.got just past it */
 } reply;
 
 static reply R[MAX_REPLIES];
@@ -307,7 +307,7 @@ static inline int body_is(const reply *r, const char *text)
 }
 
 #define ASSERT_BODY(r, text)                                                                       \
-    cr_assert(body_is((r), (text)), "body '%.*s', wanted '%s'", (int)(r)->body.len,              \
+    cr_assert(body_is((r), (text)), "body '%.*s', wanted '%s'", (int)(r)->body.len,                \
               (r)->body.data ? (r)->body.data : "", (text))
 
 /* Decode a chunked body from p; the offset past it, or 0 if incomplete. */
@@ -364,8 +364,7 @@ static inline size_t replies(client *c, unsigned head_mask)
         r->chunked = te && strcasecmp(te, "chunked") == 0;
         r->length = cl ? atoi(cl) : -1;
         const char *b = blank + 4;
-        if (r->status / 100 == 1 || r->status == 204 || r->status == 304 ||
-            (head_mask >> n & 1)) {
+        if (r->status / 100 == 1 || r->status == 204 || r->status == 304 || (head_mask >> n & 1)) {
             r->end = (size_t)(b - base);
         } else if (r->chunked) {
             r->end = read_chunked(b, end, &r->body, base);

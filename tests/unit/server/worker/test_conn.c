@@ -135,9 +135,10 @@ Test(conn, refusal_in_a_pipeline_ends_it)
     client c;
 
     client_open(&c);
-    client_say(&c, "GET /first HTTP/1.1\r\nHost: a\r\n\r\n"
-                   "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx"
-                   "GET /after HTTP/1.1\r\nHost: a\r\n\r\n");
+    client_say(&c,
+               "GET /first HTTP/1.1\r\nHost: a\r\n\r\n"
+               "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx"
+               "GET /after HTTP/1.1\r\nHost: a\r\n\r\n");
     wait_closed(&c);
     cr_assert_eq(replies(&c, 0), 2);
     ASSERT_BODY(&R[0], "path=/first");
@@ -283,8 +284,7 @@ Test(conn, a_big_body_reaches_the_handler_whole)
     cr_assert_not_null(data);
     for (size_t i = 0; i < n; i++)
         data[i] = (char)('a' + (i * 7 + i / 26) % 26);
-    snprintf(head, sizeof head, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %zu\r\n\r\n",
-             n);
+    snprintf(head, sizeof head, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %zu\r\n\r\n", n);
     client_open(&c);
     client_say(&c, head);
     client_send(&c, data, n, 1500);

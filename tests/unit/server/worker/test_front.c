@@ -174,7 +174,8 @@ Test(front, forwarded_headers_count_from_a_trusted_peer_only)
  * only if that hop is trusted too. */
 Test(front, behind_a_proxy_header_trust_follows_the_named_address)
 {
-    static const char fwd[] = "GET /who HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 198.51.100.9\r\n\r\n";
+    static const char fwd[] =
+        "GET /who HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 198.51.100.9\r\n\r\n";
     client c;
 
     behind("unix, 10.0.0.0/8", SP__PROXY_V1, SP__FWD_X_FORWARDED);
@@ -198,12 +199,15 @@ Test(front, behind_a_proxy_header_trust_follows_the_named_address)
 static sp__listener uwsgi_listener = {.fd = FAKE_LFD, .proto = SP__PROTO_UWSGI};
 static sp__listeners uwsgi_only = {&uwsgi_listener, 1};
 
-/* nginx's uwsgi_params for GET /who over https. */
+/* nginx's uwsgi_params for GET /who over https.  Pairs read best three to
+ * a row. */
+/* clang-format off */
 static const char *const nginx_get[] = {
     "REQUEST_METHOD", "GET",         "REQUEST_URI", "/who",     "PATH_INFO",   "/who",
     "QUERY_STRING",   "",            "SERVER_PROTOCOL", "HTTP/1.1", "HTTPS", "on",
     "REMOTE_ADDR",    "192.0.2.44",  "REMOTE_PORT", "5555",     "HTTP_HOST",   "example.com",
     NULL};
+/* clang-format on */
 
 Test(front, a_uwsgi_packet_is_one_request_with_its_client)
 {

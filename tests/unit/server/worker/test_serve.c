@@ -124,6 +124,9 @@ static void teardown(void)
 
 TestSuite(serve, .init = setup, .fini = teardown);
 
+#define GET(path)  "GET " path " HTTP/1.1\r\nHost: a\r\n\r\n"
+#define HEAD(path) "HEAD " path " HTTP/1.1\r\nHost: a\r\n\r\n"
+
 /* One request, its replies. */
 static size_t ask(client *c, const char *req, size_t n_replies, unsigned head_mask)
 {
@@ -149,9 +152,7 @@ Test(serve, a_body_is_framed_by_content_length)
 {
     client c;
 
-    cr_assert_eq(ask(&c, "GET /hello HTTP/1.1\r\nHost: a\r\n\r\nGET /empty HTTP/1.1\r\nHost: a\r\n\r\n",
-                     2, 0),
-                 2);
+    cr_assert_eq(ask(&c, GET("/hello") GET("/empty"), 2, 0), 2);
     cr_assert_eq(R[0].minor, 1);
     cr_assert_eq(R[0].status, 200);
     cr_assert_eq(memcmp(c.got.data, "HTTP/1.1 200 OK\r\n", 17), 0, "status line");
@@ -176,9 +177,7 @@ Test(serve, head_has_the_length_but_no_body)
 {
     client c;
 
-    cr_assert_eq(ask(&c, "HEAD /hello HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n",
-                     2, 1),
-                 2);
+    cr_assert_eq(ask(&c, HEAD("/hello") GET("/hello"), 2, 1), 2);
     cr_assert_eq(R[0].length, 5);
     cr_assert_eq(R[0].body.len, 0);
     ASSERT_BODY(&R[1], "hello");
@@ -190,12 +189,7 @@ Test(serve, no_body_for_204_and_304)
 {
     client c;
 
-    cr_assert_eq(ask(&c,
-                     "GET /status/204 HTTP/1.1\r\nHost: a\r\n\r\n"
-                     "GET /status/304 HTTP/1.1\r\nHost: a\r\n\r\n"
-                     "GET /status/200 HTTP/1.1\r\nHost: a\r\n\r\n",
-                     3, 0),
-                 3);
+    cr_assert_eq(ask(&c, GET("/status/204") GET("/status/304") GET("/status/200"), 3, 0), 3);
     cr_assert_eq(R[0].status, 204);
     cr_assert_null(header(&R[0], "Content-Length"));
     cr_assert_eq(R[1].status, 304);
@@ -210,9 +204,7 @@ Test(serve, a_stream_is_chunked_on_http11)
 {
     client c;
 
-    cr_assert_eq(ask(&c, "GET /stream HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n",
-                     2, 0),
-                 2);
+    cr_assert_eq(ask(&c, GET("/stream") GET("/hello"), 2, 0), 2);
     cr_assert(R[0].chunked);
     cr_assert_null(header(&R[0], "Content-Length"));
     ASSERT_BODY(&R[0], "one\ntwo\nthree\n");
@@ -243,9 +235,7 @@ Test(serve, head_of_a_stream_sends_no_chunks)
 {
     client c;
 
-    cr_assert_eq(ask(&c, "HEAD /stream HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n",
-                     2, 1),
-                 2);
+    cr_assert_eq(ask(&c, HEAD("/stream") GET("/hello"), 2, 1), 2);
     cr_assert(R[0].chunked);
     ASSERT_BODY(&R[1], "hello");
     cr_assert_eq(R[1].end, c.got.len);
@@ -272,9 +262,7 @@ Test(serve, a_body_bigger_than_the_socket_buffer_arrives_whole)
 {
     client c;
 
-    cr_assert_eq(ask(&c, "GET /big HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n",
-                     2, 0),
-                 2);
+    cr_assert_eq(ask(&c, GET("/big") GET("/hello"), 2, 0), 2);
     cr_assert_eq(R[0].length, BIG);
     cr_assert_eq(R[0].body.len, (size_t)BIG);
     cr_assert_eq(memcmp(R[0].body.data, big, BIG), 0, "the body changed on its way");
@@ -289,10 +277,7 @@ Test(serve, a_file_is_sent_whole)
 
     cr_assert_not_null(want);
     fill(want, file_len, 2);
-    cr_assert_eq(ask(&c, "GET /file HTTP/1.1\r\nHost: a\r\n\r\nHEAD /file HTTP/1.1\r\nHost: a\r\n\r\n"
-                         "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n",
-                     3, 2),
-                 3);
+    cr_assert_eq(ask(&c, GET("/file") HEAD("/file") GET("/hello"), 3, 2), 3);
     cr_assert_eq(R[0].length, (int)file_len);
     cr_assert_eq(R[0].body.len, file_len);
     cr_assert_eq(memcmp(R[0].body.data, want, file_len), 0, "the file changed on its way");
@@ -310,7 +295,7 @@ Test(serve, a_header_with_crlf_is_never_sent)
 {
     client c;
 
-    cr_assert_eq(ask(&c, "GET /evil HTTP/1.1\r\nHost: a\r\n\r\n", 1, 0), 1);
+    cr_assert_eq(ask(&c, GET("/evil"), 1, 0), 1);
     cr_assert_eq(R[0].status, 500);
     ASSERT_BODY(&R[0], "500 Internal Server Error\n");
     cr_assert_null(memmem(c.got.data, c.got.len, "Injected", 8), "the injected line was sent");
@@ -338,8 +323,7 @@ Test(capped, the_last_allowed_request_closes_the_connection)
 
     atomic_store(&calls, 0);
     client_open(&c);
-    client_say(&c, "GET /hello HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n"
-                   "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+    client_say(&c, GET("/hello") GET("/hello") GET("/hello"));
     wait_closed(&c);
     cr_assert_eq(replies(&c, 0), 2);
     cr_assert_null(header(&R[0], "Connection"));
