@@ -13,6 +13,7 @@
 
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,35 +26,36 @@
 #include "app/tasks/tasks.h"
 #include "server/lib/log.h"
 #include "server/lib/proctitle.h"
+#include "server/lib/sigs.h"
 
 #define SCAN_MS 100
 #define MAX_BACKOFF_MS (60LL * 1000)
 
-/* Set by signal handlers, read by the loop: the only way a handler may
- * talk to it.  One spooler per process, so file scope is that process's. */
-static volatile sig_atomic_t stop_asked, reopen_asked;
+/* The process's signals are blocked and taken between tasks (sigs.h), so
+ * none cuts a task's system call short. */
+static sigset_t held;
+static bool stop_asked;
 
-static void on_term(int sig) { stop_asked = 1; }
-static void on_usr1(int sig) { reopen_asked = 1; }
-static void on_fast(int sig) { _exit(0); } /* the task its slot holds is recovered */
-
-static void setup_signals(void)
+/* Take the signals that arrived, waiting up to wait_ms for one: the
+ * spooler's only sleep, so a stop never waits out a pause. */
+static void take_signals(sp_app *app, long wait_ms)
 {
-    struct sigaction sa = {0};
-    sigset_t none;
-    sa.sa_handler = on_term;
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = on_usr1;
-    sigaction(SIGUSR1, &sa, NULL);
-    sa.sa_handler = on_fast;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGQUIT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGTTIN, SIG_IGN);
-    signal(SIGTTOU, SIG_IGN);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    const sp__config *cfg = app->cfg;
+    struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+    int sig;
+
+    while ((sig = sigtimedwait(&held, NULL, &ts)) > 0) {
+        if (sig == SIGTERM) {
+            stop_asked = true;
+        } else if (sig == SIGUSR1) {
+            if (sp__log_open(cfg->log_file, cfg->log_level) != 0)
+                sp_log(SP_LOG_ERROR, "cannot reopen %s: %m", cfg->log_file);
+            sp__app_reopen_logs(app);
+        } else {
+            _exit(0); /* INT, QUIT: the task its slot holds is recovered */
+        }
+        ts = (struct timespec){0, 0}; /* after one, only take what else is there */
+    }
 }
 
 /* Claim and run one task; 0 after a store error (the loop pauses). */
@@ -72,17 +74,10 @@ static int run_one(sp_app *app, sp__spool_slot *slot)
 
 static void loop(sp_app *app, sp__spool_slot *slot)
 {
-    const sp__config *cfg = app->cfg;
-    struct timespec pause = {0, SCAN_MS * 1000000L};
     while (!stop_asked) {
-        if (reopen_asked) {
-            reopen_asked = 0;
-            if (sp__log_open(cfg->log_file, cfg->log_level) != 0)
-                sp_log(SP_LOG_ERROR, "cannot reopen %s: %m", cfg->log_file);
-            sp__app_reopen_logs(app);
-        }
-        if (!run_one(app, slot))
-            nanosleep(&pause, NULL);
+        take_signals(app, 0);
+        if (!stop_asked && !run_one(app, slot))
+            take_signals(app, SCAN_MS); /* a store error: pause, awake to signals */
     }
 }
 
@@ -97,7 +92,10 @@ _Noreturn void sp__spooler_run(const sp__spooler_start *st)
     sp__log_role(role);
     sp__proctitle_set("spindle: spooler %d", st->n);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    setup_signals();
+    if (sp__sigs_hold(&held) != 0) {
+        sp_log(SP_LOG_ERROR, "cannot block signals: %m");
+        _exit(1);
+    }
     if (sp__spool_open(cfg, &slot, err, sizeof(err)) != 0) {
         sp_log(SP_LOG_ERROR, "%s", err);
         _exit(1);

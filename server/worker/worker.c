@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 #include "server/worker/conn.h"
 #include "server/lib/clock.h"
 #include "server/lib/log.h"
+#include "server/lib/sigs.h"
 #include "server/lib/procfs.h"
 #include "server/lib/proctitle.h"
 #include "server/worker/scoreboard.h"
@@ -351,35 +353,40 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static void on_usr1(evutil_socket_t sig, short what, void *arg)
+static void reopen_logs(sp__worker *w)
 {
-    sp__worker *w = arg;
     if (sp__log_open(w->cfg->log_file, w->cfg->log_level) != 0)
         sp_log(SP_LOG_ERROR, "cannot reopen %s: %m", w->cfg->log_file);
     sp__app_reopen_logs(w->app);
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+/* The process's signals, read as data (sigs.h): no handler runs, so no
+ * thread's system call is ever cut short by one. */
+static void on_signals(evutil_socket_t fd, short what, void *arg)
 {
     sp__worker *w = arg;
-    if (sig == SIGTERM)
-        graceful_stop(w);
-    else
-        _exit(0); /* INT, QUIT: fast stop, the master asked for it */
+    struct signalfd_siginfo si;
+
+    while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGTERM)
+            graceful_stop(w);
+        else if (si.ssi_signo == SIGUSR1)
+            reopen_logs(w);
+        else
+            _exit(0); /* INT, QUIT: fast stop, the master asked for it */
+    }
 }
 
-static int setup_events(sp__worker *w)
+static int setup_events(sp__worker *w, int sig_fd)
 {
-    static const int sigs[3] = {SIGTERM, SIGINT, SIGQUIT};
     w->lev = calloc(w->ls->n ? w->ls->n : 1, sizeof(*w->lev));
     if (w->lev == NULL)
         return -1;
     for (size_t i = 0; i < w->ls->n; i++)
         w->lev[i] = event_new(w->base, w->ls->v[i].fd, EV_READ | EV_PERSIST | EV_ET, on_accept, w);
-    for (int i = 0; i < 3; i++) {
-        w->ev_sig[i] = evsignal_new(w->base, sigs[i], on_signal, w);
-        evsignal_add(w->ev_sig[i], NULL);
-    }
+    w->ev_signals = event_new(w->base, sig_fd, EV_READ | EV_PERSIST, on_signals, w);
+    if (w->ev_signals == NULL || event_add(w->ev_signals, NULL) != 0)
+        return SP_ENOMEM;
     if (sp__worker_done_init(w) != 0)
         return -1;
     w->ev_resume = evtimer_new(w->base, on_resume, w);
@@ -390,9 +397,8 @@ static int setup_events(sp__worker *w)
     if (w->ev_sweep != NULL)
         event_add(w->ev_sweep, &sweep);
     w->ev_tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
-    w->ev_usr1 = evsignal_new(w->base, SIGUSR1, on_usr1, w);
     struct timeval tick = {0, TICK_MS * 1000};
-    if (!w->ev_tick || !w->ev_usr1 || event_add(w->ev_tick, &tick) || evsignal_add(w->ev_usr1, NULL))
+    if (!w->ev_tick || event_add(w->ev_tick, &tick))
         return -1;
     return w->ev_done && w->ev_resume && w->ev_look && w->ev_grace && w->ev_sweep ? 0 : -1;
 }
@@ -443,18 +449,6 @@ static void malloc_setup(void)
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
 
-static void unblock_signals(void)
-{
-    sigset_t all;
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN); /* reloads are the master's business */
-    signal(SIGUSR1, SIG_IGN); /* until the IO loop handles it: never die of it */
-    signal(SIGTTIN, SIG_IGN);
-    signal(SIGTTOU, SIG_IGN);
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-}
-
 /* Which listening sockets this worker accepts on, the same number for every
  * worker forked on the same ones (a reload may open others): their inodes,
  * mixed and summed so that order does not matter.  0 for none. */
@@ -495,7 +489,8 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
     sp__log_role(role);
     sp__proctitle_set("spindle: worker %d", id);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    unblock_signals();
+    sigset_t held; /* before any thread starts: every one inherits the mask */
+    int sig_fd = sp__sigs_hold(&held) == 0 ? signalfd(-1, &held, SFD_NONBLOCK | SFD_CLOEXEC) : -1;
     malloc_setup();
     init_worker_struct(w, cfg, st->ls, id);
     w->master_fd = st->master_fd;
@@ -505,8 +500,8 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
     /* No evthread: the base is touched by the IO loop alone (handler
      * threads reach it through the done eventfd). */
     w->base = event_base_new();
-    if (w->base == NULL || sp__queue_init(&w->queue) != 0 || sp__loop_init(&w->loop) != 0 ||
-        setup_events(w) != 0) {
+    if (w->base == NULL || sig_fd < 0 || sp__queue_init(&w->queue) != 0 ||
+        sp__loop_init(&w->loop) != 0 || setup_events(w, sig_fd) != 0) {
         sp_log(SP_LOG_ERROR, "cannot set up the event loop");
         _exit(1);
     }

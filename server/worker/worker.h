@@ -37,7 +37,7 @@ typedef struct sp__worker {
     struct event *ev_look; /* look at the listeners again (on_accept) */
     struct event *ev_grace;
     struct event *ev_sweep; /* connection timeouts (sp__conn_sweep) */
-    struct event *ev_sig[3];
+    struct event *ev_signals; /* the process's signals, from a signalfd (sigs.h) */
     sp__queue queue;
     size_t queue_limit;
     sp__loop loop; /* which thread runs the IO loop; quick requests (loop.h) */
@@ -68,7 +68,6 @@ typedef struct sp__worker {
     atomic_int replace_asked;
     atomic_int next_thread;  /* hands out handler thread indexes */
     struct event *ev_tick;   /* queue sample, lifetime and RSS checks */
-    struct event *ev_usr1;
     long long started_ms;
     int ticks;
 } sp__worker;

@@ -2,13 +2,16 @@
 finishes in-flight requests and exits 0; INT/QUIT stop fast; HUP reloads
 without failing a request; a killed worker is replaced."""
 
+import json
 import os
 import signal
 import time
 import unittest
 
-from spindle_harness import (Server, build_request, cmdline, connect, default_config, get,
-                             group_members, parse_responses, read_until_close, threads, wait_until, worker_threads)
+from ops_load import stats
+from spindle_harness import (Server, build_request, cmdline, connect, default_config, free_port,
+                             get, group_members, http, parse_responses, read_until_close, threads,
+                             wait_until, worker_threads)
 
 MODULES = ("hello", "sleep", "tm:slow", "tm:reads_config")
 
@@ -261,3 +264,113 @@ class CrashingHandler(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# ---- signals never reach handler code ---------------------------------------------------
+
+BLOCK_MS = 2500
+KINDS = ("sleep", "poll", "read")
+
+
+class HandlersNeverSeeSignals(unittest.TestCase):
+    """No signal meant for the process cuts a system call short in module
+    code: handlers blocked in nanosleep, poll and read on a pipe, on the
+    thread that holds the IO loop (a route made quick first) and on handler
+    threads, and tasks on task threads, each wait their full time across
+    HUP, chain reload, USR1, TTOU and graceful TERM ("eintr=0 left=0")."""
+
+    def start(self, **server):
+        self.sport = free_port()
+        c = default_config(("hello", "tm:blocker"), processes=2, threads=6,
+                           stats="127.0.0.1:%d" % self.sport, graceful_timeout=30, **server)
+        c["tasks"] = {"task-threads": 3}
+        c["module:tasks"] = {}
+        s = Server(c)
+        self.addCleanup(s.cleanup)
+        s.start()
+        return s
+
+    def busy_block_requests(self):
+        return sum(1 for w in stats(self.sport)["workers"] for t in w.get("threads", [])
+                   if t.get("request", "").startswith("GET /block/"))
+
+    def start_blocked(self, s, with_tasks=True):
+        # Quick routes run on the thread that holds the IO loop: make each
+        # kind quick, then block in it.
+        for kind in KINDS:
+            for _ in range(20):
+                self.assertEqual(get(s.port, "/block/%s?ms=0" % kind).status, 200)
+        tasks = []
+        if with_tasks:
+            for kind in KINDS:
+                r = http(s.port, "POST", "/block/task", body=("%s:%d" % (kind, BLOCK_MS)).encode())
+                self.assertEqual(r.status, 202, r.body)
+                tasks.append(r.body.decode())
+        socks = [start_request(s.port, "/block/%s?ms=%d" % (k, BLOCK_MS)) for k in KINDS for _ in (1, 2)]
+        self.assertTrue(wait_until(lambda: self.busy_block_requests() >= len(socks), 10.0),
+                        "the blocking requests never all ran: %r" % stats(self.sport))
+        return socks, tasks
+
+    def assertUntouched(self, s, socks, tasks, what):
+        for c in socks:
+            with c:
+                data, how = read_until_close(c, 30.0)
+            rs = parse_responses(data)
+            self.assertEqual(len(rs), 1, "%s: no answer (%s): %r; log:\n%s" % (what, how, data, s.log()))
+            self.assertEqual(rs[0].status, 200, rs[0].body)
+            self.assertRegex(rs[0].body, rb"^eintr=0 left=0 ", "%s cut a handler's call short" % what)
+        for tid in tasks:
+            def done():
+                r = get(s.port, "/_tasks/" + tid)
+                return r.status == 200 and json.loads(r.body)["state"] in ("done", "failed")
+            self.assertTrue(wait_until(done, 30.0), "task %s never finished" % tid)
+            body = json.loads(get(s.port, "/_tasks/" + tid).body)
+            self.assertEqual(body["state"], "done", body)
+            self.assertRegex(body["result"], r"^eintr=0 left=0 ", "%s cut a task's call short" % what)
+
+    def test_hup(self):
+        s = self.start()
+        socks, tasks = self.start_blocked(s)
+        s.signal(signal.SIGHUP)
+        self.assertUntouched(s, socks, tasks, "HUP")
+
+    def test_chain_reload(self):
+        s = self.start(reload_mode="chain")
+        socks, tasks = self.start_blocked(s)
+        s.signal(signal.SIGHUP)
+        self.assertUntouched(s, socks, tasks, "chain reload")
+
+    def test_usr1(self):
+        s = self.start()
+        socks, tasks = self.start_blocked(s)
+        for _ in range(3):
+            s.signal(signal.SIGUSR1)
+        self.assertUntouched(s, socks, tasks, "USR1")
+
+    def test_ttou(self):
+        s = self.start()
+        socks, tasks = self.start_blocked(s)
+        s.signal(signal.SIGTTOU)
+        self.assertUntouched(s, socks, tasks, "TTOU")
+
+    def test_graceful_term(self):
+        s = self.start()
+        socks, _ = self.start_blocked(s, with_tasks=False)
+        s.signal(signal.SIGTERM)
+        self.assertUntouched(s, socks, [], "TERM")
+        self.assertEqual(s.wait_exit(30.0), 0, s.log())
+
+    def test_sibling_harakiri(self):
+        """A stuck request's harakiri retires its worker with TERM: the
+        siblings on that worker's other threads still wait their full time,
+        and the stuck one is ended as harakiri promises (no 200)."""
+        s = self.start(harakiri=BLOCK_MS // 1000 + 2, harakiri_mercy=BLOCK_MS // 1000 + 8)
+        stuck = start_request(s.port, "/block/sleep?ms=60000")
+        self.assertTrue(wait_until(lambda: self.busy_block_requests() >= 1, 10.0))
+        socks, _ = self.start_blocked(s, with_tasks=False)
+        self.assertTrue(wait_until(lambda: stats(self.sport)["harakiri_total"] >= 1, 30.0),
+                        "no harakiri; log:\n" + s.log())
+        self.assertUntouched(s, socks, [], "a sibling's harakiri")
+        with stuck:
+            data, _ = read_until_close(stuck, 60.0)
+        self.assertNotIn(b"200 OK", data, "the stuck request was answered after its harakiri")
