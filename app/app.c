@@ -268,9 +268,10 @@ static int settle(sp_request *req, sp_response *res, int rc)
                    SP_STR_ARGS(req->method), SP_STR_ARGS(req->path), sp_strerror(rc));
         return rc < 0 ? SP_ECLOSED : SP_OK;
     }
-    if (rc < 100 || rc > 599) {
+    if (rc < 200 || rc > 599) {
         sp_log(SP_LOG_ERROR, "%.*s %.*s: handler returned %d (%s)", SP_STR_ARGS(req->method),
-               SP_STR_ARGS(req->path), rc, rc < 0 ? sp_strerror(rc) : "not an HTTP status");
+               SP_STR_ARGS(req->path), rc,
+               rc < 0 ? sp_strerror(rc) : "not a final HTTP status: 200 to 599");
         rc = 500;
     }
     sp_send_error(res, rc);

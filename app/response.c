@@ -87,10 +87,17 @@ static size_t token_len(const char *s)
 }
 
 /* The length of a header value, or (size_t)-1 if it holds CR or LF. */
+/* A field value: visible ASCII, space, tab and obs-text (0x80-0xFF), as
+ * RFC 9110 5.5 allows.  CR and LF would split the line; the other controls
+ * and DEL are refused too, since a proxy in front may read them as either. */
 static size_t value_len(const char *v)
 {
-    size_t n = strcspn(v, "\r\n");
-    return v[n] == 0 ? n : (size_t)-1;
+    const unsigned char *p = (const unsigned char *)v;
+    size_t n = 0;
+    for (; p[n] != 0; n++)
+        if ((p[n] < 0x20 && p[n] != '\t') || p[n] == 0x7f)
+            return (size_t)-1;
+    return n;
 }
 
 static int framing_header(const char *name, size_t n)
@@ -117,8 +124,8 @@ static int check_header(const sp_response *res, hdr_in *h)
     h->vl = value_len(h->value);
     int name_ok = h->nl != 0 && h->nl != (size_t)-1;
     if (!name_ok || h->vl == (size_t)-1) {
-        sp_log(SP_LOG_ERROR, "refused response header %.64s: forbidden byte (CR, LF, NUL or "
-               "non-token name)", name_ok ? h->name : "(bad name)");
+        sp_log(SP_LOG_ERROR, "refused response header %.64s: forbidden byte (a control byte "
+               "in the value, or a name that is not a token)", name_ok ? h->name : "(bad name)");
         return SP_EHEADER;
     }
     if (framing_header(h->name, h->nl))
@@ -189,7 +196,11 @@ SP_EXPORT int sp_status(const sp_response *res) { return res->status; }
 
 SP_EXPORT int sp_set_status(sp_response *res, int status)
 {
-    if (status < 100 || status > 999)
+    /* A final status only: a 1xx would go out as the answer, with no body,
+     * and the next pipelined response would follow it on the same
+     * connection (the server sends 100 Continue itself and never switches
+     * protocols); and HTTP has no status past 599. */
+    if (status < 200 || status > 599)
         return SP_EINVAL;
     if (res->headers_sent)
         return SP_ESTATE;

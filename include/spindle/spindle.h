@@ -240,10 +240,15 @@ SP_EXPORT sp_str sp_sprintf(sp_request *req, const char *fmt, ...) SP_PRINTF(2, 
 
 /* Status of the response so far (200 until set). */
 SP_EXPORT int sp_status(const sp_response *res);
+/* A final status, 200 to 599; SP_EINVAL otherwise (interim 1xx answers are
+ * the server's: it sends 100 Continue itself and never switches
+ * protocols), SP_ESTATE once the headers went out.  A handler returning a
+ * number outside 200-599 is answered 500. */
 SP_EXPORT int sp_set_status(sp_response *res, int status);
 
 /* Set header name to value, replacing any earlier ones of that name.
- * SP_EHEADER if either holds CR, LF or NUL, or the name is not a token;
+ * SP_EHEADER if the name is not a token or the value holds a control byte
+ * (0x00-0x1F but tab, or 0x7F; bytes 0x80-0xFF are allowed);
  * SP_ESTATE once the headers went out.  Strings are copied. */
 SP_EXPORT int sp_set_header(sp_response *res, const char *name, const char *value);
 /* Add one more header line (for Set-Cookie and friends). */

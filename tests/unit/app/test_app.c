@@ -255,6 +255,17 @@ Test(app, handler_600_is_500)
 {
     returns(600, 500, "500 Internal Server Error\n");
 }
+/* An interim status as the answer would leave the connection out of step
+ * (the next response would follow a bodyless 1xx): 500 instead. */
+Test(app, handler_1xx_is_500)
+{
+    returns(101, 500, "500 Internal Server Error\n");
+    cr_assert(logged("GET /: handler returned 101 (not a final HTTP status: 200 to 599)"));
+}
+Test(app, handler_100_is_500)
+{
+    returns(100, 500, "500 Internal Server Error\n");
+}
 
 Test(app, handler_ok_keeps_its_response)
 {

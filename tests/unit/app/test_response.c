@@ -38,6 +38,32 @@ Test(response, header_injection_refused)
     cr_assert_eq(sp_set_header(&rs, "X", NULL), SP_EINVAL);
 }
 
+/* Controls other than tab, and DEL, in a value: a proxy in front may read
+ * them as line ends.  Tab and obs-text (0x80-0xFF) are field-value bytes. */
+Test(response, control_bytes_in_values_refused)
+{
+    static const char *bad[] = {"a\x01" "b", "a\x7f", "\x1b[31m", "a\x0b" "b", "a\x0c" "b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(sp_set_header(&rs, "X-A", bad[i]), SP_EHEADER, "value #%zu", i);
+        cr_assert_eq(sp_add_header(&rs, "X-A", bad[i]), SP_EHEADER, "value #%zu", i);
+    }
+    cr_assert_eq(rs.n_headers, 0, "a refused header was stored");
+    cr_assert_eq(sp_set_header(&rs, "X-A", "a\tb J\xc3\xb6rg ~!"), SP_OK);
+}
+
+/* Only final statuses: a 1xx would be sent as the answer and the next
+ * pipelined response would follow it (a desync); past 599 is no status. */
+Test(response, only_final_statuses)
+{
+    static const int bad[] = {0, 99, 100, 101, 103, 199, 600, 999, -1};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(sp_set_status(&rs, bad[i]), SP_EINVAL, "status %d", bad[i]);
+    cr_assert_eq(sp_status(&rs), 200, "a refused status changed the response");
+    cr_assert_eq(sp_set_status(&rs, 599), SP_OK);
+    cr_assert_eq(sp_set_status(&rs, 204), SP_OK);
+    cr_assert_eq(sp_status(&rs), 204);
+}
+
 Test(response, framing_headers_refused)
 {
     static const char *names[] = {"Content-Length",    "content-length", "Transfer-Encoding",
