@@ -118,6 +118,8 @@ typedef struct sp__config {
     int reload_mode;            /* enum sp__reload_mode */
     char *touch_reload;         /* reload when this file's mtime changes */
     char *control;              /* "unix:/path" control socket, or NULL */
+    int control_mode;           /* its file mode (octal), whatever the umask */
+    char *control_owner;        /* "user[:group]" of it, or NULL: the uid/gid run as */
     char *stats;                /* "host:port" or "unix:/path" stats server, or NULL */
     char *uid;                  /* user to run as (name or number), or NULL */
     char *gid;                  /* group to run as (name or number), or NULL */

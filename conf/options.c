@@ -153,9 +153,16 @@ static const sp__option options[] = {
     {"control", SP__SEC_SERVER, SP__T_STRING, AT(control), 0, 0, NULL, NULL, NULL,
      "unix:/path of a control socket in the master, for spindle ctl (reload, chain-reload, "
      "stop, workers +N/-N, stats)."},
+    {"control-mode", SP__SEC_SERVER, SP__T_MODE, AT(control_mode), 0, 0777, "600", NULL, NULL,
+     "File mode of the control socket, in octal, whatever the umask: whoever can write to it "
+     "can reload and stop the server."},
+    {"control-owner", SP__SEC_SERVER, SP__T_STRING, AT(control_owner), 0, 0, NULL, NULL, NULL,
+     "Owner of the control socket, user or user:group (names or numbers); default: the uid "
+     "and gid the server runs as."},
     {"stats", SP__SEC_SERVER, SP__T_STRING, AT(stats), 0, 0, NULL, NULL, NULL,
      "host:port or unix:/path where the master serves GET / (JSON stats) and GET /metrics "
-     "(Prometheus text).  Keep it on loopback or a private socket."},
+     "(Prometheus text).  Keep it on loopback or a private socket: it shows request paths, "
+     "and an address anyone can reach is warned about at start."},
     {"uid", SP__SEC_SERVER, SP__T_STRING, AT(uid), 0, 0, NULL, NULL, NULL,
      "User (name or number) the master and workers run as, switched to after binding the "
      "sockets; needs root."},
@@ -690,6 +697,7 @@ void sp__config_free(sp__config *cfg)
     free(cfg->body_temp_path);
     free(cfg->touch_reload);
     free(cfg->control);
+    free(cfg->control_owner);
     free(cfg->stats);
     free(cfg->uid);
     free(cfg->gid);

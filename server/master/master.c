@@ -15,8 +15,10 @@
 #include "server/master/master.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +201,29 @@ static void write_pidfile(const char *path)
     fclose(f);
 }
 
+/* The stats show request paths and the server's inner state: on an
+ * address others can reach, say so once (the operator may mean it, behind
+ * a firewall, so it is a warning, not a refusal). */
+static void warn_stats_reach(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    bool local = true;
+
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        uint32_t a = ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr);
+        local = (a >> 24) == 127;
+    } else if (ss.ss_family == AF_INET6) {
+        local = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+    }
+    if (!local)
+        sp_log(SP_LOG_WARN, "stats: listening beyond loopback, so anyone who can reach it sees "
+               "request paths and the server's state; keep it on 127.0.0.1 or a unix socket, "
+               "or firewall it");
+}
+
 /* Sockets: adopted from systemd or bound, owned, plus control and stats. */
 static int open_sockets(sp__master *m, char *err, size_t errlen)
 {
@@ -208,21 +233,24 @@ static int open_sockets(sp__master *m, char *err, size_t errlen)
     sp__notify_adopt(cfg, &passed);
     int rc = sp__listen_open(&m->ls, &passed, cfg, err, errlen);
     sp__listen_close(&passed, 0); /* closes passed sockets no line took */
-    if (rc != 0 || sp__privs_socket_owner(cfg, &m->ls, err, errlen) != 0)
+    if (rc != 0 || sp__privs_socket_owner(cfg, &m->ls, false, err, errlen) != 0)
         return SP_EINVAL;
     if (cfg->control &&
         (strncmp(cfg->control, "unix:", 5) != 0 ||
-         (m->control_fd = sp__ops_listen("control", cfg->control, &m->control_path, err,
-                                         errlen)) < 0)) {
+         (m->control_fd = sp__ops_listen("control", cfg->control, cfg->control_mode,
+                                         &m->control_path, err, errlen)) < 0)) {
         if (strncmp(cfg->control, "unix:", 5) != 0)
             snprintf(err, errlen, "control: '%s' is not unix:/path", cfg->control);
         return SP_EIO;
     }
-    if (cfg->stats && (m->stats_fd = sp__ops_listen("stats", cfg->stats, &m->stats_path, err,
+    if (cfg->stats && (m->stats_fd = sp__ops_listen("stats", cfg->stats, -1, &m->stats_path, err,
                                                      errlen)) < 0)
         return SP_EIO;
-    sp__privs_give(cfg, m->control_path);
+    if (sp__privs_control_owner(cfg, m->control_path, err, errlen) != 0)
+        return SP_EIO;
     sp__privs_give(cfg, m->stats_path);
+    warn_stats_reach(m->stats_fd);
+    sp__privs_warn(cfg);
     return 0;
 }
 

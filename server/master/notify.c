@@ -44,7 +44,10 @@ static int adopt_one(const sp__config *cfg, int fd, sp__listeners *out)
         if (!matches(fd, l))
             continue;
         sp__listener *v = &out->v[out->n];
-        *v = (sp__listener){fd, strdup(l->text), l->proto, l->kind == SP__LISTEN_UNIX, NULL};
+        *v = (sp__listener){.fd = fd,
+                            .text = strdup(l->text),
+                            .proto = l->proto,
+                            .is_unix = l->kind == SP__LISTEN_UNIX};
         if (v->text == NULL)
             return 0;
         fcntl(fd, F_SETFD, FD_CLOEXEC);

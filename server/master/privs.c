@@ -76,8 +76,8 @@ static int parse_owner(const char *spec, uid_t *uid, gid_t *gid, char *err, size
     return 0;
 }
 
-int sp__privs_socket_owner(const sp__config *cfg, const sp__listeners *ls, char *err,
-                           size_t errlen)
+int sp__privs_socket_owner(const sp__config *cfg, const sp__listeners *ls, bool fresh_only,
+                           char *err, size_t errlen)
 {
     uid_t uid;
     gid_t gid;
@@ -87,6 +87,8 @@ int sp__privs_socket_owner(const sp__config *cfg, const sp__listeners *ls, char 
         return SP_EINVAL;
     for (size_t i = 0; i < ls->n; i++) {
         const sp__listener *l = &ls->v[i];
+        if (fresh_only && !l->fresh)
+            continue;
         if (l->is_unix && l->path && l->fd >= 0 && chown(l->path, uid, gid) != 0) {
             snprintf(err, errlen, "socket-owner: chown %s: %s", l->path, strerror(errno));
             return SP_EIO;
@@ -119,6 +121,30 @@ void sp__privs_give(const sp__config *cfg, const char *path)
         chown(path, uid, gid) != 0) {
         /* the master may then fail to remove it at exit: harmless */
     }
+}
+
+int sp__privs_control_owner(const sp__config *cfg, const char *path, char *err, size_t errlen)
+{
+    uid_t uid;
+    gid_t gid;
+    if (path == NULL || cfg->control_owner == NULL) {
+        sp__privs_give(cfg, path);
+        return 0;
+    }
+    if (parse_owner(cfg->control_owner, &uid, &gid, err, errlen) != 0)
+        return SP_EINVAL;
+    if (chown(path, uid, gid) != 0) {
+        snprintf(err, errlen, "control-owner: chown %s: %s", path, strerror(errno));
+        return SP_EIO;
+    }
+    return 0;
+}
+
+void sp__privs_warn(const sp__config *cfg)
+{
+    if (geteuid() == 0 && cfg->uid == NULL)
+        sp_log(SP_LOG_WARN, "running as root: uid is not set, so the workers and every module "
+               "they load run as root (set uid and gid to an unprivileged user)");
 }
 
 int sp__privs_drop(const sp__config *cfg, char *err, size_t errlen)

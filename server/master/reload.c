@@ -18,6 +18,7 @@
 #include "server/lib/log.h"
 #include "server/master/master_int.h"
 #include "server/master/notify.h"
+#include "server/master/privs.h"
 
 /* The live, not retiring, old-generation worker with number id, or 0. */
 static pid_t old_worker(const sp__master *m, int id)
@@ -53,7 +54,8 @@ int sp__m_reload(sp__master *m, int chain, char *why, size_t whylen)
         return SP_EINVAL;
     }
     if (sp__taskstore_prepare(cfg, m->cfg, err, sizeof(err)) != 0 ||
-        sp__listen_open(&m->ls_pending, &m->ls, cfg, err, sizeof(err)) != 0) {
+        sp__listen_open(&m->ls_pending, &m->ls, cfg, err, sizeof(err)) != 0 ||
+        sp__privs_socket_owner(cfg, &m->ls_pending, true, err, sizeof(err)) != 0) {
         sp_log(SP_LOG_ERROR, "reload refused: %s", err);
         sp__config_free(cfg);
         free(cfg);

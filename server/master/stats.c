@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,7 +30,11 @@
 
 /* ---- sockets, shared with control.c ----------------------------------------- */
 
-static int open_unix(const char *path, char *err, size_t errlen)
+/* mode >= 0: the socket file gets exactly that mode, whatever the umask.
+ * It is made under a umask that leaves only the owner in (the master is
+ * single-threaded, so the umask is its alone for the moment), then
+ * chmod'ed: at no time can anyone else connect. */
+static int open_unix(const char *path, int mode, char *err, size_t errlen)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -39,7 +44,11 @@ static int open_unix(const char *path, char *err, size_t errlen)
     strcpy(sa.sun_path, path);
     unlink(path); /* ours from an earlier run: the pidfile/service owns the name */
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 16) == 0)
+    mode_t old = mode >= 0 ? umask(0177) : 0;
+    int ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    if (mode >= 0)
+        umask(old);
+    if (ok && (mode < 0 || chmod(path, (mode_t)mode) == 0) && listen(fd, 16) == 0)
         return fd;
     snprintf(err, errlen, "%s", strerror(errno));
     if (fd >= 0)
@@ -79,13 +88,14 @@ static int open_tcp(const char *spec, char *err, size_t errlen)
     return fd;
 }
 
-int sp__ops_listen(const char *what, const char *spec, char **path, char *err, size_t errlen)
+int sp__ops_listen(const char *what, const char *spec, int mode, char **path, char *err,
+                   size_t errlen)
 {
     char why[300];
     int fd;
     *path = NULL;
     if (strncmp(spec, "unix:", 5) == 0) {
-        fd = open_unix(spec + 5, why, sizeof(why));
+        fd = open_unix(spec + 5, mode, why, sizeof(why));
         if (fd >= 0 && (*path = strdup(spec + 5)) == NULL) {
             close(fd);
             fd = -1;

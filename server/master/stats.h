@@ -11,9 +11,11 @@
 #include "server/master/master_int.h"
 
 /* A listening socket for "host:port" or "unix:/path" (what = the key, for
- * messages).  *path gets the unix socket file (malloc'd) or NULL.  The fd,
- * or -1 with one line in err. */
-int sp__ops_listen(const char *what, const char *spec, char **path, char *err, size_t errlen);
+ * messages).  *path gets the unix socket file (malloc'd) or NULL; mode >= 0
+ * gives that file exactly this mode, whatever the umask.  The fd, or -1
+ * with one line in err. */
+int sp__ops_listen(const char *what, const char *spec, int mode, char **path, char *err,
+                   size_t errlen);
 /* Accept one connection on fd and set it up for a short blocking
  * exchange (1 s timeouts).  The client fd, or -1. */
 int sp__ops_accept(int fd);

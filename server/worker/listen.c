@@ -78,6 +78,7 @@ static int bind_one(sp__listener *l, const sp__listen *spec, const sp__config *c
     l->proto = spec->proto;
     l->is_unix = spec->kind == SP__LISTEN_UNIX;
     l->path = spec->path ? strdup(spec->path) : NULL;
+    l->fresh = true;
     return 0;
 
 fail_fd:
@@ -102,6 +103,7 @@ static int take_old(sp__listener *l, sp__listeners *old, const char *text)
     if (o == NULL)
         return 0;
     *l = *o;
+    l->fresh = false;
     l->text = strdup(o->text);
     l->path = o->path ? strdup(o->path) : NULL;
     o->fd = -1;

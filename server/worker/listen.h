@@ -10,6 +10,8 @@
 #ifndef SPINDLE_SERVER_WORKER_LISTEN_H
 #define SPINDLE_SERVER_WORKER_LISTEN_H
 
+#include <stdbool.h>
+
 #include "conf/config.h"
 
 typedef struct sp__listener {
@@ -18,6 +20,7 @@ typedef struct sp__listener {
     enum sp__listen_proto proto;
     int is_unix;
     char *path;
+    bool fresh; /* bound by the last sp__listen_open, not taken over */
 } sp__listener;
 
 typedef struct sp__listeners {

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import unittest
 
-from spindle_harness import BIN, SRC, Server, default_config, get, wait_until
+from spindle_harness import BIN, SRC, Server, default_config, free_port, get, wait_until
 
 
 def status_id(pid, key):
@@ -60,6 +60,68 @@ class Privileges(unittest.TestCase):
                 self.assertEqual(st.st_mode & 0o777, 0o660)
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+
+    def test_socket_owner_applies_to_sockets_a_reload_adds(self):
+        d = tempfile.mkdtemp(prefix="spindle-own-")
+        try:
+            first, added = os.path.join(d, "a.sock"), os.path.join(d, "b.sock")
+            cfg = default_config(("hello",), processes=1, threads=1, socket_owner="root:nogroup")
+            s = Server(cfg)
+            cfg["server"]["listen"] = ["127.0.0.1:%d" % s.port, "unix:" + first]
+            with s:
+                gen = s.workers()
+                cfg["server"]["listen"].append("unix:" + added)
+                s.reload(cfg)
+                self.assertTrue(wait_until(lambda: os.path.exists(added)
+                                           and set(s.workers()).isdisjoint(gen), 10),
+                                s.log())
+                for path in (first, added):
+                    self.assertEqual(os.stat(path).st_gid, grp.getgrnam("nogroup").gr_gid, path)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_running_as_root_is_said(self):
+        with Server(default_config(("hello",), processes=1, threads=1)) as s:
+            self.assertIn("running as root: uid is not set", s.log())
+
+
+class ControlAndStatsSockets(unittest.TestCase):
+    def control_server(self, **server):
+        d = tempfile.mkdtemp(prefix="spindle-ctl-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "ctl.sock")
+        s = Server(default_config(("hello",), processes=1, threads=1, control="unix:" + path,
+                                  **server))
+        old = os.umask(0)  # the server inherits it: the mode must not follow it
+        try:
+            s.start()
+        finally:
+            os.umask(old)
+        self.addCleanup(s.cleanup)
+        return s, path
+
+    def test_control_socket_is_0600_whatever_the_umask(self):
+        s, path = self.control_server()
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+
+    def test_control_mode_and_owner_configurable(self):
+        s, path = self.control_server(control_mode="660")
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o660)
+        if os.geteuid() == 0:
+            s2, path2 = self.control_server(control_owner="nobody:nogroup")
+            st = os.stat(path2)
+            self.assertEqual((st.st_uid, st.st_gid),
+                             (pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid))
+
+    def test_stats_beyond_loopback_is_warned(self):
+        port = free_port("0.0.0.0")
+        with Server(default_config(("hello",), processes=1, threads=1,
+                                   stats="0.0.0.0:%d" % port)) as s:
+            self.assertIn("stats: listening beyond loopback", s.log())
+        with Server(default_config(("hello",), processes=1, threads=1,
+                                   stats="127.0.0.1:%d" % free_port())) as s:
+            self.assertNotIn("stats: listening beyond loopback", s.log())
 
 
 class Systemd(unittest.TestCase):
