@@ -45,7 +45,7 @@ static void take_signals(sp_app *app, long wait_ms)
     int sig;
 
     while ((sig = sigtimedwait(&held, NULL, &ts)) > 0) {
-        if (sig == SIGTERM) {
+        if (sig == SIGTERM || sig == SIGUSR2) {
             stop_asked = true;
         } else if (sig == SIGUSR1) {
             if (sp__log_open(cfg->log_file, cfg->log_level) != 0)

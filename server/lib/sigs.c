@@ -14,6 +14,7 @@ int sp__sigs_hold(sigset_t *held)
     sigaddset(held, SIGINT);
     sigaddset(held, SIGQUIT);
     sigaddset(held, SIGUSR1);
+    sigaddset(held, SIGUSR2);
     /* SETMASK, not BLOCK: the master forks with its own signals blocked,
      * and a child keeps only these. */
     return sigprocmask(SIG_SETMASK, held, NULL) == 0 ? 0 : SP_EIO;

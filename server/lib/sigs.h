@@ -19,7 +19,8 @@
 
 /* In a process's only thread, before it starts any other: ignore PIPE,
  * HUP, TTIN and TTOU; block TERM (graceful stop), INT and QUIT (fast
- * stop) and USR1 (reopen logs), and unblock the rest, so that every thread
+ * stop), USR1 (reopen logs) and USR2 (retire: a successor takes over),
+ * and unblock the rest, so that every thread
  * started later inherits the mask.  *held is the blocked set, for a
  * signalfd or sigtimedwait.  0, or SP_EIO with errno set. */
 int sp__sigs_hold(sigset_t *held);

@@ -217,8 +217,10 @@ void sp__m_retire(sp__master *m, sp__mslot *s, long long grace_ms)
 {
     if (s->pid <= 0)
         return;
+    /* USR2 tells a worker that others serve on: it keeps its idle
+     * keep-alive connections for their next request (worker.c, retire). */
     if (!s->retiring)
-        kill(s->pid, SIGTERM);
+        kill(s->pid, s->spooler ? SIGTERM : SIGUSR2);
     s->retiring = 1;
     long long at = sp__now_ms() + grace_ms;
     if (s->kill_at == 0 || at < s->kill_at)

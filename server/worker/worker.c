@@ -282,19 +282,27 @@ void sp__worker_maybe_done(sp__worker *w)
 static void on_grace(evutil_socket_t fd, short what, void *arg)
 {
     sp__worker *w = arg;
+    size_t busy = 0;
+    for (sp__conn *c = w->conns; c != NULL; c = c->next)
+        busy += !sp__conn_is_idle(c);
     /* Handler threads may still be inside a request; joining them could
      * wait forever, and the deadline is what the operator asked for. */
-    sp_log(SP_LOG_WARN, "graceful-timeout passed with %zu connection(s) open; exiting",
-           w->n_conns);
+    if (busy > 0)
+        sp_log(SP_LOG_WARN, "graceful-timeout passed with %zu request(s) unfinished; exiting",
+               busy);
+    else
+        sp_log(SP_LOG_INFO, "graceful-timeout passed; closing %zu idle connection(s)",
+               w->n_conns);
     _exit(0);
 }
 
-/* Graceful stop: close connections with nothing to serve.  A connection
- * counts as idle only if no byte of a next request has arrived (peeked,
- * not read), and, on the first pass, only if it has been served before:
- * a fresh connection's first request may still be on its way, and closing
- * it would fail a request a reload must not lose.  The second pass, a
- * moment later, closes fresh connections that still sent nothing. */
+/* Stopping: close connections with nothing to serve.  A connection counts
+ * as idle only if no byte of a next request has arrived (peeked, not
+ * read), and, on the first pass, only if it has been served before: a
+ * fresh connection's first request may still be on its way.  The second
+ * pass, a moment later, closes fresh connections that still sent nothing.
+ * (A request already on its way to an idle connection is lost: that is
+ * why retiring, below, does not do this.) */
 static void close_idle(sp__worker *w, int fresh_too)
 {
     char b;
@@ -319,11 +327,9 @@ static void on_idle_pass(evutil_socket_t fd, short what, void *arg)
     close_idle(arg, 1);
 }
 
-static void graceful_stop(sp__worker *w)
+/* Stop accepting and let what runs finish, within graceful-timeout. */
+static void stop_accepting(sp__worker *w)
 {
-    struct timeval idle = {FRESH_GRACE_MS / 1000, (FRESH_GRACE_MS % 1000) * 1000};
-    if (atomic_exchange(&w->stopping, 1))
-        return;
     sp__worker_accept(w, 0);
     sp__sb_share_key(0); /* siblings stop counting on this worker */
     evtimer_del(w->ev_look);
@@ -332,8 +338,32 @@ static void graceful_stop(sp__worker *w)
     struct timeval tv = {w->cfg->graceful_timeout_ms / 1000,
                          (w->cfg->graceful_timeout_ms % 1000) * 1000};
     evtimer_add(w->ev_grace, &tv);
+}
+
+/* TERM: the server stops.  In-flight requests finish; idle connections
+ * are closed now, as nothing will serve them after. */
+static void graceful_stop(sp__worker *w)
+{
+    struct timeval idle = {FRESH_GRACE_MS / 1000, (FRESH_GRACE_MS % 1000) * 1000};
+    if (!atomic_exchange(&w->stopping, 1))
+        stop_accepting(w);
+    if (w->closing_idle)
+        return;
+    w->closing_idle = 1;
     event_base_once(w->base, -1, EV_TIMEOUT, on_idle_pass, w, &idle);
     close_idle(w, 0);
+}
+
+/* USR2: the master retires this worker (reload, recycle, TTOU, harakiri)
+ * while others serve on.  No connection is closed under a request that
+ * may be on its way: each one's next request is answered, with
+ * Connection: close, and then it closes; one that stays idle closes when
+ * the client closes it, at timeout-keepalive, or at graceful-timeout. */
+static void retire(sp__worker *w)
+{
+    if (!atomic_exchange(&w->stopping, 1))
+        stop_accepting(w);
+    sp__worker_maybe_done(w);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -370,6 +400,8 @@ static void on_signals(evutil_socket_t fd, short what, void *arg)
     while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGTERM)
             graceful_stop(w);
+        else if (si.ssi_signo == SIGUSR2)
+            retire(w);
         else if (si.ssi_signo == SIGUSR1)
             reopen_logs(w);
         else

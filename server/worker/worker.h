@@ -63,6 +63,7 @@ typedef struct sp__worker {
     atomic_int accepting; /* the listeners are registered (IO loop) */
     int fd_pause;         /* accepts paused after EMFILE/ENFILE */
     atomic_int stopping;
+    int closing_idle;     /* TERM: idle connections are being closed (worker.c) */
     /* operations: the channel to the master and recycling */
     int master_fd;           /* pipe to the master: 'R' ready, 'X' replace me */
     atomic_int replace_asked;

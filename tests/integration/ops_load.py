@@ -67,6 +67,101 @@ class Load:
         return self
 
 
+class KeepAliveLoad:
+    """clients keep-alive connections, each sending GET path back to back
+    (the next request as soon as the answer is in) until total requests
+    are answered or stop().  A response with Connection: close is honoured
+    (a new connection next); a connection that ends without a whole answer
+    is a failed request.  Bounded: every request has a timeout, and no
+    client sends more than total."""
+
+    def __init__(self, port, path="/", clients=8, total=100000, timeout=10.0):
+        self.port, self.path, self.timeout, self.total = port, path, timeout, total
+        self.ok = 0
+        self.reconnects = 0
+        self.failures = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._req = ("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+
+    def _connect(self):
+        s = socket.create_connection(("127.0.0.1", self.port), self.timeout)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return s
+
+    def _one(self, sock, buf):
+        """Send one request and read its answer -> (status, close, rest)."""
+        sock.sendall(self._req)
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed before the answer (%d bytes of it)" % len(buf))
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        fields = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(b":")
+            fields[k.strip().lower()] = v.strip()
+        need = int(fields.get(b"content-length", b"0"))
+        while len(rest) < need:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed mid-body")
+            rest += chunk
+        return status, fields.get(b"connection", b"").lower() == b"close", rest[need:]
+
+    def _run(self):
+        sock, buf = None, b""
+        for _ in range(self.total):
+            if self._stop.is_set() or self.ok >= self.total:
+                break
+            try:
+                if sock is None:
+                    sock, buf = self._connect(), b""
+                status, close, buf = self._one(sock, buf)
+                good, detail = status == 200, status
+            except Exception as e:  # noqa: BLE001 - any failure counts
+                good, detail, close = False, repr(e), True
+            with self._lock:
+                if good:
+                    self.ok += 1
+                else:
+                    self.failures.append(detail)
+                if close:
+                    self.reconnects += 1
+            if close and sock is not None:
+                sock.close()
+                sock = None
+        if sock is not None:
+            sock.close()
+
+    def start(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def wait_ok(self, n, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while self.ok < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.ok >= n
+
+    def join(self, timeout=600.0):
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        return self
+
+    def stop(self, timeout=20.0):
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+        return self
+
+
 def _read_to_close(sock):
     """Everything until the peer closes (bounded: 10,000 reads)."""
     data = b""

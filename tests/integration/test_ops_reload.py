@@ -8,7 +8,7 @@ import signal
 import time
 import unittest
 
-from ops_load import Load
+from ops_load import KeepAliveLoad, Load
 from spindle_harness import Server, default_config, wait_until
 
 
@@ -96,6 +96,65 @@ class Recycling(unittest.TestCase):
         mib = [int(m) for m in re.findall(r"reload-on-rss: (\d+) MiB resident", log)]
         self.assertTrue(mib, log)
         self.assertGreater(min(mib), 1)
+
+
+# ---- keep-alive clients across every way of retiring a worker -----------------------
+
+# Requests per case: 100k in an optimised build; sanitizer builds run the
+# same cases with fewer (the server is several times slower there).
+KEEPALIVE_TOTAL = 20000 if os.environ.get("SPINDLE_SANITIZE") else 100000
+
+
+class KeepAliveNothingLost(unittest.TestCase):
+    """8 keep-alive clients send back to back while workers are retired:
+    not one request fails (issue: a retiring worker closed a reused
+    connection whose next request was already on its way).  Each case
+    prints its "0 of N"."""
+
+    def run_case(self, name, trigger=None, processes=2, **server):
+        cfg = default_config(("hello",), processes=processes, threads=4, **server)
+        with Server(cfg) as s:
+            first = s.workers()
+            load = KeepAliveLoad(s.port, "/", clients=8, total=KEEPALIVE_TOTAL).start()
+            self.assertTrue(load.wait_ok(2000), (load.ok, load.failures, s.log()[-2000:]))
+            if trigger:
+                trigger(s)
+            load.join()
+            retired = len(set(first) - set(s.workers()))
+            print("%s: %d failed of %d requests (%d reconnects, %d of %d first workers retired)"
+                  % (name, len(load.failures), load.ok + len(load.failures), load.reconnects,
+                     retired, len(first)))
+            self.assertEqual(load.failures[:10], [], s.log()[-3000:])
+            self.assertGreaterEqual(load.ok, KEEPALIVE_TOTAL)
+            self.assertGreater(retired, 0, "no worker was retired: " + s.log()[-2000:])
+            return s
+
+    def test_hup(self):
+        def trigger(s):
+            for _ in range(3):
+                old = s.workers()
+                s.signal(signal.SIGHUP)
+                self.assertTrue(wait_until(gone_all(s, old), 30), s.log())
+        self.run_case("HUP x3", trigger)
+
+    def test_chain_reload(self):
+        def trigger(s):
+            old = s.workers()
+            s.signal(signal.SIGHUP)
+            self.assertTrue(wait_until(gone_all(s, old), 30), s.log())
+        self.run_case("chain reload", trigger, reload_mode="chain")
+
+    def test_ttou(self):
+        self.run_case("TTOU", lambda s: s.signal(signal.SIGTTOU), processes=3)
+
+    def test_max_requests(self):
+        self.run_case("max-requests", max_requests=KEEPALIVE_TOTAL // 8)
+
+    def test_max_worker_lifetime(self):
+        self.run_case("max-worker-lifetime", max_worker_lifetime=2)
+
+    def test_reload_on_rss(self):
+        self.run_case("reload-on-rss", reload_on_rss=1)
 
 
 class WorkerCount(unittest.TestCase):
