@@ -16,10 +16,13 @@
 #ifndef SPINDLE_SERVER_MASTER_CONTROL_H
 #define SPINDLE_SERVER_MASTER_CONTROL_H
 
+#include <stdio.h>
+
 #include "server/master/master_int.h"
 
-/* Serve one command from m->control_fd (synchronous, 1 s timeouts). */
-void sp__control_serve(sp__master *m);
+/* Run one command line (its line end, if any, is cut) and write the
+ * answer to out. */
+void sp__control_answer(sp__master *m, char *line, FILE *out);
 
 /* spindle ctl: argv after "ctl".  Returns the exit code. */
 int sp__ctl_main(int argc, char **argv);

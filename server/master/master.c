@@ -30,6 +30,7 @@
 #include "server/lib/log.h"
 #include "server/master/master_int.h"
 #include "server/master/notify.h"
+#include "server/master/ops.h"
 #include "server/master/privs.h"
 #include "server/lib/proctitle.h"
 #include "server/master/stats.h"
@@ -121,10 +122,11 @@ static void poll_once(sp__master *m)
 {
     struct pollfd pfd[MAX_POLL];
     pid_t who[MAX_POLL];
-    nfds_t n = 0;
+    nfds_t n = 0, first_client = 3, first_worker;
     pfd[n++] = (struct pollfd){m->sfd, POLLIN, 0};
     pfd[n++] = (struct pollfd){m->control_fd, POLLIN, 0}; /* -1 is skipped by poll */
     pfd[n++] = (struct pollfd){m->stats_fd, POLLIN, 0};
+    n = first_worker = sp__ops_poll_fds(m, pfd, n);
     for (size_t i = 0; i < m->n_slots && n < MAX_POLL; i++) {
         if (m->slots[i].fd >= 0) {
             who[n] = m->slots[i].pid;
@@ -133,17 +135,18 @@ static void poll_once(sp__master *m)
     }
     if (poll(pfd, n, TICK_MS) <= 0)
         return;
-    for (nfds_t i = 3; i < n; i++) {
+    for (nfds_t i = first_worker; i < n; i++) {
         for (size_t j = 0; pfd[i].revents && j < m->n_slots; j++)
             if (m->slots[j].pid == who[i] && m->slots[j].fd == pfd[i].fd) {
                 sp__m_on_message(m, &m->slots[j]);
                 break;
             }
     }
+    sp__ops_on_ready(m, pfd + first_client, first_worker - first_client);
     if (pfd[1].revents)
-        sp__control_serve(m);
+        sp__ops_accept(m, m->control_fd, SP__OPS_CONTROL);
     if (pfd[2].revents)
-        sp__stats_serve(m);
+        sp__ops_accept(m, m->stats_fd, SP__OPS_STATS);
     if (pfd[0].revents)
         on_signal(m);
 }
@@ -173,6 +176,7 @@ static void run_loop(sp__master *m)
 {
     for (;;) {
         poll_once(m);
+        sp__ops_sweep(m);
         sp__m_check_deadlines(m);
         sp__m_fork_scheduled(m);
         sp__m_tasks_tick(m);
@@ -286,6 +290,7 @@ static void teardown(sp__master *m)
     sp__listen_close(&m->ls, 1);
     if (m->pending)
         sp__listen_close(&m->ls_pending, 1);
+    sp__ops_close_all(m);
     if (m->control_fd >= 0)
         close(m->control_fd);
     if (m->stats_fd >= 0)
@@ -309,10 +314,11 @@ static void teardown(sp__master *m)
 int sp__master_run(sp__config *cfg, int argc, char **argv)
 {
     sp__master m = {.cfg = cfg, .argc = argc, .argv = argv, .gen = 1, .sfd = -1,
-                    .control_fd = -1, .stats_fd = -1, .client_fd = -1,
+                    .control_fd = -1, .stats_fd = -1,
                     .target = cfg->processes};
     char err[1024];
 
+    sp__ops_init(&m);
     m.started_ms = sp__now_ms();
     sp__log_role("master");
     sp__proctitle_set("spindle: master");

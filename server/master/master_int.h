@@ -5,14 +5,16 @@
  *   master.c     start-up, the loop, signals, stop, touch-reload
  *   supervise.c  forking, reaping, respawn backoff, recycling, harakiri
  *   reload.c     HUP: all-at-once and chain reloads
- *   stats.c      the stats/metrics HTTP listener
- *   control.c    the control socket (spindle ctl)
+ *   stats.c      the stats/metrics documents
+ *   control.c    the control socket's commands (spindle ctl)
+ *   ops.c        the clients of both sockets, never waited on
  *   tasks.c  the task store, spoolers' numbers, [cron], sweeping
  * Nothing here is touched by more than that one thread, so no locks.
  */
 #ifndef SPINDLE_SERVER_MASTER_MASTER_INT_H
 #define SPINDLE_SERVER_MASTER_MASTER_INT_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -39,6 +41,21 @@ typedef struct sp__mslot {
     int spooler;       /* a spooler's number (app/tasks/spooler.c); 0 for a worker */
 } sp__mslot;
 
+/* A client of the control or stats socket (ops.c). */
+#define SP__OPS_MAX 32
+#define SP__OPS_CLIENT_MS 2000
+enum sp__ops_kind { SP__OPS_CONTROL, SP__OPS_STATS };
+typedef struct sp__ops_client {
+    int fd; /* -1: a free slot */
+    enum sp__ops_kind kind;
+    bool answering;     /* the request is in; out is being written */
+    long long deadline; /* CLOCK_MONOTONIC ms: closed then, whatever its state */
+    size_t got;
+    char req[2048];
+    char *out; /* the whole answer (malloc'd) */
+    size_t out_len, out_off;
+} sp__ops_client;
+
 typedef struct sp__master {
     sp__config *cfg;
     sp__config *pending; /* reload in progress: the new config */
@@ -60,7 +77,7 @@ typedef struct sp__master {
     int chain_next;       /* chain reload: the next worker number to replace */
     sp__scoreboard *sb;
     int control_fd, stats_fd;
-    int client_fd; /* the control or stats connection being answered, or -1 */
+    sp__ops_client ops[SP__OPS_MAX]; /* their clients (ops.c) */
     char *control_path, *stats_path; /* unix socket files to remove */
     long long started_ms;
     int announced; /* systemd told READY=1 */

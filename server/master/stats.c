@@ -108,17 +108,6 @@ int sp__ops_listen(const char *what, const char *spec, int mode, char **path, ch
     return fd;
 }
 
-int sp__ops_accept(int fd)
-{
-    struct timeval tv = {1, 0};
-    int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-    if (c < 0)
-        return -1;
-    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    return c;
-}
-
 /* ---- facts --------------------------------------------------------------------- */
 
 /* Accept-queue length and limit of a TCP listener; -1 when unknown. */
@@ -436,49 +425,35 @@ void sp__stats_metrics(sp__master *m, FILE *out)
 
 /* ---- the responder ------------------------------------------------------------- */
 
-static void reply(int fd, int status, const char *type, const char *body, size_t len)
+static void reply(FILE *out, int status, const char *type, const char *body, size_t len)
 {
-    char head[256];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n",
-                     status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request",
-                     type, len);
-    if (write(fd, head, (size_t)n) == n && len > 0 && write(fd, body, len) < 0) {
-        /* the scraper went away; nothing to do */
-    }
+    fprintf(out,
+            "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+            "Connection: close\r\n\r\n",
+            status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request", type, len);
+    fwrite(body, 1, len, out);
 }
 
-void sp__stats_serve(sp__master *m)
+void sp__stats_answer(sp__master *m, const char *req, FILE *out)
 {
-    char req[2048], *body = NULL;
-    size_t got = 0, len = 0;
-    int fd = sp__ops_accept(m->stats_fd);
-    if (fd < 0)
-        return;
-    while (got < sizeof(req) - 1 && !memmem(req, got, "\r\n\r\n", 4) && !memmem(req, got, "\n\n", 2)) {
-        ssize_t n = read(fd, req + got, sizeof(req) - 1 - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    req[got] = '\0';
-    FILE *out = open_memstream(&body, &len);
+    char *body = NULL;
+    size_t len = 0;
+    FILE *doc = open_memstream(&body, &len);
     int metrics = strncmp(req, "GET /metrics ", 13) == 0 || strncmp(req, "GET /metrics?", 13) == 0;
     int root = strncmp(req, "GET / ", 6) == 0 || strncmp(req, "GET /?", 6) == 0;
-    if (out != NULL && (metrics || root)) {
+    if (doc != NULL && (metrics || root)) {
         if (metrics)
-            sp__stats_metrics(m, out);
+            sp__stats_metrics(m, doc);
         else
-            sp__stats_json(m, out);
-        fclose(out);
-        reply(fd, 200, metrics ? "text/plain; version=0.0.4; charset=utf-8" : "application/json",
+            sp__stats_json(m, doc);
+        fclose(doc);
+        reply(out, 200, metrics ? "text/plain; version=0.0.4; charset=utf-8" : "application/json",
               body, len);
     } else {
-        if (out != NULL)
-            fclose(out);
-        reply(fd, strncmp(req, "GET ", 4) == 0 ? 404 : 400, "text/plain", "try / or /metrics\n", 18);
+        if (doc != NULL)
+            fclose(doc);
+        reply(out, strncmp(req, "GET ", 4) == 0 ? 404 : 400, "text/plain", "try / or /metrics\n",
+              18);
     }
     free(body);
-    close(fd);
 }

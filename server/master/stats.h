@@ -16,12 +16,8 @@
  * with one line in err. */
 int sp__ops_listen(const char *what, const char *spec, int mode, char **path, char *err,
                    size_t errlen);
-/* Accept one connection on fd and set it up for a short blocking
- * exchange (1 s timeouts).  The client fd, or -1. */
-int sp__ops_accept(int fd);
-
-/* Serve one stats request from m->stats_fd (synchronous, one per connection). */
-void sp__stats_serve(sp__master *m);
+/* The whole HTTP/1.0 answer to the request head req (NUL-terminated). */
+void sp__stats_answer(sp__master *m, const char *req, FILE *out);
 /* The JSON document of GET /. */
 void sp__stats_json(sp__master *m, FILE *out);
 /* The Prometheus text of GET /metrics. */

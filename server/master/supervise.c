@@ -24,6 +24,7 @@
 #include "server/lib/log.h"
 #include "server/master/master_int.h"
 #include "server/master/notify.h"
+#include "server/master/ops.h"
 #include "app/tasks/spooler.h"
 #include "server/worker/worker.h"
 
@@ -79,8 +80,7 @@ static void close_master_fds(sp__master *m, sp__listeners *keep)
         close(m->control_fd);
     if (m->stats_fd >= 0)
         close(m->stats_fd);
-    if (m->client_fd >= 0) /* else the client waits for our EOF as long as we live */
-        close(m->client_fd);
+    sp__ops_forget(m); /* else a client waits for our EOF as long as we live */
     for (size_t i = 0; i < m->n_slots; i++)
         if (m->slots[i].fd >= 0)
             close(m->slots[i].fd);

@@ -3,7 +3,13 @@
 
 import json
 import os
+import shutil
+import signal
+import socket
 import subprocess
+import tempfile
+import threading
+import time
 import unittest
 
 from ops_load import control, http_get, parse_prometheus, stats
@@ -122,3 +128,68 @@ class Control(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SlowOperatorClients(unittest.TestCase):
+    """The master never waits on a stats or control client: with 100
+    clients on each socket that send half a request and then a byte now
+    and then, a worker killed with kill -9 is replaced, a well-behaved stats
+    client is answered, and TERM stops the server within graceful-timeout."""
+
+    CROWD = 100
+    CROWD_SECONDS = 20.0
+
+    def setUp(self):
+        self.sport = free_port()
+        self.ctl = os.path.join(tempfile.mkdtemp(prefix="spindle-ctl-"), "ctl.sock")
+        self.addCleanup(shutil.rmtree, os.path.dirname(self.ctl), True)
+        cfg = default_config(("hello",), processes=2, threads=2, graceful_timeout=10,
+                             stats="127.0.0.1:%d" % self.sport, control="unix:" + self.ctl)
+        self.server = Server(cfg)
+        self.addCleanup(self.server.cleanup)
+        self.server.start()
+        self.stop_crowd = threading.Event()
+        self.crowd = threading.Thread(target=self.trickle, daemon=True)
+        self.addCleanup(self.crowd.join, 30)
+        self.addCleanup(self.stop_crowd.set)
+
+    def trickle(self):
+        socks = []
+        for _ in range(self.CROWD):
+            for fam, addr, first in ((socket.AF_INET, ("127.0.0.1", self.sport), b"GET / HT"),
+                                     (socket.AF_UNIX, self.ctl, b"sta")):
+                s = socket.socket(fam, socket.SOCK_STREAM)
+                try:
+                    s.connect(addr)
+                    s.send(first)
+                    socks.append(s)
+                except OSError:
+                    s.close()
+        deadline = time.monotonic() + self.CROWD_SECONDS
+        while not self.stop_crowd.wait(0.8) and time.monotonic() < deadline:
+            for s in socks:
+                try:
+                    s.send(b"T")
+                except OSError:
+                    pass
+        for s in socks:
+            s.close()
+
+    def test_kill_9_replaced_and_stats_answered_with_a_crowd(self):
+        old = self.server.workers()
+        self.crowd.start()
+        os.kill(old[0], signal.SIGKILL)
+        replaced = lambda: len(self.server.workers()) == 2 and old[0] not in self.server.workers()
+        self.assertTrue(wait_until(replaced, self.CROWD_SECONDS / 2),
+                        "no replacement while slow clients held the operator sockets; log:\n"
+                        + self.server.log())
+        self.assertTrue(self.crowd.is_alive(), "the crowd was gone before the check")
+        doc = stats(self.sport)
+        self.assertEqual(len(doc["workers"]), 2, doc)
+        self.assertIn("ok", control(self.ctl, "stats").splitlines()[0])
+
+    def test_term_stops_within_graceful_timeout_with_a_crowd(self):
+        self.crowd.start()
+        self.server.signal(signal.SIGTERM)
+        self.assertEqual(self.server.wait_exit(10.0), 0, self.server.log())
+        self.assertTrue(self.crowd.is_alive(), "the crowd was gone before the stop")
