@@ -148,8 +148,8 @@ static int init_modules(sp_app *app, char *err, size_t errlen)
         int rc = m->desc->init_worker ? m->desc->init_worker(app, sec) : SP_OK;
         m->initialised = 1;
         if (rc != SP_OK) {
-            snprintf(err, errlen, "%s: module '%s': init_worker failed: %s", m->path,
-                     m->desc->name, sp_strerror(rc));
+            snprintf(err, errlen, "%s: module '%s': init_worker failed: %s", m->path, m->desc->name,
+                     sp_strerror(rc));
             return SP_EIO;
         }
     }
@@ -163,8 +163,8 @@ static int add_config_routes(sp_app *app, char *err, size_t errlen)
         char spec[256], what[256];
         snprintf(spec, sizeof(spec), "%s:%s", r->module, r->symbol);
         void *fn = module_symbol(app, spec, what, sizeof(what));
-        int rc = fn ? sp__router_add(app->router, r->method, r->pattern, (sp_handler_fn)fn)
-                    : SP_ENOENT;
+        int rc =
+            fn ? sp__router_add(app->router, r->method, r->pattern, (sp_handler_fn)fn) : SP_ENOENT;
         if (rc != SP_OK) {
             snprintf(err, errlen, "%s:%d: route: %s", r->origin.file, r->origin.line,
                      fn ? sp_strerror(rc) : what);

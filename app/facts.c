@@ -19,7 +19,10 @@ static int worker_id;
 static _Thread_local int thread_index;
 static _Thread_local const _Atomic uint64_t *thread_start_ns;
 
-void sp__facts_set_worker(int id) { worker_id = id; }
+void sp__facts_set_worker(int id)
+{
+    worker_id = id;
+}
 
 void sp__facts_set_thread(int index, const _Atomic uint64_t *start_ns)
 {
@@ -35,9 +38,15 @@ SP_EXPORT void sp_log(int level, const char *fmt, ...)
     va_end(ap);
 }
 
-SP_EXPORT int sp_worker_id(void) { return worker_id; }
+SP_EXPORT int sp_worker_id(void)
+{
+    return worker_id;
+}
 
-SP_EXPORT int sp_thread_index(void) { return thread_index; }
+SP_EXPORT int sp_thread_index(void)
+{
+    return thread_index;
+}
 
 SP_EXPORT uint64_t sp_request_start_ns(const sp_request *req)
 {

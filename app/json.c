@@ -131,7 +131,7 @@ static bool plain(const unsigned char *s, size_t n, size_t *len, uint32_t *cp)
 static size_t escape_of(uint32_t cp, char esc[6])
 {
     static const char hex[] = "0123456789abcdef";
-    static const char shorts[0x60] = {['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
+    static const char shorts[0x60] = {['"'] = '"',  ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
                                       ['\n'] = 'n', ['\r'] = 'r',  ['\t'] = 't'};
     esc[0] = '\\';
     if (cp < sizeof(shorts) && shorts[cp]) {

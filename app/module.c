@@ -96,7 +96,10 @@ void sp__modules_set_builtin(const sp_module *const *list, size_t n)
                                 i ? ", " : "", list[i]->name);
 }
 
-const char *sp__modules_builtin_names(void) { return n_builtins ? builtin_names : "none"; }
+const char *sp__modules_builtin_names(void)
+{
+    return n_builtins ? builtin_names : "none";
+}
 
 /* Built-ins join when server.ini mentions them by name. */
 static bool builtin_wanted(const sp__config *cfg, const char *name)

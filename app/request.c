@@ -96,15 +96,42 @@ void sp__request_prepare(sp_request *req)
     request_id_generate(req);
 }
 
-SP_EXPORT sp_str sp_method(const sp_request *req) { return req->method; }
-SP_EXPORT sp_str sp_target(const sp_request *req) { return req->target; }
-SP_EXPORT sp_str sp_path(const sp_request *req) { return req->path; }
-SP_EXPORT sp_str sp_query_string(const sp_request *req) { return req->query; }
-SP_EXPORT int sp_http_version(const sp_request *req) { return req->version; }
-SP_EXPORT sp_str sp_scheme(const sp_request *req) { return req->scheme; }
-SP_EXPORT sp_str sp_remote_addr(const sp_request *req) { return req->remote_addr; }
-SP_EXPORT int sp_remote_port(const sp_request *req) { return req->remote_port; }
-SP_EXPORT sp_str sp_request_id(const sp_request *req) { return req->request_id; }
+SP_EXPORT sp_str sp_method(const sp_request *req)
+{
+    return req->method;
+}
+SP_EXPORT sp_str sp_target(const sp_request *req)
+{
+    return req->target;
+}
+SP_EXPORT sp_str sp_path(const sp_request *req)
+{
+    return req->path;
+}
+SP_EXPORT sp_str sp_query_string(const sp_request *req)
+{
+    return req->query;
+}
+SP_EXPORT int sp_http_version(const sp_request *req)
+{
+    return req->version;
+}
+SP_EXPORT sp_str sp_scheme(const sp_request *req)
+{
+    return req->scheme;
+}
+SP_EXPORT sp_str sp_remote_addr(const sp_request *req)
+{
+    return req->remote_addr;
+}
+SP_EXPORT int sp_remote_port(const sp_request *req)
+{
+    return req->remote_port;
+}
+SP_EXPORT sp_str sp_request_id(const sp_request *req)
+{
+    return req->request_id;
+}
 
 void sp__request_release(sp_request *req)
 {
@@ -132,7 +159,10 @@ SP_EXPORT sp_str sp_body(sp_request *req)
     return req->body;
 }
 
-SP_EXPORT uint64_t sp_body_length(const sp_request *req) { return req->body_len; }
+SP_EXPORT uint64_t sp_body_length(const sp_request *req)
+{
+    return req->body_len;
+}
 
 SP_EXPORT long sp_body_read(sp_request *req, void *buf, size_t cap)
 {
@@ -197,7 +227,10 @@ SP_EXPORT sp_str sp_header(const sp_request *req, const char *name)
     return sp__header_find(req->headers, req->n_headers, name);
 }
 
-SP_EXPORT size_t sp_header_count(const sp_request *req) { return req->n_headers; }
+SP_EXPORT size_t sp_header_count(const sp_request *req)
+{
+    return req->n_headers;
+}
 
 SP_EXPORT int sp_header_at(const sp_request *req, size_t i, sp_str *name, sp_str *value)
 {
@@ -223,7 +256,10 @@ SP_EXPORT uint64_t sp_request_elapsed_ns(const sp_request *req)
     return start != 0 && now > start ? now - start : 0;
 }
 
-SP_EXPORT void *sp_alloc(sp_request *req, size_t size) { return sp__arena_alloc(req->arena, size); }
+SP_EXPORT void *sp_alloc(sp_request *req, size_t size)
+{
+    return sp__arena_alloc(req->arena, size);
+}
 
 SP_EXPORT sp_str sp_sprintf(sp_request *req, const char *fmt, ...)
 {

@@ -29,15 +29,15 @@ struct sp_request {
     sp_str scheme;
     sp__header *headers; /* arrival order */
     size_t n_headers;
-    sp_str body;      /* in memory, or mapped from body_fd on demand */
-    int body_fd;      /* spilled body, owned by the request; -1 when none */
+    sp_str body; /* in memory, or mapped from body_fd on demand */
+    int body_fd; /* spilled body, owned by the request; -1 when none */
     uint64_t body_len;
     uint64_t body_off; /* sp_body_read position */
     void *body_map;
     sp_str remote_addr;
     int remote_port;
     sp_str request_id;
-    sp__match *match; /* in the arena, once routed; NULL before (or if never) */
+    sp__match *match;      /* in the arena, once routed; NULL before (or if never) */
     unsigned char route;   /* enum sp__route_result, once match is set */
     unsigned char reached; /* the chain reached the router (stats count the route) */
     char id_buf[24];

@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void sp__response_init(sp_response *res, sp_request *req, sp__buf *body,
-                       const sp__sink_ops *sink, void *sink_ctx)
+void sp__response_init(sp_response *res, sp_request *req, sp__buf *body, const sp__sink_ops *sink,
+                       void *sink_ctx)
 {
     memset(res, 0, sizeof(*res));
     res->req = req;
@@ -63,17 +63,15 @@ bool sp__status_bodyless(int status)
 /* RFC 9110 tchar, as a table: every header of every response passes here. */
 static const unsigned char tchar[256] = {
     ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-    ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
-    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
-    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
-    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
-    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
-    ['y'] = 1, ['z'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
+    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
+    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
 /* The length of a header name, or (size_t)-1 if a byte is not a tchar. */
@@ -124,8 +122,10 @@ static int check_header(const sp_response *res, hdr_in *h)
     h->vl = value_len(h->value);
     int name_ok = h->nl != 0 && h->nl != (size_t)-1;
     if (!name_ok || h->vl == (size_t)-1) {
-        sp_log(SP_LOG_ERROR, "refused response header %.64s: forbidden byte (a control byte "
-               "in the value, or a name that is not a token)", name_ok ? h->name : "(bad name)");
+        sp_log(SP_LOG_ERROR,
+               "refused response header %.64s: forbidden byte (a control byte "
+               "in the value, or a name that is not a token)",
+               name_ok ? h->name : "(bad name)");
         return SP_EHEADER;
     }
     if (framing_header(h->name, h->nl))
@@ -192,7 +192,10 @@ SP_EXPORT sp_str sp_response_header(const sp_response *res, const char *name)
     return sp__header_find(res->headers, res->n_headers, name);
 }
 
-SP_EXPORT int sp_status(const sp_response *res) { return res->status; }
+SP_EXPORT int sp_status(const sp_response *res)
+{
+    return res->status;
+}
 
 SP_EXPORT int sp_set_status(sp_response *res, int status)
 {
@@ -314,8 +317,7 @@ SP_EXPORT int sp_send_error(sp_response *res, int status)
     return sp_send_text(res, status, "%d %s\n", status, sp_status_reason(status));
 }
 
-SP_EXPORT int sp_send_file(sp_response *res, int status, const char *content_type,
-                           const char *path)
+SP_EXPORT int sp_send_file(sp_response *res, int status, const char *content_type, const char *path)
 {
     struct stat st;
     int rc = sp_clear_body(res);
@@ -369,4 +371,7 @@ SP_EXPORT int sp_stream_write(sp_response *res, const void *data, size_t len)
     return rc;
 }
 
-SP_EXPORT int sp_headers_sent(const sp_response *res) { return res->headers_sent; }
+SP_EXPORT int sp_headers_sent(const sp_response *res)
+{
+    return res->headers_sent;
+}

@@ -41,8 +41,8 @@ struct sp_response {
 };
 
 /* Ready a recycled response for req (body buffer emptied). */
-void sp__response_init(sp_response *res, sp_request *req, sp__buf *body,
-                       const sp__sink_ops *sink, void *sink_ctx);
+void sp__response_init(sp_response *res, sp_request *req, sp__buf *body, const sp__sink_ops *sink,
+                       void *sink_ctx);
 /* Close a file left open by sp_send_file. */
 void sp__response_release(sp_response *res);
 

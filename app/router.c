@@ -95,8 +95,7 @@ static bool is_param(sp_str seg)
 
 static bool is_name(const char *s, size_t len)
 {
-    if (len == 0 || !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') ||
-                      (s[0] >= 'a' && s[0] <= 'z')))
+    if (len == 0 || !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
         return false;
     for (size_t i = 1; i < len; i++) {
         char c = s[i];
@@ -290,8 +289,7 @@ static void rset_remove(struct rset *s, size_t i)
 
 /* Adds a route.  A method that would make the Allow list overflow
  * sp__match.allow is refused, so a 405 never carries a cut-short list. */
-static int rset_add(struct rset *s, const char *method, const char *pattern,
-                    sp_handler_fn fn)
+static int rset_add(struct rset *s, const char *method, const char *pattern, sp_handler_fn fn)
 {
     char allow[sizeof(((sp__match *)0)->allow)];
     int found;
@@ -444,8 +442,7 @@ int sp__router_add(sp__router *r, const char *method, const char *pattern, sp_ha
 static const struct rset *walk(const struct node *n, const char *p, struct walk *w);
 
 /* Tries the rest of the path, from the '/' at p, below n's children. */
-static const struct rset *walk_children(const struct node *n, const char *p,
-                                        struct walk *w)
+static const struct rset *walk_children(const struct node *n, const char *p, struct walk *w)
 {
     const struct rset *s;
     sp_str seg = next_seg(&p, w->end);

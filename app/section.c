@@ -28,8 +28,7 @@ SP_EXPORT size_t sp_conf_count(const sp_section *conf)
     return conf ? conf->n_items : 0;
 }
 
-SP_EXPORT int sp_conf_at(const sp_section *conf, size_t i, const char **key,
-                         const char **value)
+SP_EXPORT int sp_conf_at(const sp_section *conf, size_t i, const char **key, const char **value)
 {
     if (!conf || i >= conf->n_items)
         return SP_EINVAL;
@@ -43,8 +42,8 @@ SP_EXPORT int sp_conf_at(const sp_section *conf, size_t i, const char **key,
 /* An absent key gives dflt; a present one must be a whole decimal number
  * within [min, max].  On SP_EINVAL *out is dflt, so a caller that only logs
  * the error still runs with a sane value. */
-SP_EXPORT int sp_conf_int(const sp_section *conf, const char *key, long dflt, long min,
-                          long max, long *out)
+SP_EXPORT int sp_conf_int(const sp_section *conf, const char *key, long dflt, long min, long max,
+                          long *out)
 {
     const char *s = sp_conf_get(conf, key);
     char *end;

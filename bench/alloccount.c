@@ -131,7 +131,8 @@ static void *reporter(void *arg)
             return NULL; /* a fork child has no copy of this thread */
         snprintf(path, sizeof(path), "%s/%d", dir, (int)started);
         snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-        int n = snprintf(line, sizeof(line), "%lu %lu\n", atomic_load(&n_alloc), atomic_load(&n_free));
+        int n =
+            snprintf(line, sizeof(line), "%lu %lu\n", atomic_load(&n_alloc), atomic_load(&n_free));
         int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0)
             continue;

@@ -34,8 +34,8 @@ struct cli {
 
 static int unknown(const char *arg, size_t len, char *err, size_t errlen)
 {
-    snprintf(err, errlen, CMDLINE ": %.*s: unknown option (see --help)",
-             (int)(len > 80 ? 80 : len), arg);
+    snprintf(err, errlen, CMDLINE ": %.*s: unknown option (see --help)", (int)(len > 80 ? 80 : len),
+             arg);
     return SP_EINVAL;
 }
 
@@ -158,8 +158,8 @@ static int apply_values(sp__config *cfg, const struct cli *c, char *err, size_t 
     return 0;
 }
 
-int sp__config_load(sp__config *cfg, int argc, char **argv, enum sp__action *action,
-                    char *err, size_t errlen)
+int sp__config_load(sp__config *cfg, int argc, char **argv, enum sp__action *action, char *err,
+                    size_t errlen)
 {
     struct cli c = {NULL, NULL, 0, SP__RUN};
     int rc = -1;
@@ -179,8 +179,7 @@ int sp__config_load(sp__config *cfg, int argc, char **argv, enum sp__action *act
     /* These print something that does not depend on the configuration. */
     if (c.action == SP__HELP || c.action == SP__VERSION || c.action == SP__PRINT_EXAMPLE)
         goto out;
-    if ((c.ini && sp__config_read(cfg, c.ini, err, errlen)) ||
-        apply_values(cfg, &c, err, errlen) ||
+    if ((c.ini && sp__config_read(cfg, c.ini, err, errlen)) || apply_values(cfg, &c, err, errlen) ||
         sp__config_check(cfg, c.ini ? c.ini : CMDLINE, err, errlen))
         rc = -1;
 out:

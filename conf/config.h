@@ -105,8 +105,8 @@ typedef struct sp__config {
     int proxy_protocol;            /* enum sp__proxy_mode */
     int forwarded_headers;         /* enum sp__fwd_mode */
     char *pidfile;
-    char *log_file;  /* error log; NULL = stderr */
-    int log_level;   /* enum sp_log_level */
+    char *log_file; /* error log; NULL = stderr */
+    int log_level;  /* enum sp_log_level */
     /* operations (server/master/master.c, docs/operations.md) */
     int respawn_limit;          /* early worker deaths in a row before giving up */
     int harakiri_ms;            /* per-thread request deadline; 0 = off */
@@ -134,15 +134,15 @@ typedef struct sp__config {
     size_t n_routes;
 
     /* [tasks] (app/tasks/tasks.c, app/tasks/spooler.c, app/tasks/cron.c; docs/tasks.md) */
-    int task_threads;         /* per-worker task threads; 0 = no in-process tasks */
-    int task_queue;           /* per-worker queued tasks before submit fails */
-    int task_result_ttl_ms;   /* finished task states kept this long */
-    char *spool;              /* durable spool folder, or NULL */
-    int spoolers;             /* spooler processes (with a spool or [cron]) */
-    int task_retries;         /* spooled task: runs after a crash before failing */
-    int cron_catchup;         /* fire a run missed while the server was down */
-    char *cron_timezone;      /* zone [cron] lines are read in */
-    char *tasks_backend;      /* "redis://host:port/db": shared queue and states, or NULL */
+    int task_threads;       /* per-worker task threads; 0 = no in-process tasks */
+    int task_queue;         /* per-worker queued tasks before submit fails */
+    int task_result_ttl_ms; /* finished task states kept this long */
+    char *spool;            /* durable spool folder, or NULL */
+    int spoolers;           /* spooler processes (with a spool or [cron]) */
+    int task_retries;       /* spooled task: runs after a crash before failing */
+    int cron_catchup;       /* fire a run missed while the server was down */
+    char *cron_timezone;    /* zone [cron] lines are read in */
+    char *tasks_backend;    /* "redis://host:port/db": shared queue and states, or NULL */
 
     /* [cron] lines as written (each checked by sp__crontab_parse when read) */
     sp__item *cron;
@@ -177,8 +177,8 @@ enum sp__action {
  * ini file and its includes.  Command-line values come after the file's,
  * so a single-valued key on the command line wins.  On failure returns -1
  * with one line (no newline) in err and cfg freed; on success 0. */
-int sp__config_load(sp__config *cfg, int argc, char **argv, enum sp__action *action,
-                    char *err, size_t errlen);
+int sp__config_load(sp__config *cfg, int argc, char **argv, enum sp__action *action, char *err,
+                    size_t errlen);
 
 /* Read only an ini file (no CLI): used by tests and by reload. */
 int sp__config_load_file(sp__config *cfg, const char *path, char *err, size_t errlen);
@@ -191,8 +191,8 @@ const struct sp_section *sp__config_section(const sp__config *cfg, const char *n
 /* cron-timezone values: UTC, or a readable zone under /usr/share/zoneinfo. */
 int sp__zone_ok(const char *tz);
 
-void sp__config_print(const sp__config *cfg, FILE *out);  /* -T */
-void sp__config_help(FILE *out, const char *argv0);        /* --help */
-void sp__config_example(FILE *out);                        /* example ini */
+void sp__config_print(const sp__config *cfg, FILE *out); /* -T */
+void sp__config_help(FILE *out, const char *argv0);      /* --help */
+void sp__config_example(FILE *out);                      /* example ini */
 
 #endif /* SPINDLE_CONF_CONFIG_H */

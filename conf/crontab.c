@@ -21,7 +21,7 @@
 #include <strings.h>
 
 #define YEARS_AHEAD 28 /* the calendar repeats every 28 years (within a century) */
-#define MAX_STEPS 200000
+#define MAX_STEPS   200000
 
 typedef struct field {
     const char *what;
@@ -29,12 +29,12 @@ typedef struct field {
     const char *const *names; /* 3-letter names for lo, lo+1, ... */
 } field;
 
-static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                          "jul", "aug", "sep", "oct", "nov", "dec", NULL};
+static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul",
+                                          "aug", "sep", "oct", "nov", "dec", NULL};
 static const char *const day_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL};
 
 static const field fields[6] = {
-    {"second", 0, 59, NULL}, {"minute", 0, 59, NULL},        {"hour", 0, 23, NULL},
+    {"second", 0, 59, NULL},       {"minute", 0, 59, NULL},       {"hour", 0, 23, NULL},
     {"day-of-month", 1, 31, NULL}, {"month", 1, 12, month_names}, {"day-of-week", 0, 7, day_names},
 };
 
@@ -58,8 +58,8 @@ static int value(const char **s, const field *f)
 }
 
 /* One list item: "*", "a", "a-b", each optionally "/step". */
-static const char *item(const char *s, const char *end, const field *f, uint64_t *mask,
-                        char *buf, size_t len)
+static const char *item(const char *s, const char *end, const field *f, uint64_t *mask, char *buf,
+                        size_t len)
 {
     int a = f->lo, b = f->hi, step = 1;
     const char *p = s;
@@ -84,14 +84,15 @@ static const char *item(const char *s, const char *end, const field *f, uint64_t
     if (p != end)
         goto bad;
     if (a < f->lo || b > f->hi || a > b)
-        return snprintf(buf, len, "%s: '%.*s' is out of range (%d-%d)", f->what, (int)(end - s),
-                        s, f->lo, f->hi), buf;
+        return snprintf(buf, len, "%s: '%.*s' is out of range (%d-%d)", f->what, (int)(end - s), s,
+                        f->lo, f->hi),
+               buf;
     for (int v = a; v <= b; v += step)
         *mask |= 1ULL << v;
     return NULL;
 bad:
-    snprintf(buf, len, "%s: '%.*s' is not a number, range, list or step%s", f->what,
-             (int)(end - s), s, f->names ? " (names: jan or mon style)" : "");
+    snprintf(buf, len, "%s: '%.*s' is not a number, range, list or step%s", f->what, (int)(end - s),
+             s, f->names ? " (names: jan or mon style)" : "");
     return buf;
 }
 
@@ -169,8 +170,9 @@ const char *sp__crontab_parse(const char *line, sp__crontab *out, char *buf, siz
     }
     if (mask[5] & (1u << 7))
         mask[5] = (mask[5] | 1) & 0x7f; /* 7 is Sunday too */
-    *out = (sp__crontab){mask[0], mask[1], (uint32_t)mask[2], (uint32_t)mask[3],
-                          (uint16_t)mask[4], (uint8_t)mask[5], star[3], star[5], ""};
+    *out = (sp__crontab){mask[0],           mask[1],           (uint32_t)mask[2],
+                         (uint32_t)mask[3], (uint16_t)mask[4], (uint8_t)mask[5],
+                         star[3],           star[5],           ""};
     if (!dom_possible(out))
         return "day-of-month: never falls in the given months";
     return parse_job(tok[n - 1], out, buf, len);

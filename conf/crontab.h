@@ -20,12 +20,12 @@
 #include <time.h>
 
 typedef struct sp__crontab {
-    uint64_t sec, min;   /* bit n: second / minute n matches */
-    uint32_t hour, dom;  /* hours 0-23, days of the month 1-31 */
-    uint16_t mon;        /* months 1-12 */
-    uint8_t dow;         /* weekdays 0-6, Sunday 0 */
+    uint64_t sec, min;      /* bit n: second / minute n matches */
+    uint32_t hour, dom;     /* hours 0-23, days of the month 1-31 */
+    uint16_t mon;           /* months 1-12 */
+    uint8_t dow;            /* weekdays 0-6, Sunday 0 */
     int dom_star, dow_star; /* the field started with '*' (the or-rule) */
-    char job[128];       /* "module:function" */
+    char job[128];          /* "module:function" */
 } sp__crontab;
 
 /* Parse one line.  NULL, or a short phrase about what is wrong (in buf or

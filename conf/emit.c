@@ -64,20 +64,34 @@ static void describe(FILE *out, const sp__option *opt, const char *first, const 
 static const char *metavar(const sp__option *opt)
 {
     switch (opt->type) {
-    case SP__T_INT: return " N";
-    case SP__T_BOOL: return "[=BOOL]";
-    case SP__T_SIZE: return " SIZE";
-    case SP__T_DURATION: return " TIME";
-    case SP__T_MODE: return " MODE";
-    case SP__T_ENUM: return " LEVEL";
-    case SP__T_STRING: return " TEXT";
-    case SP__T_ZONE: return " ZONE";
-    case SP__T_PATH: return " PATH";
-    case SP__T_LISTEN: return " ADDR";
-    case SP__T_MODULE: return " PATH";
-    case SP__T_MIDDLEWARE: return " NAME";
-    case SP__T_ROUTE: return " 'METHOD /path module:symbol'";
-    case SP__T_CIDRS: return " 'ADDR/N, ...'";
+    case SP__T_INT:
+        return " N";
+    case SP__T_BOOL:
+        return "[=BOOL]";
+    case SP__T_SIZE:
+        return " SIZE";
+    case SP__T_DURATION:
+        return " TIME";
+    case SP__T_MODE:
+        return " MODE";
+    case SP__T_ENUM:
+        return " LEVEL";
+    case SP__T_STRING:
+        return " TEXT";
+    case SP__T_ZONE:
+        return " ZONE";
+    case SP__T_PATH:
+        return " PATH";
+    case SP__T_LISTEN:
+        return " ADDR";
+    case SP__T_MODULE:
+        return " PATH";
+    case SP__T_MIDDLEWARE:
+        return " NAME";
+    case SP__T_ROUTE:
+        return " 'METHOD /path module:symbol'";
+    case SP__T_CIDRS:
+        return " 'ADDR/N, ...'";
     }
     return "";
 }
@@ -103,21 +117,22 @@ static void help_section(FILE *out, enum sp__opt_section sec)
 
 void sp__config_help(FILE *out, const char *argv0)
 {
-    fprintf(out,
-            "usage: %s [server.ini] [--ini FILE] [--KEY VALUE ...] [-t | -T]\n"
-            "\n"
-            "  server.ini, --ini FILE  the configuration file to read\n"
-            "  -t                      check the configuration, print \"ok\" and exit\n"
-            "  -T                      print the effective configuration as ini and exit\n"
-            "  --print-example-ini     print the documented example server.ini and exit\n"
-            "  -h, --help              show this help and exit\n"
-            "  -v, --version           print the version and exit\n"
-            "\n"
-            "Every [server], [app] and [tasks] key is also an option, applied after the\n"
-            "ini file: --key value or --key=value; a bool option alone means true.  A single-valued\n"
-            "key given here wins over the file; listen, module, middleware and route add\n"
-            "to the file's.  Configuration errors exit with status %d.\n",
-            argv0 ? argv0 : "spindle", SP__EX_CONFIG);
+    fprintf(
+        out,
+        "usage: %s [server.ini] [--ini FILE] [--KEY VALUE ...] [-t | -T]\n"
+        "\n"
+        "  server.ini, --ini FILE  the configuration file to read\n"
+        "  -t                      check the configuration, print \"ok\" and exit\n"
+        "  -T                      print the effective configuration as ini and exit\n"
+        "  --print-example-ini     print the documented example server.ini and exit\n"
+        "  -h, --help              show this help and exit\n"
+        "  -v, --version           print the version and exit\n"
+        "\n"
+        "Every [server], [app] and [tasks] key is also an option, applied after the\n"
+        "ini file: --key value or --key=value; a bool option alone means true.  A single-valued\n"
+        "key given here wins over the file; listen, module, middleware and route add\n"
+        "to the file's.  Configuration errors exit with status %d.\n",
+        argv0 ? argv0 : "spindle", SP__EX_CONFIG);
     help_section(out, SP__SEC_SERVER);
     help_section(out, SP__SEC_APP);
     help_section(out, SP__SEC_TASKS);
@@ -138,8 +153,7 @@ static const char *choice_text(const char *choices, int i, char *buf, size_t len
 }
 
 /* The value of a single-valued option as server.ini text; NULL if unset. */
-static const char *scalar_text(const sp__config *cfg, const sp__option *o, char *buf,
-                               size_t len)
+static const char *scalar_text(const sp__config *cfg, const sp__option *o, char *buf, size_t len)
 {
     const char *at = (const char *)cfg + o->offset;
 

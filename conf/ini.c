@@ -241,8 +241,9 @@ static int do_include(struct reader *r, struct frame *f, const char *value)
     int rc;
 
     if (!*value)
-        return error_at(r, f, "include", "needs a file name (accepted: a path, relative to "
-                                         "this file's folder)");
+        return error_at(r, f, "include",
+                        "needs a file name (accepted: a path, relative to "
+                        "this file's folder)");
     path = include_path(f->file, value);
     if (!path)
         return error_at(r, f, "include", "out of memory");
@@ -258,13 +259,15 @@ static int on_header(struct reader *r, struct frame *f, char *s)
     sp__ini_line l;
 
     if (s[n - 1] != ']')
-        return error_at(r, f, s, "a section header ends with ']' (accepted: [server], [app], "
-                                 "[module:NAME])");
+        return error_at(r, f, s,
+                        "a section header ends with ']' (accepted: [server], [app], "
+                        "[module:NAME])");
     s[n - 1] = '\0';
     name = trim(s + 1);
     if (!*name)
-        return error_at(r, f, "[]", "empty section name (accepted: [server], [app], "
-                                    "[module:NAME])");
+        return error_at(r, f, "[]",
+                        "empty section name (accepted: [server], [app], "
+                        "[module:NAME])");
     copy = strdup(name);
     if (!copy)
         return error_at(r, f, name, "out of memory");
@@ -281,8 +284,9 @@ static int on_key(struct reader *r, struct frame *f, const char *key, const char
     if (strcmp(key, "include") == 0)
         return do_include(r, f, value);
     if (!f->section)
-        return error_at(r, f, key, "comes before any section (accepted: a key under [server], "
-                                   "[app] or [module:NAME])");
+        return error_at(r, f, key,
+                        "comes before any section (accepted: a key under [server], "
+                        "[app] or [module:NAME])");
     return r->fn(r->ctx, &l, r->err, r->errlen);
 }
 
@@ -407,8 +411,8 @@ static int enter(struct reader *r, FILE *fp, const char *path, const struct fram
 static int open_error(struct reader *r, const char *path, const struct frame *from, int e)
 {
     if (from)
-        sp__ini_error(r->err, r->errlen, from->file, from->line, "include",
-                      "cannot open %s: %s", path, strerror(e));
+        sp__ini_error(r->err, r->errlen, from->file, from->line, "include", "cannot open %s: %s",
+                      path, strerror(e));
     else
         sp__ini_error(r->err, r->errlen, path, 0, "cannot open", "%s", strerror(e));
     return e == ENOENT ? SP_ENOENT : SP_EIO;

@@ -97,8 +97,8 @@ static const char *parse_unix(sp__listen *l, const char *path, const sp__arg *ar
     if (!l->path)
         return "out of memory";
     if (strlen(l->path) >= sizeof sun->sun_path)
-        return sp__phrase(arg, "the socket path is %zu bytes long, more than %zu",
-                          strlen(l->path), sizeof sun->sun_path - 1);
+        return sp__phrase(arg, "the socket path is %zu bytes long, more than %zu", strlen(l->path),
+                          sizeof sun->sun_path - 1);
     /* Filled for unix too, so the binder can treat both kinds alike. */
     sun->sun_family = AF_UNIX;
     strcpy(sun->sun_path, l->path);
@@ -180,8 +180,9 @@ static int is_handler(const char *s)
     const char *colon = strchr(s, ':');
     size_t mn = colon ? (size_t)(colon - s) : 0;
 
-    if (!colon || mn == 0 || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                       "0123456789_.-") != mn)
+    if (!colon || mn == 0 ||
+        strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "0123456789_.-") != mn)
         return 0;
     return is_ident(colon + 1, strlen(colon + 1));
 }
@@ -211,8 +212,7 @@ static const char *check_route(char **f, size_t n, const sp__arg *arg)
     if (n > 3)
         return sp__phrase(arg, "'%.80s' has more than 3 fields", arg->value);
     if (n < 3)
-        return sp__phrase(arg, "'%.80s' has %zu field%s, not 3", arg->value, n,
-                          n == 1 ? "" : "s");
+        return sp__phrase(arg, "'%.80s' has %zu field%s, not 3", arg->value, n, n == 1 ? "" : "s");
     if (!is_method(f[0]))
         return sp__phrase(arg, "'%.40s' is not an uppercase method or *", f[0]);
     if (f[1][0] != '/')
@@ -225,8 +225,11 @@ static const char *check_route(char **f, size_t n, const sp__arg *arg)
 static const char *store_route(sp__config *cfg, char **f, const sp__arg *arg)
 {
     const char *colon = strchr(f[2], ':');
-    sp__route_spec r = {strdup(f[0]), strdup(f[1]), strndup(f[2], (size_t)(colon - f[2])),
-                        strdup(colon + 1), {NULL, 0}};
+    sp__route_spec r = {strdup(f[0]),
+                        strdup(f[1]),
+                        strndup(f[2], (size_t)(colon - f[2])),
+                        strdup(colon + 1),
+                        {NULL, 0}};
     sp__route_spec *grown = realloc(cfg->routes, (cfg->n_routes + 1) * sizeof *grown);
 
     if (grown)

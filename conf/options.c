@@ -20,23 +20,31 @@
 #include "conf/crontab.h"
 #include "conf/ini.h"
 
-#define KIB 1024LL
-#define MIB (1024LL * KIB)
-#define GIB (1024LL * MIB)
+#define KIB    1024LL
+#define MIB    (1024LL * KIB)
+#define GIB    (1024LL * MIB)
 #define DAY_MS (24LL * 3600 * 1000)
 
 #define AT(field) offsetof(sp__config, field)
 
 /* Shorthands keep the table one entry per few lines. */
-#define INT_OPT(k, sec, field, lo, hi, def, ex, h)                                             \
-    {k, sec, SP__T_INT, AT(field), lo, hi, def, NULL, ex, h}
-#define SIZE_OPT(k, field, lo, hi, def, h)                                                     \
-    {k, SP__SEC_SERVER, SP__T_SIZE, AT(field), lo, hi, def, NULL, NULL, h}
-#define TIME_OPT(k, field, def, h)                                                             \
-    {k, SP__SEC_SERVER, SP__T_DURATION, AT(field), 1, DAY_MS, def, NULL, NULL, h}
+#define INT_OPT(k, sec, field, lo, hi, def, ex, h)                                                 \
+    {                                                                                              \
+        k, sec, SP__T_INT, AT(field), lo, hi, def, NULL, ex, h                                     \
+    }
+#define SIZE_OPT(k, field, lo, hi, def, h)                                                         \
+    {                                                                                              \
+        k, SP__SEC_SERVER, SP__T_SIZE, AT(field), lo, hi, def, NULL, NULL, h                       \
+    }
+#define TIME_OPT(k, field, def, h)                                                                 \
+    {                                                                                              \
+        k, SP__SEC_SERVER, SP__T_DURATION, AT(field), 1, DAY_MS, def, NULL, NULL, h                \
+    }
 /* A duration where 0 means "off". */
-#define OFF_OPT(k, field, def, h)                                                              \
-    {k, SP__SEC_SERVER, SP__T_DURATION, AT(field), 0, DAY_MS, def, NULL, NULL, h}
+#define OFF_OPT(k, field, def, h)                                                                  \
+    {                                                                                              \
+        k, SP__SEC_SERVER, SP__T_DURATION, AT(field), 0, DAY_MS, def, NULL, NULL, h                \
+    }
 
 static const sp__option options[] = {
     /* [server]: process model and sockets */
@@ -93,15 +101,13 @@ static const sp__option options[] = {
     TIME_OPT("graceful-timeout", graceful_timeout_ms, "30s",
              "On TERM or HUP, how long in-flight requests get to finish before their worker is "
              "killed."),
-    INT_OPT("max-keepalive-requests", SP__SEC_SERVER, max_keepalive_requests, 0, 1000000000,
-            "1000", NULL,
-            "Requests served on one connection before it is closed; 0 means no limit."),
+    INT_OPT("max-keepalive-requests", SP__SEC_SERVER, max_keepalive_requests, 0, 1000000000, "1000",
+            NULL, "Requests served on one connection before it is closed; 0 means no limit."),
     /* [server]: files and logging */
     {"socket-mode", SP__SEC_SERVER, SP__T_MODE, AT(socket_mode), 0, 0777, NULL, NULL, NULL,
      "File mode of unix listen sockets, in octal (660); unset leaves it to the umask."},
     /* [server]: behind a proxy (docs/deploy.md) */
-    {"trusted-proxies", SP__SEC_SERVER, SP__T_CIDRS, AT(trusted_proxies), 0, 0, NULL, NULL,
-     NULL,
+    {"trusted-proxies", SP__SEC_SERVER, SP__T_CIDRS, AT(trusted_proxies), 0, 0, NULL, NULL, NULL,
      "Peers whose PROXY protocol header and forwarded headers are believed; \"unix\" trusts "
      "unix-socket peers.  From any other peer forwarded headers are ignored and a PROXY "
      "header closes the connection.  Unset trusts nobody."},
@@ -109,8 +115,8 @@ static const sp__option options[] = {
      "off|v1|v2|auto", NULL,
      "PROXY protocol header a trusted peer must send before its first request (auto: v1 or "
      "v2); the client address and port then come from it.  Applies to every listener."},
-    {"forwarded-headers", SP__SEC_SERVER, SP__T_ENUM, AT(forwarded_headers), 0, 0,
-     "x-forwarded", "x-forwarded|forwarded|off", NULL,
+    {"forwarded-headers", SP__SEC_SERVER, SP__T_ENUM, AT(forwarded_headers), 0, 0, "x-forwarded",
+     "x-forwarded|forwarded|off", NULL,
      "Which headers from a trusted peer give the client's address and scheme: "
      "X-Forwarded-For and X-Forwarded-Proto, or RFC 7239 Forwarded.  The client is the "
      "right-most address that is not itself trusted."},
@@ -118,8 +124,8 @@ static const sp__option options[] = {
      "Write the master's process id to this file."},
     {"log-file", SP__SEC_SERVER, SP__T_PATH, AT(log_file), 0, 0, NULL, NULL, NULL,
      "Error log file; unset logs to stderr.  Reopened on USR1."},
-    {"log-level", SP__SEC_SERVER, SP__T_ENUM, AT(log_level), 0, 0, "info",
-     "error|warn|info|debug", NULL, "Least severe error log messages that are written."},
+    {"log-level", SP__SEC_SERVER, SP__T_ENUM, AT(log_level), 0, 0, "info", "error|warn|info|debug",
+     NULL, "Least severe error log messages that are written."},
     /* [server]: supervision, recycling, reloads (docs/operations.md) */
     INT_OPT("respawn-limit", SP__SEC_SERVER, respawn_limit, 1, 1000000, "10", NULL,
             "Workers in a row that may die before they are ready (each respawn backed off "
@@ -134,8 +140,8 @@ static const sp__option options[] = {
     INT_OPT("max-requests", SP__SEC_SERVER, max_requests, 0, 2000000000, "0", NULL,
             "Recycle a worker after it served this many requests: its replacement starts "
             "accepting first, then it finishes what it has and exits.  0 turns it off."),
-    INT_OPT("max-requests-jitter", SP__SEC_SERVER, max_requests_jitter, 0, 2000000000, "0",
-            NULL, "Add 0 to this many requests to max-requests, differently per worker, so "
+    INT_OPT("max-requests-jitter", SP__SEC_SERVER, max_requests_jitter, 0, 2000000000, "0", NULL,
+            "Add 0 to this many requests to max-requests, differently per worker, so "
             "workers do not all recycle at once."),
     OFF_OPT("max-worker-lifetime", max_worker_lifetime_ms, "0",
             "Recycle a worker (gracefully, as max-requests) once it has run this long.  0 "
@@ -191,8 +197,8 @@ static const sp__option options[] = {
     INT_OPT("task-queue", SP__SEC_TASKS, task_queue, 1, 1000000, "1000", NULL,
             "Tasks a worker holds waiting for a task thread; when full, sp_task_submit fails "
             "with SP_EFULL (answer 503 with Retry-After)."),
-    {"task-result-ttl", SP__SEC_TASKS, SP__T_DURATION, AT(task_result_ttl_ms), 1000, DAY_MS,
-     "60m", NULL, NULL,
+    {"task-result-ttl", SP__SEC_TASKS, SP__T_DURATION, AT(task_result_ttl_ms), 1000, DAY_MS, "60m",
+     NULL, NULL,
      "How long a finished task's state and result stay readable (GET /_tasks/ID); then "
      "it reads as expired and is deleted."},
     {"spool", SP__SEC_TASKS, SP__T_PATH, AT(spool), 0, 0, NULL, NULL, NULL,
@@ -272,8 +278,7 @@ static const char *accepted_range(const sp__option *o, char *buf, size_t len)
     } else if (o->type == SP__T_DURATION) {
         sp__format_duration(o->min, lo, sizeof lo);
         sp__format_duration(o->max, hi, sizeof hi);
-        snprintf(buf, len, "a duration from %s to %s: seconds, or with suffix ms, s or m", lo,
-                 hi);
+        snprintf(buf, len, "a duration from %s to %s: seconds, or with suffix ms, s or m", lo, hi);
     } else {
         snprintf(buf, len, "an octal file mode from %llo to 0%llo, like 660 or 0660",
                  (unsigned long long)o->min, (unsigned long long)o->max);
@@ -317,20 +322,34 @@ const char *sp__option_accepted(const sp__option *opt, char *buf, size_t len)
 static sp__setter *setter_of(enum sp__opt_type type)
 {
     switch (type) {
-    case SP__T_INT: return sp__set_int;
-    case SP__T_BOOL: return sp__set_bool;
-    case SP__T_SIZE: return sp__set_size;
-    case SP__T_DURATION: return sp__set_duration;
-    case SP__T_MODE: return sp__set_mode;
-    case SP__T_ENUM: return sp__set_enum;
-    case SP__T_STRING: return sp__set_string;
-    case SP__T_ZONE: return sp__set_zone;
-    case SP__T_PATH: return sp__set_path;
-    case SP__T_LISTEN: return sp__add_listen;
-    case SP__T_MODULE: return sp__add_module;
-    case SP__T_MIDDLEWARE: return sp__add_middleware;
-    case SP__T_ROUTE: return sp__add_route;
-    case SP__T_CIDRS: return sp__set_cidrs;
+    case SP__T_INT:
+        return sp__set_int;
+    case SP__T_BOOL:
+        return sp__set_bool;
+    case SP__T_SIZE:
+        return sp__set_size;
+    case SP__T_DURATION:
+        return sp__set_duration;
+    case SP__T_MODE:
+        return sp__set_mode;
+    case SP__T_ENUM:
+        return sp__set_enum;
+    case SP__T_STRING:
+        return sp__set_string;
+    case SP__T_ZONE:
+        return sp__set_zone;
+    case SP__T_PATH:
+        return sp__set_path;
+    case SP__T_LISTEN:
+        return sp__add_listen;
+    case SP__T_MODULE:
+        return sp__add_module;
+    case SP__T_MIDDLEWARE:
+        return sp__add_middleware;
+    case SP__T_ROUTE:
+        return sp__add_route;
+    case SP__T_CIDRS:
+        return sp__set_cidrs;
     }
     return NULL;
 }
@@ -514,8 +533,10 @@ static int add_cron(sp__config *cfg, const sp__ini_line *l, char *err, size_t er
     sp__item *v;
 
     if (problem) {
-        sp__ini_error(err, errlen, l->file, l->line, "cron", "%s in '%.120s' (accepted: [SEC] "
-                      "MIN HOUR DOM MON DOW module:function)", problem, l->value);
+        sp__ini_error(err, errlen, l->file, l->line, "cron",
+                      "%s in '%.120s' (accepted: [SEC] "
+                      "MIN HOUR DOM MON DOW module:function)",
+                      problem, l->value);
         return SP_EINVAL;
     }
     v = realloc(cfg->cron, (cfg->n_cron + 1) * sizeof *v);
@@ -523,8 +544,8 @@ static int add_cron(sp__config *cfg, const sp__ini_line *l, char *err, size_t er
         goto nomem;
     cfg->cron = v;
     v[cfg->n_cron].value = strdup(l->value);
-    if (!v[cfg->n_cron].value || sp__origin_dup(&v[cfg->n_cron].origin,
-                                                &(sp__origin){(char *)l->file, l->line})) {
+    if (!v[cfg->n_cron].value ||
+        sp__origin_dup(&v[cfg->n_cron].origin, &(sp__origin){(char *)l->file, l->line})) {
         free(v[cfg->n_cron].value);
         goto nomem;
     }
@@ -600,7 +621,8 @@ static int redis_url_ok(const char *url)
 int sp__config_check(const sp__config *cfg, const char *where, char *err, size_t errlen)
 {
     if (cfg->tasks_backend && !redis_url_ok(cfg->tasks_backend)) {
-        sp__ini_error(err, errlen, where, 0, "tasks-backend", "'%.80s' is not a Redis URL "
+        sp__ini_error(err, errlen, where, 0, "tasks-backend",
+                      "'%.80s' is not a Redis URL "
                       "(accepted: redis://host:port or redis://host:port/db, db 0-1000)",
                       cfg->tasks_backend);
         return SP_EINVAL;

@@ -40,12 +40,12 @@ typedef struct sp__option {
     const char *key; /* as written in server.ini, and --key on the command line */
     enum sp__opt_section section;
     enum sp__opt_type type;
-    size_t offset;         /* offsetof(sp__config, field); lists use their own fields */
-    long long min, max;    /* int, size (bytes), duration (ms), mode */
-    const char *dflt;      /* default as server.ini text, applied first; NULL = none */
-    const char *choices;   /* SP__T_ENUM: "error|warn|info|debug" */
-    const char *example;   /* live lines of the shipped server.ini, '\n' separated */
-    const char *help;      /* one or two sentences */
+    size_t offset;       /* offsetof(sp__config, field); lists use their own fields */
+    long long min, max;  /* int, size (bytes), duration (ms), mode */
+    const char *dflt;    /* default as server.ini text, applied first; NULL = none */
+    const char *choices; /* SP__T_ENUM: "error|warn|info|debug" */
+    const char *example; /* live lines of the shipped server.ini, '\n' separated */
+    const char *help;    /* one or two sentences */
 } sp__option;
 
 /* One value on its way into the config. */

@@ -117,10 +117,20 @@ const char *sp__set_size(sp__config *cfg, const sp__option *opt, const sp__arg *
 
     if (rc >= 0 && *p && !p[1]) {
         switch (*p++) {
-        case 'k': case 'K': unit = KIB; break;
-        case 'm': case 'M': unit = MIB; break;
-        case 'g': case 'G': unit = GIB; break;
-        default: rc = -1;
+        case 'k':
+        case 'K':
+            unit = KIB;
+            break;
+        case 'm':
+        case 'M':
+            unit = MIB;
+            break;
+        case 'g':
+        case 'G':
+            unit = GIB;
+            break;
+        default:
+            rc = -1;
         }
     }
     if (rc < 0 || *p)

@@ -30,10 +30,10 @@
 
 #include <spindle/spindle.h>
 
-#define URL_MAX 1024
-#define MAX_URLS 100
+#define URL_MAX      1024
+#define MAX_URLS     100
 #define IO_TIMEOUT_S 10
-#define ALLOWED "http://127.0.0.1"
+#define ALLOWED      "http://127.0.0.1"
 
 /* Set in init_worker, read-only afterwards. */
 static int use_spool;
@@ -166,8 +166,10 @@ static int submit(sp_request *req, sp_response *res)
     sp_str body = sp_body(req);
     char id[SP_TASK_ID_LEN], location[64];
     if (body.ptr == NULL || !valid_list(body))
-        return sp_send_text(res, 400, "one http://127.0.0.1[:port]/path URL per line, at most "
-                            "%d\n", MAX_URLS);
+        return sp_send_text(res, 400,
+                            "one http://127.0.0.1[:port]/path URL per line, at most "
+                            "%d\n",
+                            MAX_URLS);
     int rc = sp_task_submit(sp_request_app(req), "crawl", body.ptr, body.len,
                             use_spool ? SP_TASK_SPOOL : 0, id);
     if (rc == SP_EFULL) {
@@ -183,7 +185,7 @@ static int submit(sp_request *req, sp_response *res)
     sp_set_header(res, "Content-Type", "application/json");
     sp_set_status(res, 202);
     return sp_printf(res, "{\"id\":\"%s\",\"status\":\"%s\"}\n", id, location) < 0 ? SP_ENOMEM
-                                                                                    : SP_OK;
+                                                                                   : SP_OK;
 }
 
 static int setup(sp_app *app, const sp_section *conf)

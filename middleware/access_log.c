@@ -34,23 +34,36 @@
 #include "spindle/spindle.h"
 
 #define LINE_MAX_BYTES 8192
-#define MAX_PIECES 64
-#define DEFAULT_FORMAT                                                                        \
-    "%(addr) - - [%(ltime)] \"%(request)\" %(status) %(size) \"%{Referer}i\" "              \
+#define MAX_PIECES     64
+#define DEFAULT_FORMAT                                                                             \
+    "%(addr) - - [%(ltime)] \"%(request)\" %(status) %(size) \"%{Referer}i\" "                     \
     "\"%{User-Agent}i\""
 
 enum field {
-    F_LITERAL, F_HEADER, F_ADDR, F_LTIME, F_ISOTIME, F_REQUEST, F_METHOD, F_URI, F_PROTO,
-    F_STATUS, F_SIZE, F_MSECS, F_USECS, F_WORKER, F_THREAD, F_ID
+    F_LITERAL,
+    F_HEADER,
+    F_ADDR,
+    F_LTIME,
+    F_ISOTIME,
+    F_REQUEST,
+    F_METHOD,
+    F_URI,
+    F_PROTO,
+    F_STATUS,
+    F_SIZE,
+    F_MSECS,
+    F_USECS,
+    F_WORKER,
+    F_THREAD,
+    F_ID
 };
 
 static const struct {
     const char *name;
     enum field f;
-} names[] = {{"addr", F_ADDR},     {"ltime", F_LTIME},   {"time", F_ISOTIME},
-             {"request", F_REQUEST}, {"method", F_METHOD}, {"uri", F_URI},
-             {"proto", F_PROTO},   {"status", F_STATUS}, {"size", F_SIZE},
-             {"msecs", F_MSECS},   {"usecs", F_USECS},   {"worker", F_WORKER},
+} names[] = {{"addr", F_ADDR},     {"ltime", F_LTIME}, {"time", F_ISOTIME}, {"request", F_REQUEST},
+             {"method", F_METHOD}, {"uri", F_URI},     {"proto", F_PROTO},  {"status", F_STATUS},
+             {"size", F_SIZE},     {"msecs", F_MSECS}, {"usecs", F_USECS},  {"worker", F_WORKER},
              {"thread", F_THREAD}, {"id", F_ID}};
 
 typedef struct piece {
@@ -82,7 +95,10 @@ static void put(line *l, const char *s, size_t n)
     l->len += n;
 }
 
-static void puts_(line *l, const char *s) { put(l, s, strlen(s)); }
+static void puts_(line *l, const char *s)
+{
+    put(l, s, strlen(s));
+}
 
 /* A quoted JSON string, escaped by the SDK's rules.  A line cut short at
  * LINE_MAX_BYTES may end inside an escape: it was never going to parse. */
@@ -130,8 +146,8 @@ static void put_time(line *l, int iso)
     struct tm tm;
     time_t now = time(NULL);
     localtime_r(&now, &tm);
-    size_t n = strftime(tbuf, sizeof(tbuf), iso ? "%Y-%m-%dT%H:%M:%S%z" : "%d/%b/%Y:%H:%M:%S %z",
-                        &tm);
+    size_t n =
+        strftime(tbuf, sizeof(tbuf), iso ? "%Y-%m-%dT%H:%M:%S%z" : "%d/%b/%Y:%H:%M:%S %z", &tm);
     if (json)
         put(l, "\"", 1);
     put(l, tbuf, n);
@@ -147,11 +163,21 @@ static void put_proto(line *l, sp_request *req)
 static void put_field(line *l, const piece *p, sp_request *req, sp_response *res)
 {
     switch (p->f) {
-    case F_LITERAL: put(l, p->text, p->len); break;
-    case F_HEADER: put_value(l, sp_header(req, p->text)); break;
-    case F_ADDR: put_value(l, sp_remote_addr(req)); break;
-    case F_LTIME: put_time(l, 0); break;
-    case F_ISOTIME: put_time(l, 1); break;
+    case F_LITERAL:
+        put(l, p->text, p->len);
+        break;
+    case F_HEADER:
+        put_value(l, sp_header(req, p->text));
+        break;
+    case F_ADDR:
+        put_value(l, sp_remote_addr(req));
+        break;
+    case F_LTIME:
+        put_time(l, 0);
+        break;
+    case F_ISOTIME:
+        put_time(l, 1);
+        break;
     case F_REQUEST:
         put_value(l, sp_method(req));
         put(l, " ", 1);
@@ -159,16 +185,36 @@ static void put_field(line *l, const piece *p, sp_request *req, sp_response *res
         put(l, " ", 1);
         put_proto(l, req);
         break;
-    case F_METHOD: put_value(l, sp_method(req)); break;
-    case F_URI: put_value(l, sp_target(req)); break;
-    case F_PROTO: put_proto(l, req); break;
-    case F_STATUS: put_num(l, (unsigned long long)sp_status(res)); break;
-    case F_SIZE: put_num(l, sp_body_size(res)); break;
-    case F_MSECS: put_num(l, sp_request_elapsed_ns(req) / 1000000); break;
-    case F_USECS: put_num(l, sp_request_elapsed_ns(req) / 1000); break;
-    case F_WORKER: put_num(l, (unsigned long long)sp_worker_id()); break;
-    case F_THREAD: put_num(l, (unsigned long long)sp_thread_index()); break;
-    case F_ID: put_value(l, sp_request_id(req)); break;
+    case F_METHOD:
+        put_value(l, sp_method(req));
+        break;
+    case F_URI:
+        put_value(l, sp_target(req));
+        break;
+    case F_PROTO:
+        put_proto(l, req);
+        break;
+    case F_STATUS:
+        put_num(l, (unsigned long long)sp_status(res));
+        break;
+    case F_SIZE:
+        put_num(l, sp_body_size(res));
+        break;
+    case F_MSECS:
+        put_num(l, sp_request_elapsed_ns(req) / 1000000);
+        break;
+    case F_USECS:
+        put_num(l, sp_request_elapsed_ns(req) / 1000);
+        break;
+    case F_WORKER:
+        put_num(l, (unsigned long long)sp_worker_id());
+        break;
+    case F_THREAD:
+        put_num(l, (unsigned long long)sp_thread_index());
+        break;
+    case F_ID:
+        put_value(l, sp_request_id(req));
+        break;
     }
 }
 
@@ -177,11 +223,16 @@ static void json_line(line *l, sp_request *req, sp_response *res)
     static const struct {
         const char *key;
         piece p;
-    } keys[] = {{"{\"time\":", {F_ISOTIME, NULL, 0}}, {",\"addr\":", {F_ADDR, NULL, 0}},
-                {",\"method\":", {F_METHOD, NULL, 0}}, {",\"uri\":", {F_URI, NULL, 0}},
-                {",\"status\":", {F_STATUS, NULL, 0}}, {",\"bytes\":", {F_SIZE, NULL, 0}},
-                {",\"msecs\":", {F_MSECS, NULL, 0}},   {",\"worker\":", {F_WORKER, NULL, 0}},
-                {",\"thread\":", {F_THREAD, NULL, 0}}, {",\"request_id\":", {F_ID, NULL, 0}},
+    } keys[] = {{"{\"time\":", {F_ISOTIME, NULL, 0}},
+                {",\"addr\":", {F_ADDR, NULL, 0}},
+                {",\"method\":", {F_METHOD, NULL, 0}},
+                {",\"uri\":", {F_URI, NULL, 0}},
+                {",\"status\":", {F_STATUS, NULL, 0}},
+                {",\"bytes\":", {F_SIZE, NULL, 0}},
+                {",\"msecs\":", {F_MSECS, NULL, 0}},
+                {",\"worker\":", {F_WORKER, NULL, 0}},
+                {",\"thread\":", {F_THREAD, NULL, 0}},
+                {",\"request_id\":", {F_ID, NULL, 0}},
                 {",\"referer\":", {F_HEADER, "Referer", 7}},
                 {",\"user_agent\":", {F_HEADER, "User-Agent", 10}}};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {

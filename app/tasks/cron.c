@@ -102,8 +102,10 @@ static int set_zone(sp__cron *c, const char *tz, char *err, size_t errlen)
     if (tz == NULL || strcasecmp(tz, "UTC") == 0)
         return 0;
     if (!sp__zone_ok(tz)) { /* checked when read; the zone file may have gone since */
-        snprintf(err, errlen, "cron-timezone: '%s' is not a time zone (accepted: UTC or a name "
-                 "under /usr/share/zoneinfo, like Europe/Paris)", tz);
+        snprintf(err, errlen,
+                 "cron-timezone: '%s' is not a time zone (accepted: UTC or a name "
+                 "under /usr/share/zoneinfo, like Europe/Paris)",
+                 tz);
         return -1;
     }
     c->tz = strdup(tz);

@@ -5,8 +5,8 @@
  * the whole server however many workers and spoolers run; firing is
  * writing a spooled task ("module:function", empty payload) that a
  * spooler runs.  With tasks-backend set, the instances sharing the Redis
- * database fire each due time once between them (store_redis.c).  The last fire time of each line is kept in the spool
- * (cron-state), so cron-catchup can run a line whose time passed while the
+ * database fire each due time once between them (store_redis.c).  The last fire time of each line
+ * is kept in the spool (cron-state), so cron-catchup can run a line whose time passed while the
  * server was down; without it a missed run is skipped, as cron(8) does.
  */
 #ifndef SPINDLE_APP_TASKS_CRON_H

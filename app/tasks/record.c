@@ -100,9 +100,9 @@ static int header(sp__taskrec *r, const char *key, const char *val, size_t *leng
         v = strtoll(val, &end, 10);
     if (*val == '\0' || *end != '\0' || v < 0)
         return strcmp(key, "state") && strcmp(key, "attempts") && strcmp(key, "spooled") &&
-                       strcmp(key, "pid") && strcmp(key, "created") &&
-                       strcmp(key, "updated") && strcmp(key, "length")
-                   ? 0  /* a key from a later version: ignored */
+                       strcmp(key, "pid") && strcmp(key, "created") && strcmp(key, "updated") &&
+                       strcmp(key, "length")
+                   ? 0 /* a key from a later version: ignored */
                    : -1;
     if (strcmp(key, "state") == 0)
         r->state = v <= SP_TASK_EXPIRED ? (int)v : SP_TASK_FAILED;

@@ -28,7 +28,7 @@
 #include "server/lib/proctitle.h"
 #include "server/lib/sigs.h"
 
-#define SCAN_MS 100
+#define SCAN_MS        100
 #define MAX_BACKOFF_MS (60LL * 1000)
 
 /* The process's signals are blocked and taken between tasks (sigs.h), so

@@ -47,8 +47,8 @@
 #include "server/lib/fdio.h"
 
 #define TEMP_MAX_AGE_MS (3600LL * 1000)
-#define PRIVATE_DIR "/tmp"
-#define PRIVATE_PREFIX "spindle-tasks-" /* then the master's pid */
+#define PRIVATE_DIR     "/tmp"
+#define PRIVATE_PREFIX  "spindle-tasks-" /* then the master's pid */
 
 /* ---- files --------------------------------------------------------------- */
 

@@ -44,7 +44,7 @@
 #include <unistd.h>
 
 #define CONNECT_TIMEOUT_MS 2000
-#define PROMOTE_BATCH 16
+#define PROMOTE_BATCH      16
 /* How long a [cron] claim is kept: longer than instances' clocks may
  * disagree, short enough that a line due every second keeps a few
  * thousand keys. */
@@ -134,8 +134,7 @@ static redisReply *command(const sp__config *cfg, const char *fmt, ...)
 }
 
 /* SET key to r's encoding, with an expiry in ms (0: none). */
-static int put_record(const sp__config *cfg, const char *prefix, const sp__taskrec *r,
-                      long long px)
+static int put_record(const sp__config *cfg, const char *prefix, const sp__taskrec *r, long long px)
 {
     char *buf;
     size_t len;
@@ -184,9 +183,10 @@ static int spool_put(const sp__config *cfg, const sp__taskrec *r, int64_t not_be
     int rc = put_record(cfg, "payload", r, 0);
     if (rc != SP_OK)
         return rc;
-    redisReply *rep = not_before_ms <= sp__unix_ms()
-                          ? command(cfg, "LPUSH spindle:queue %s", r->id)
-                          : command(cfg, "ZADD spindle:delayed %" PRId64 " %s", not_before_ms, r->id);
+    redisReply *rep =
+        not_before_ms <= sp__unix_ms()
+            ? command(cfg, "LPUSH spindle:queue %s", r->id)
+            : command(cfg, "ZADD spindle:delayed %" PRId64 " %s", not_before_ms, r->id);
     if (rep == NULL)
         return SP_EIO;
     freeReplyObject(rep);
@@ -202,8 +202,8 @@ static void promote(const sp__config *cfg)
     for (size_t i = 0; due && due->type == REDIS_REPLY_ARRAY && i < due->elements; i++) {
         const char *id = due->element[i]->str;
         redisReply *won = command(cfg, "ZREM spindle:delayed %s", id);
-        redisReply *push = won && won->integer == 1 ? command(cfg, "LPUSH spindle:queue %s", id)
-                                                    : NULL;
+        redisReply *push =
+            won && won->integer == 1 ? command(cfg, "LPUSH spindle:queue %s", id) : NULL;
         if (won)
             freeReplyObject(won);
         if (push)
@@ -267,8 +267,8 @@ static int cron_claim(const sp__config *cfg, const char *line, int64_t due)
 {
     char host[128];
     host_name(host);
-    redisReply *rep = command(cfg, "SET spindle:cron:%" PRId64 ":%s %s:%d NX EX %d", due, line, host,
-                              (int)getpid(), CRON_CLAIM_S);
+    redisReply *rep = command(cfg, "SET spindle:cron:%" PRId64 ":%s %s:%d NX EX %d", due, line,
+                              host, (int)getpid(), CRON_CLAIM_S);
     if (rep == NULL)
         return SP_EIO;
     int won = rep->type == REDIS_REPLY_STATUS; /* "OK"; nil when the key was there */
@@ -284,8 +284,7 @@ static void processing_key(char *buf, size_t len, int master_pid, int pid)
     snprintf(buf, len, "spindle:processing:%s:%d:%d", host, master_pid, pid);
 }
 
-static void recover_list(const sp__config *cfg, const char *key, const char *why,
-                         sp__orphan_fn *fn)
+static void recover_list(const sp__config *cfg, const char *key, const char *why, sp__orphan_fn *fn)
 {
     redisReply *ids = command(cfg, "LRANGE %s 0 -1", key);
     for (size_t i = 0; ids && ids->type == REDIS_REPLY_ARRAY && i < ids->elements; i++) {

@@ -97,8 +97,8 @@ SP_EXPORT int sp_task_define(sp_app *app, const char *name, sp_task_fn fn)
 /* ---- running ------------------------------------------------------------- */
 
 /* rec's state without its payload (a state record carries the result). */
-static int write_state(sp_app *app, const sp__taskrec *rec, int state, const void *body,
-                       size_t len, const char *error)
+static int write_state(sp_app *app, const sp__taskrec *rec, int state, const void *body, size_t len,
+                       const char *error)
 {
     sp__taskrec st = *rec;
     st.state = state;
@@ -128,8 +128,8 @@ int sp__tasks_run(sp_app *app, sp__taskrec *rec)
     int rc = fn(&t, rec->body, rec->len);
     if (rc != SP_OK && t.error[0] == '\0')
         snprintf(t.error, sizeof(t.error), "the task returned %d (%s)", rc, sp_strerror(rc));
-    if (write_state(app, rec, rc == SP_OK ? SP_TASK_DONE : SP_TASK_FAILED, t.result,
-                    t.result_len, rc == SP_OK ? "" : t.error) != SP_OK)
+    if (write_state(app, rec, rc == SP_OK ? SP_TASK_DONE : SP_TASK_FAILED, t.result, t.result_len,
+                    rc == SP_OK ? "" : t.error) != SP_OK)
         sp_log(SP_LOG_ERROR, "task %s (%s): cannot record its result", rec->id, rec->name);
     free(t.result);
     return rc;

@@ -19,7 +19,7 @@
 #include <spindle/spindle.h>
 
 #define MAX_SIZE (4L * 1024 * 1024)
-#define PIECE (64 * 1024)
+#define PIECE    (64 * 1024)
 
 static char data[MAX_SIZE]; /* filled in init_worker; read-only after */
 static char dir[512];       /* [module:bytes] dir */

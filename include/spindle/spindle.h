@@ -47,11 +47,11 @@ extern "C" {
 #define SP_VERSION_STRING "0.1.0"
 
 #define SP_MODULE_MAGIC 0x53504e44u /* "SPND" */
-#define SP_ABI_MAJOR 1
-#define SP_ABI_MINOR 4
+#define SP_ABI_MAJOR    1
+#define SP_ABI_MINOR    4
 
 #if defined(__GNUC__)
-#define SP_EXPORT __attribute__((visibility("default")))
+#define SP_EXPORT       __attribute__((visibility("default")))
 #define SP_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define SP_EXPORT
@@ -61,19 +61,19 @@ extern "C" {
 /* ---- errors -------------------------------------------------------------- */
 
 /* One table: name, value, message.  Values are stable ABI. */
-#define SP_ERRNO_MAP(XX)                                                    \
-    XX(EINVAL, -1, "invalid argument")                                      \
-    XX(ENOMEM, -2, "out of memory")                                         \
-    XX(ENOENT, -3, "not found")                                             \
-    XX(EEXIST, -4, "already exists")                                        \
-    XX(E2BIG, -5, "too large")                                              \
-    XX(EIO, -6, "input/output error")                                       \
-    XX(ESTATE, -7, "not allowed in the current state")                      \
-    XX(EHEADER, -8, "header name or value holds a forbidden byte")          \
-    XX(EABI, -9, "module ABI mismatch")                                     \
-    XX(ECLOSED, -10, "connection closed")                                   \
-    XX(ETIMEDOUT, -11, "timed out")                                         \
-    XX(EFULL, -12, "queue is full")                                         \
+#define SP_ERRNO_MAP(XX)                                                                           \
+    XX(EINVAL, -1, "invalid argument")                                                             \
+    XX(ENOMEM, -2, "out of memory")                                                                \
+    XX(ENOENT, -3, "not found")                                                                    \
+    XX(EEXIST, -4, "already exists")                                                               \
+    XX(E2BIG, -5, "too large")                                                                     \
+    XX(EIO, -6, "input/output error")                                                              \
+    XX(ESTATE, -7, "not allowed in the current state")                                             \
+    XX(EHEADER, -8, "header name or value holds a forbidden byte")                                 \
+    XX(EABI, -9, "module ABI mismatch")                                                            \
+    XX(ECLOSED, -10, "connection closed")                                                          \
+    XX(ETIMEDOUT, -11, "timed out")                                                                \
+    XX(EFULL, -12, "queue is full")                                                                \
     XX(ENOSPC, -13, "no space left on device")
 
 enum sp_errno {
@@ -94,10 +94,13 @@ typedef struct sp_str {
 } sp_str;
 
 #define SP_STR_ARGS(s) (int)(s).len, (s).ptr
-#define SP_STR_NULL ((sp_str){NULL, 0})
+#define SP_STR_NULL    ((sp_str){NULL, 0})
 
 /* True if the view is set (a header or parameter that exists, even empty). */
-static inline int sp_str_is_set(sp_str s) { return s.ptr != NULL; }
+static inline int sp_str_is_set(sp_str s)
+{
+    return s.ptr != NULL;
+}
 
 /* ---- opaque handles ------------------------------------------------------ */
 
@@ -134,20 +137,17 @@ typedef struct sp_module {
 #define SP_MODULE_SYMBOL "spindle_module"
 
 /* Declare a module:  SP_MODULE(hello, .init_worker = setup); */
-#define SP_MODULE(mod_name, ...)                                            \
-    SP_EXPORT const sp_module spindle_module =                              \
-        SP_MODULE_DESCRIPTOR(#mod_name, __VA_ARGS__)
+#define SP_MODULE(mod_name, ...)                                                                   \
+    SP_EXPORT const sp_module spindle_module = SP_MODULE_DESCRIPTOR(#mod_name, __VA_ARGS__)
 
 /* The descriptor's value alone, for a module linked into a program under a
  * name of its own instead of loaded from a .so (spindle's built-ins):
  *   const sp_module my_mod = SP_MODULE_DESCRIPTOR("my_mod", .init_worker = setup); */
-#define SP_MODULE_DESCRIPTOR(name_str, ...)                                 \
-    {.magic = SP_MODULE_MAGIC,                                              \
-     .abi_major = SP_ABI_MAJOR,                                             \
-     .abi_minor = SP_ABI_MINOR,                                             \
-     .size = sizeof(sp_module),                                             \
-     .name = (name_str),                                                    \
-     __VA_ARGS__}
+#define SP_MODULE_DESCRIPTOR(name_str, ...)                                                        \
+    {                                                                                              \
+        .magic = SP_MODULE_MAGIC, .abi_major = SP_ABI_MAJOR, .abi_minor = SP_ABI_MINOR,            \
+        .size = sizeof(sp_module), .name = (name_str), __VA_ARGS__                                 \
+    }
 
 /* ---- application set-up (init_worker only) ------------------------------- */
 
@@ -155,24 +155,21 @@ typedef struct sp_module {
  * pattern is an absolute path; "{name}" matches one segment (read it with
  * sp_param); a trailing slash-star mounts a prefix (like "/static/" then a star).  Strings are
  * copied.  SP_EEXIST if the same method and pattern are already routed. */
-SP_EXPORT int sp_route(sp_app *app, const char *method, const char *pattern,
-                       sp_handler_fn fn);
+SP_EXPORT int sp_route(sp_app *app, const char *method, const char *pattern, sp_handler_fn fn);
 
 /* Make middleware fn available under name; server.ini's "middleware = name"
  * lines put it in the chain, in their order.  Strings are copied. */
-SP_EXPORT int sp_middleware_define(sp_app *app, const char *name,
-                                   sp_middleware_fn fn);
+SP_EXPORT int sp_middleware_define(sp_app *app, const char *name, sp_middleware_fn fn);
 
 /* This module's settings from [module:NAME]: the value of the last line
  * with key, or NULL.  Owned by the server, valid for the worker's life. */
 SP_EXPORT const char *sp_conf_get(const sp_section *conf, const char *key);
 /* Number of lines in the section and the i-th (key, value), in file order. */
 SP_EXPORT size_t sp_conf_count(const sp_section *conf);
-SP_EXPORT int sp_conf_at(const sp_section *conf, size_t i, const char **key,
-                         const char **value);
+SP_EXPORT int sp_conf_at(const sp_section *conf, size_t i, const char **key, const char **value);
 /* Integer setting with default and bounds; SP_EINVAL for a bad value. */
-SP_EXPORT int sp_conf_int(const sp_section *conf, const char *key, long dflt,
-                          long min, long max, long *out);
+SP_EXPORT int sp_conf_int(const sp_section *conf, const char *key, long dflt, long min, long max,
+                          long *out);
 
 /* Worker-wide pointer a module may keep (set in init_worker). */
 SP_EXPORT void sp_app_set_data(sp_app *app, const char *module, void *data);
@@ -189,9 +186,9 @@ SP_EXPORT int sp_next_call(sp_next *next, sp_request *req, sp_response *res);
 
 /* ---- request ------------------------------------------------------------- */
 
-SP_EXPORT sp_str sp_method(const sp_request *req);  /* "GET" */
-SP_EXPORT sp_str sp_target(const sp_request *req);  /* "/a/b?x=1" as sent */
-SP_EXPORT sp_str sp_path(const sp_request *req);    /* "/a/b", still encoded */
+SP_EXPORT sp_str sp_method(const sp_request *req);       /* "GET" */
+SP_EXPORT sp_str sp_target(const sp_request *req);       /* "/a/b?x=1" as sent */
+SP_EXPORT sp_str sp_path(const sp_request *req);         /* "/a/b", still encoded */
 SP_EXPORT sp_str sp_query_string(const sp_request *req); /* "x=1" or empty */
 /* 10 for HTTP/1.0, 11 for HTTP/1.1. */
 SP_EXPORT int sp_http_version(const sp_request *req);
@@ -207,8 +204,7 @@ SP_EXPORT sp_str sp_param(sp_request *req, const char *name);
 SP_EXPORT sp_str sp_header(const sp_request *req, const char *name);
 /* Headers in arrival order: count, and the i-th name and value. */
 SP_EXPORT size_t sp_header_count(const sp_request *req);
-SP_EXPORT int sp_header_at(const sp_request *req, size_t i, sp_str *name,
-                           sp_str *value);
+SP_EXPORT int sp_header_at(const sp_request *req, size_t i, sp_str *name, sp_str *value);
 
 /* The whole request body (empty when none), read in full before the
  * handler runs.  A body over body-buffer-size lives in an unlinked temp
@@ -268,8 +264,8 @@ SP_EXPORT int sp_clear_body(sp_response *res);
 SP_EXPORT size_t sp_body_size(const sp_response *res);
 
 /* Status, Content-Type and a whole body in one call. */
-SP_EXPORT int sp_send(sp_response *res, int status, const char *content_type,
-                      const void *data, size_t len);
+SP_EXPORT int sp_send(sp_response *res, int status, const char *content_type, const void *data,
+                      size_t len);
 /* sp_send without the copy (ABI 1.3): the body is data itself, read when
  * the response is written, which may be after the handler returns (to a
  * slow client, much later).  So data must stay valid and unchanged for as
@@ -279,8 +275,7 @@ SP_EXPORT int sp_send(sp_response *res, int status, const char *content_type,
 SP_EXPORT int sp_send_static(sp_response *res, int status, const char *content_type,
                              const void *data, size_t len);
 /* Status and a printf body as text/plain; charset=utf-8. */
-SP_EXPORT int sp_send_text(sp_response *res, int status, const char *fmt, ...)
-    SP_PRINTF(3, 4);
+SP_EXPORT int sp_send_text(sp_response *res, int status, const char *fmt, ...) SP_PRINTF(3, 4);
 /* The core's error page for status (what a handler returning status gets). */
 SP_EXPORT int sp_send_error(sp_response *res, int status);
 /* Serve a file (sendfile); Content-Length from its size.  SP_ENOENT if it
@@ -337,7 +332,7 @@ SP_EXPORT uint64_t sp_request_elapsed_ns(const sp_request *req);
  * a poll may land on any worker. */
 
 #define SP_TASK_ID_LEN 33 /* 32 hex digits and the NUL */
-#define SP_TASK_SPOOL 1   /* sp_task_submit flag: durable, run by a spooler */
+#define SP_TASK_SPOOL  1  /* sp_task_submit flag: durable, run by a spooler */
 
 typedef struct sp_task sp_task; /* a running task */
 

@@ -14,7 +14,7 @@
 typedef struct sp__arena_block sp__arena_block;
 
 typedef struct sp__arena {
-    sp__arena_block *head;  /* current block; the kept first block is last */
+    sp__arena_block *head; /* current block; the kept first block is last */
     size_t first_size;
 } sp__arena;
 

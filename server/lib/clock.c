@@ -10,4 +10,7 @@ uint64_t sp__now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-long long sp__now_ms(void) { return (long long)(sp__now_ns() / 1000000); }
+long long sp__now_ms(void)
+{
+    return (long long)(sp__now_ns() / 1000000);
+}

@@ -22,7 +22,10 @@ static _Atomic int log_fd = STDERR_FILENO;
 static _Atomic int log_level = SP_LOG_INFO;
 static char log_role[32] = "master";
 
-void sp__log_role(const char *role) { snprintf(log_role, sizeof(log_role), "%s", role); }
+void sp__log_role(const char *role)
+{
+    snprintf(log_role, sizeof(log_role), "%s", role);
+}
 
 int sp__log_open(const char *path, int level)
 {
@@ -59,9 +62,10 @@ void sp__logv(int level, const char *fmt, va_list ap)
         level = SP_LOG_ERROR;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ [%s] %s %d: ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, names[level], log_role, (int)getpid());
+    int n = snprintf(line, sizeof(line),
+                     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ [%s] %s %d: ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, names[level], log_role, (int)getpid());
     errno = saved; /* for %m */
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);

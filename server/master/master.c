@@ -35,9 +35,9 @@
 #include "server/lib/proctitle.h"
 #include "server/master/stats.h"
 
-#define TICK_MS 100
+#define TICK_MS        100
 #define TOUCH_EVERY_MS 1000
-#define MAX_POLL 512
+#define MAX_POLL       512
 
 void sp__m_signal_all(sp__master *m, int sig, int mark_retiring)
 {
@@ -85,19 +85,30 @@ static void on_signal(sp__master *m)
     char why[128];
     while (read(m->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         switch (si.ssi_signo) {
-        case SIGCHLD: sp__m_reap(m); break;
-        case SIGTERM: sp__m_begin_stop(m, 1); break;
+        case SIGCHLD:
+            sp__m_reap(m);
+            break;
+        case SIGTERM:
+            sp__m_begin_stop(m, 1);
+            break;
         case SIGINT:
-        case SIGQUIT: sp__m_begin_stop(m, 2); break;
-        case SIGHUP: sp__m_reload(m, -1, why, sizeof(why)); break;
-        case SIGUSR1: reopen_logs(m); break;
+        case SIGQUIT:
+            sp__m_begin_stop(m, 2);
+            break;
+        case SIGHUP:
+            sp__m_reload(m, -1, why, sizeof(why));
+            break;
+        case SIGUSR1:
+            reopen_logs(m);
+            break;
         case SIGTTIN:
         case SIGTTOU:
             if (sp__m_workers_delta(m, si.ssi_signo == SIGTTIN ? 1 : -1, why, sizeof(why)) != 0)
-                sp_log(SP_LOG_WARN, "%s ignored: %s",
-                       si.ssi_signo == SIGTTIN ? "TTIN" : "TTOU", why);
+                sp_log(SP_LOG_WARN, "%s ignored: %s", si.ssi_signo == SIGTTIN ? "TTIN" : "TTOU",
+                       why);
             break;
-        default: break;
+        default:
+            break;
         }
     }
 }
@@ -223,7 +234,8 @@ static void warn_stats_reach(int fd)
         local = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
     }
     if (!local)
-        sp_log(SP_LOG_WARN, "stats: listening beyond loopback, so anyone who can reach it sees "
+        sp_log(SP_LOG_WARN,
+               "stats: listening beyond loopback, so anyone who can reach it sees "
                "request paths and the server's state; keep it on 127.0.0.1 or a unix socket, "
                "or firewall it");
 }
@@ -239,16 +251,15 @@ static int open_sockets(sp__master *m, char *err, size_t errlen)
     sp__listen_close(&passed, 0); /* closes passed sockets no line took */
     if (rc != 0 || sp__privs_socket_owner(cfg, &m->ls, false, err, errlen) != 0)
         return SP_EINVAL;
-    if (cfg->control &&
-        (strncmp(cfg->control, "unix:", 5) != 0 ||
-         (m->control_fd = sp__ops_listen("control", cfg->control, cfg->control_mode,
-                                         &m->control_path, err, errlen)) < 0)) {
+    if (cfg->control && (strncmp(cfg->control, "unix:", 5) != 0 ||
+                         (m->control_fd = sp__ops_listen("control", cfg->control, cfg->control_mode,
+                                                         &m->control_path, err, errlen)) < 0)) {
         if (strncmp(cfg->control, "unix:", 5) != 0)
             snprintf(err, errlen, "control: '%s' is not unix:/path", cfg->control);
         return SP_EIO;
     }
-    if (cfg->stats && (m->stats_fd = sp__ops_listen("stats", cfg->stats, -1, &m->stats_path, err,
-                                                     errlen)) < 0)
+    if (cfg->stats &&
+        (m->stats_fd = sp__ops_listen("stats", cfg->stats, -1, &m->stats_path, err, errlen)) < 0)
         return SP_EIO;
     if (sp__privs_control_owner(cfg, m->control_path, err, errlen) != 0)
         return SP_EIO;
@@ -313,8 +324,13 @@ static void teardown(sp__master *m)
 
 int sp__master_run(sp__config *cfg, int argc, char **argv)
 {
-    sp__master m = {.cfg = cfg, .argc = argc, .argv = argv, .gen = 1, .sfd = -1,
-                    .control_fd = -1, .stats_fd = -1,
+    sp__master m = {.cfg = cfg,
+                    .argc = argc,
+                    .argv = argv,
+                    .gen = 1,
+                    .sfd = -1,
+                    .control_fd = -1,
+                    .stats_fd = -1,
                     .target = cfg->processes};
     char err[1024];
 

@@ -28,21 +28,21 @@ typedef struct sp__mslot {
     pid_t pid;
     int id;
     int gen;
-    int fd;            /* pipe from the worker ('R', 'X'); -1 after EOF */
-    int sb;            /* scoreboard slot, -1 while only scheduled */
+    int fd; /* pipe from the worker ('R', 'X'); -1 after EOF */
+    int sb; /* scoreboard slot, -1 while only scheduled */
     int ready;
-    int retiring;      /* asked to stop; never respawned */
-    int harakiri;      /* a thread passed its deadline */
-    int recycling;     /* asked for a replacement ('X') */
-    pid_t succeeds;    /* retire this worker once we are ready */
-    int respawns;      /* times this worker number was started again */
+    int retiring;   /* asked to stop; never respawned */
+    int harakiri;   /* a thread passed its deadline */
+    int recycling;  /* asked for a replacement ('X') */
+    pid_t succeeds; /* retire this worker once we are ready */
+    int respawns;   /* times this worker number was started again */
     long long started_ms;
     long long kill_at; /* SIGKILL at this time (ms), 0 = never */
     int spooler;       /* a spooler's number (app/tasks/spooler.c); 0 for a worker */
 } sp__mslot;
 
 /* A client of the control or stats socket (ops.c). */
-#define SP__OPS_MAX 32
+#define SP__OPS_MAX       32
 #define SP__OPS_CLIENT_MS 2000
 enum sp__ops_kind { SP__OPS_CONTROL, SP__OPS_STATS };
 typedef struct sp__ops_client {
@@ -90,11 +90,9 @@ typedef struct sp__master {
     long long sweep_at;         /* next sweep of expired task states */
 } sp__master;
 
-
 /* supervise.c */
 int sp__m_spawn(sp__master *m, int id, int gen, pid_t succeeds, int respawns);
-void sp__m_schedule(sp__master *m, int id, int gen, int died_early, pid_t succeeds,
-                    int respawns);
+void sp__m_schedule(sp__master *m, int id, int gen, int died_early, pid_t succeeds, int respawns);
 void sp__m_fork_scheduled(sp__master *m);
 void sp__m_reap(sp__master *m);
 void sp__m_on_message(sp__master *m, sp__mslot *s);

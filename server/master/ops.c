@@ -56,8 +56,7 @@ void sp__ops_accept(sp__master *m, int listen_fd, enum sp__ops_kind kind)
         if (fd < 0)
             return;
         sp__ops_client *c = slot_for_new(m);
-        *c = (sp__ops_client){.fd = fd, .kind = kind,
-                              .deadline = sp__now_ms() + SP__OPS_CLIENT_MS};
+        *c = (sp__ops_client){.fd = fd, .kind = kind, .deadline = sp__now_ms() + SP__OPS_CLIENT_MS};
     }
 }
 

@@ -144,7 +144,7 @@ void sp__privs_warn(const sp__config *cfg)
 {
     if (geteuid() == 0 && cfg->uid == NULL)
         sp_log(SP_LOG_WARN, "running as root: uid is not set, so the workers and every module "
-               "they load run as root (set uid and gid to an unprivileged user)");
+                            "they load run as root (set uid and gid to an unprivileged user)");
 }
 
 int sp__privs_drop(const sp__config *cfg, char *err, size_t errlen)

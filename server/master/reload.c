@@ -139,6 +139,6 @@ void sp__m_reload_abandon(sp__master *m, const char *why)
     free(m->pending);
     m->pending = NULL;
     m->chain_next = 0; /* m->gen stays: generation numbers only grow */
-    sp__m_top_up(m); /* old workers a chain retired come back */
+    sp__m_top_up(m);   /* old workers a chain retired come back */
     sp__notify("READY=1\nSTATUS=serving: %d workers (reload abandoned)", m->target);
 }

@@ -184,8 +184,7 @@ static void json_threads(sp__master *m, const sp__mslot *s, FILE *out, uint64_t 
     for (int t = 0; t < n; t++) {
         uint64_t start = atomic_load(&sl->threads[t].start_ns);
         fprintf(out, "%s{\"index\":%d,\"state\":\"%s\",\"requests\":%llu", t ? "," : "", t + 1,
-                start ? "busy" : "idle",
-                (unsigned long long)atomic_load(&sl->threads[t].requests));
+                start ? "busy" : "idle", (unsigned long long)atomic_load(&sl->threads[t].requests));
         if (start) {
             memcpy(req, sl->threads[t].request, sizeof(req));
             req[sizeof(req) - 1] = '\0';
@@ -218,8 +217,8 @@ static void json_worker(sp__master *m, const sp__mslot *s, FILE *out, uint64_t n
             "\"connections\":%u,\"respawns\":%d,\"rss_kib\":%ld,\"queue\":%u,\"uptime_s\":%lld,",
             s->id, (int)s->pid, s->gen, state_of(s),
             sl ? (unsigned long long)atomic_load(&sl->requests) : 0ULL,
-            sl ? (unsigned)atomic_load(&sl->share.conns) : 0u, s->respawns,
-            slot_rss_kib(s), sl ? (unsigned)atomic_load(&sl->queue) : 0u, slot_uptime_s(s));
+            sl ? (unsigned)atomic_load(&sl->share.conns) : 0u, s->respawns, slot_rss_kib(s),
+            sl ? (unsigned)atomic_load(&sl->queue) : 0u, slot_uptime_s(s));
     json_threads(m, s, out, now_ns);
     fputc('}', out);
 }
@@ -244,7 +243,8 @@ static void json_spoolers(sp__master *m, FILE *out)
         const sp__mslot *s = &m->slots[i];
         if (!s->spooler)
             continue;
-        fprintf(out, "%s{\"id\":%d,\"pid\":%d,\"state\":\"%s\",\"respawns\":%d,\"rss_kib\":%ld,"
+        fprintf(out,
+                "%s{\"id\":%d,\"pid\":%d,\"state\":\"%s\",\"respawns\":%d,\"rss_kib\":%ld,"
                 "\"uptime_s\":%lld}",
                 n++ ? "," : "", s->spooler, (int)s->pid,
                 s->ready && !s->retiring ? "running" : state_of(s), s->respawns, slot_rss_kib(s),
@@ -361,7 +361,8 @@ static void metrics_workers(sp__master *m, FILE *out)
 {
     long busy = 0, threads = 0, queue = 0, workers = 0;
     for (size_t i = 0; i < m->n_slots; i++) {
-        sp__sb_slot *sl = m->slots[i].sb >= 0 ? sp__sb_slot_at(m->sb, (size_t)m->slots[i].sb) : NULL;
+        sp__sb_slot *sl =
+            m->slots[i].sb >= 0 ? sp__sb_slot_at(m->sb, (size_t)m->slots[i].sb) : NULL;
         if (sl == NULL || m->slots[i].pid <= 0)
             continue;
         workers++;
@@ -430,7 +431,11 @@ static void reply(FILE *out, int status, const char *type, const char *body, siz
     fprintf(out,
             "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
             "Connection: close\r\n\r\n",
-            status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request", type, len);
+            status,
+            status == 200   ? "OK"
+            : status == 404 ? "Not Found"
+                            : "Bad Request",
+            type, len);
     fwrite(body, 1, len, out);
 }
 

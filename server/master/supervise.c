@@ -28,7 +28,7 @@
 #include "app/tasks/spooler.h"
 #include "server/worker/worker.h"
 
-#define MAX_BACKOFF_MS 5000
+#define MAX_BACKOFF_MS  5000
 #define RETIRE_SLACK_MS 2000
 
 const sp__config *sp__m_cfg_of(const sp__master *m, int gen)
@@ -115,7 +115,8 @@ int sp__m_spawn(sp__master *m, int id, int gen, pid_t succeeds, int respawns)
     close(p[1]);
     sp__mslot s = {pid, id, gen, p[0], sb, 0, 0, 0, 0, succeeds, respawns, sp__now_ms(), 0, 0};
     if (pid < 0 || add_slot(m, s) == NULL) {
-        sp_log(SP_LOG_ERROR, "cannot start worker %d: %s", id, pid < 0 ? strerror(errno) : "ENOMEM");
+        sp_log(SP_LOG_ERROR, "cannot start worker %d: %s", id,
+               pid < 0 ? strerror(errno) : "ENOMEM");
         if (pid > 0)
             kill(pid, SIGKILL);
         close(p[0]);
@@ -144,7 +145,8 @@ int sp__m_spawn_spooler(sp__master *m, int n, int respawns)
     close(p[1]);
     sp__mslot s = {pid, n, 0, p[0], -1, 0, 0, 0, 0, 0, respawns, sp__now_ms(), 0, n};
     if (pid < 0 || add_slot(m, s) == NULL) {
-        sp_log(SP_LOG_ERROR, "cannot start spooler %d: %s", n, pid < 0 ? strerror(errno) : "ENOMEM");
+        sp_log(SP_LOG_ERROR, "cannot start spooler %d: %s", n,
+               pid < 0 ? strerror(errno) : "ENOMEM");
         if (pid > 0)
             kill(pid, SIGKILL);
         close(p[0]);
@@ -165,8 +167,10 @@ static int count_failure(sp__master *m)
 {
     long long delay = backoff_ms(m->fails);
     if (++m->fails >= m->cfg->respawn_limit) {
-        sp_log(SP_LOG_ERROR, "giving up: %d workers in a row died before they were ready "
-               "(respawn-limit %d); see the messages above", m->fails, m->cfg->respawn_limit);
+        sp_log(SP_LOG_ERROR,
+               "giving up: %d workers in a row died before they were ready "
+               "(respawn-limit %d); see the messages above",
+               m->fails, m->cfg->respawn_limit);
         m->exit_code = 1;
         sp__m_begin_stop(m, 2);
         return -1;
@@ -175,8 +179,7 @@ static int count_failure(sp__master *m)
     return 0;
 }
 
-void sp__m_schedule(sp__master *m, int id, int gen, int died_early, pid_t succeeds,
-                    int respawns)
+void sp__m_schedule(sp__master *m, int id, int gen, int died_early, pid_t succeeds, int respawns)
 {
     if (died_early && count_failure(m) != 0)
         return;
@@ -239,9 +242,9 @@ static void running_text(sp__master *m, const sp__mslot *s, char *buf, size_t le
         uint64_t start = atomic_load(&sl->threads[t].start_ns);
         if (start == 0)
             continue;
-        int w = snprintf(buf + n, len - n, "%s%.96s (thread %d, %llu ms)", n ? ", " : " while running ",
-                         sl->threads[t].request, t + 1,
-                         (unsigned long long)(now - start / 1000000));
+        int w =
+            snprintf(buf + n, len - n, "%s%.96s (thread %d, %llu ms)", n ? ", " : " while running ",
+                     sl->threads[t].request, t + 1, (unsigned long long)(now - start / 1000000));
         n += w > 0 ? (size_t)w : 0;
     }
 }
@@ -264,8 +267,8 @@ static void log_death(sp__master *m, const sp__mslot *s, int status, const char 
         sp_log(SP_LOG_ERROR, "worker %d (pid %d) killed by signal %d (%s)%s; %s", s->id,
                (int)s->pid, WTERMSIG(status), strsignal(WTERMSIG(status)), running, then);
     else
-        sp_log(SP_LOG_ERROR, "worker %d (pid %d) exited with code %d%s; %s", s->id,
-               (int)s->pid, WEXITSTATUS(status), running, then);
+        sp_log(SP_LOG_ERROR, "worker %d (pid %d) exited with code %d%s; %s", s->id, (int)s->pid,
+               WEXITSTATUS(status), running, then);
 }
 
 /* A spooler is gone: the task it held goes back to the queue (or fails
@@ -276,11 +279,13 @@ static void spooler_reaped(sp__master *m, size_t i, int status)
     sp__mslot s = m->slots[i];
     char why[160];
     if (WIFSIGNALED(status))
-        snprintf(why, sizeof(why), "spooler %d (pid %d) was killed by signal %d (%s) while "
-                 "running it", s.id, (int)s.pid, WTERMSIG(status), strsignal(WTERMSIG(status)));
+        snprintf(why, sizeof(why),
+                 "spooler %d (pid %d) was killed by signal %d (%s) while "
+                 "running it",
+                 s.id, (int)s.pid, WTERMSIG(status), strsignal(WTERMSIG(status)));
     else
-        snprintf(why, sizeof(why), "spooler %d (pid %d) exited with code %d while running it",
-                 s.id, (int)s.pid, WEXITSTATUS(status));
+        snprintf(why, sizeof(why), "spooler %d (pid %d) exited with code %d while running it", s.id,
+                 (int)s.pid, WEXITSTATUS(status));
     sp__spool_recover(m->cfg, s.pid, why);
     drop_slot(m, i);
     if (s.retiring || m->stopping)
@@ -424,10 +429,11 @@ static void harakiri(sp__master *m, sp__mslot *s, int t, uint64_t elapsed_ms)
     sp__sb_slot *sl = sp__sb_slot_at(m->sb, (size_t)s->sb);
     pid_t pid = s->pid;
 
-    sp_log(SP_LOG_ERROR, "harakiri: worker %d (pid %d) thread %d has run %.96s for %llu ms "
-           "(harakiri %d ms); replacing the worker, killing it in %d ms", s->id, (int)pid, t + 1,
-           sl->threads[t].request, (unsigned long long)elapsed_ms, cfg->harakiri_ms,
-           cfg->harakiri_mercy_ms);
+    sp_log(SP_LOG_ERROR,
+           "harakiri: worker %d (pid %d) thread %d has run %.96s for %llu ms "
+           "(harakiri %d ms); replacing the worker, killing it in %d ms",
+           s->id, (int)pid, t + 1, sl->threads[t].request, (unsigned long long)elapsed_ms,
+           cfg->harakiri_ms, cfg->harakiri_mercy_ms);
     atomic_fetch_add(&m->sb->harakiri_total, 1);
     s->harakiri = 1;
     if (!s->retiring && !m->stopping && !has_successor(m, pid)) {

@@ -29,7 +29,10 @@
 
 #define EXT_LIMIT (16 * 1024)
 
-static sp__h1 *H(llhttp_t *p) { return p->data; }
+static sp__h1 *H(llhttp_t *p)
+{
+    return p->data;
+}
 
 static int fail(sp__h1 *h, int status, const char *reason)
 {
@@ -82,8 +85,8 @@ static int header_piece(sp__h1 *h, const char *at, size_t len)
 {
     if (h->headers_done) {
         h->trailer_bytes += len;
-        return h->trailer_bytes > h->lim->headers ? fail(h, 431, "trailers over limit-headers"), -1
-                                                  : 0;
+        return h->trailer_bytes > h->lim->headers ? fail(h, 431, "trailers over limit-headers"),
+               -1                                 : 0;
     }
     if (!head_size_ok(h, at, len))
         return fail(h, 431, "headers over limit-headers"), -1;
@@ -165,12 +168,24 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
  * header section after the body would be acting on them too late. */
 static bool trailer_refused(const char *name, size_t len)
 {
-    static const char *const refused[] = {
-        "authorization",    "cache-control",     "connection",     "content-encoding",
-        "content-length",   "content-range",     "content-type",   "cookie",
-        "expect",           "host",              "keep-alive",     "max-forwards",
-        "proxy-authorization", "range",          "te",             "trailer",
-        "transfer-encoding", "upgrade"};
+    static const char *const refused[] = {"authorization",
+                                          "cache-control",
+                                          "connection",
+                                          "content-encoding",
+                                          "content-length",
+                                          "content-range",
+                                          "content-type",
+                                          "cookie",
+                                          "expect",
+                                          "host",
+                                          "keep-alive",
+                                          "max-forwards",
+                                          "proxy-authorization",
+                                          "range",
+                                          "te",
+                                          "trailer",
+                                          "transfer-encoding",
+                                          "upgrade"};
     if (len > 3 && memcmp(name, "if-", 3) == 0)
         return true; /* conditionals */
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
@@ -201,7 +216,10 @@ static int on_header_field_complete(llhttp_t *p)
     return 0;
 }
 
-static sp_str span_str(const sp__h1 *h, sp__span s) { return (sp_str){h->base + s.off, s.len}; }
+static sp_str span_str(const sp__h1 *h, sp__span s)
+{
+    return (sp_str){h->base + s.off, s.len};
+}
 
 static bool name_is(const sp__h1 *h, size_t i, const char *name)
 {
@@ -216,8 +234,19 @@ static bool host_byte_ok(unsigned char c)
     if (c <= ' ' || c >= 0x7f)
         return false;
     switch (c) {
-    case '"': case '<': case '>': case '\\': case '^': case '`': case '{': case '|': case '}':
-    case '/': case '?': case '#': case '@':
+    case '"':
+    case '<':
+    case '>':
+    case '\\':
+    case '^':
+    case '`':
+    case '{':
+    case '|':
+    case '}':
+    case '/':
+    case '?':
+    case '#':
+    case '@':
         return false;
     default:
         return true;
@@ -552,4 +581,7 @@ enum sp__h1_state sp__h1_feed_body(sp__h1 *h, size_t n)
     return SP__H1_NEED_MORE;
 }
 
-int sp__h1_mid_request(const sp__h1 *h, size_t pos) { return pos > h->start || h->method.len; }
+int sp__h1_mid_request(const sp__h1 *h, size_t pos)
+{
+    return pos > h->start || h->method.len;
+}

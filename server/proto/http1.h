@@ -49,8 +49,8 @@ typedef struct sp__h1 {
     sp__span *hdr; /* name, value, name, value, ... */
     size_t n_hdr;  /* spans used (2 per header) */
     size_t cap_hdr;
-    sp__buf *body;   /* the body while it fits in lim->body_buffer */
-    int spill_fd;    /* else an unlinked temp file holding it; -1 when none */
+    sp__buf *body; /* the body while it fits in lim->body_buffer */
+    int spill_fd;  /* else an unlinked temp file holding it; -1 when none */
     uint64_t body_len;
     size_t ext_bytes;
     size_t trailer_bytes;

@@ -28,15 +28,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define READ_CHUNK 4096
-#define READ_CAP (256 * 1024) /* read no further ahead than this */
-#define LINGER_MS 2000
-#define LINGER_BYTES (256 * 1024)
-#define IDLE_DETACH_MS 200 /* idle this long: its exchange goes back to the pool */
+#define READ_CHUNK         4096
+#define READ_CAP           (256 * 1024) /* read no further ahead than this */
+#define LINGER_MS          2000
+#define LINGER_BYTES       (256 * 1024)
+#define IDLE_DETACH_MS     200           /* idle this long: its exchange goes back to the pool */
 #define TRIM_RELEASE_BYTES (1024 * 1024) /* freed: trim at once */
-#define TRIM_QUIET_BYTES (64 * 1024)     /* freed, and no more since: trim */
-#define TRIM_EVERY_MS 1000
-#define SP__CONN_CHUNK 64 /* connections allocated at a time */
+#define TRIM_QUIET_BYTES   (64 * 1024)   /* freed, and no more since: trim */
+#define TRIM_EVERY_MS      1000
+#define SP__CONN_CHUNK     64 /* connections allocated at a time */
 
 /* Pooled exchanges per worker.  Above EX_SHARE_ABOVE connections, a
  * keep-alive connection gives its exchange back after every answer that
@@ -55,7 +55,7 @@
 #ifndef SP__POOLS
 #define SP__POOLS 1
 #endif
-#define EX_POOL_MAX 256
+#define EX_POOL_MAX  256
 #define EX_POOL_KEEP 16
 /* With this many connections or fewer, each keeps its exchange between
  * requests (all of them fit in the caches, and the round trip through the
@@ -158,7 +158,8 @@ static int attach(sp__conn *c)
         /* Allocated here, not by the handler thread that first writes them:
          * all of an exchange then lives in the IO loop's malloc arena, and
          * the handler threads' arenas do not fill with freed heads. */
-        if (sp__buf_reserve(&x->head, 1024) != SP_OK || sp__buf_reserve(&x->res_body, 1024) != SP_OK) {
+        if (sp__buf_reserve(&x->head, 1024) != SP_OK ||
+            sp__buf_reserve(&x->res_body, 1024) != SP_OK) {
             exchange_free(x);
             return SP_ENOMEM;
         }
@@ -199,10 +200,9 @@ static void exchange_clean(sp__worker *w, sp__exchange *x)
 /* Free a clean exchange, counting it in w->untrimmed for the sweep. */
 static void exchange_drop(sp__worker *w, sp__exchange *x)
 {
-    atomic_fetch_add_explicit(&w->untrimmed,
-                              sizeof(*x) + x->in.cap + x->head.cap + x->res_body.cap +
-                                  x->body.cap + 4096,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(
+        &w->untrimmed, sizeof(*x) + x->in.cap + x->head.cap + x->res_body.cap + x->body.cap + 4096,
+        memory_order_relaxed);
     exchange_free(x);
 }
 
@@ -391,7 +391,8 @@ static void build_request(sp__conn *c)
     r->body_len = h->body_len;
     r->body_off = 0;
     r->body_map = NULL;
-    r->body = r->body_fd >= 0 ? SP_STR_NULL : (sp_str){c->x->body.data ? c->x->body.data : "", c->x->body.len};
+    r->body = r->body_fd >= 0 ? SP_STR_NULL
+                              : (sp_str){c->x->body.data ? c->x->body.data : "", c->x->body.len};
     r->remote_addr = (sp_str){c->addr, strlen(c->addr)};
     r->remote_port = c->port;
     sp__front_request(c, r);
@@ -610,9 +611,8 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
     while (v & SP__CONN_BUSY) {
         if (!readable)
             return;
-        if (atomic_compare_exchange_weak(&c->sync, &v,
-                                         v | SP__CONN_PENDING |
-                                             (what & EV_CLOSED ? SP__CONN_CLOSED : 0)))
+        if (atomic_compare_exchange_weak(
+                &c->sync, &v, v | SP__CONN_PENDING | (what & EV_CLOSED ? SP__CONN_CLOSED : 0)))
             return;
     }
     if (readable) {

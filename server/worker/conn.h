@@ -38,9 +38,9 @@
 
 enum sp__conn_state { C_IDLE, C_HEAD, C_BODY, C_QUEUED, C_HANDLING, C_WRITING, C_LINGER };
 
-#define SP__CONN_BUSY 1u    /* a handler thread owns the connection */
+#define SP__CONN_BUSY    1u /* a handler thread owns the connection */
 #define SP__CONN_PENDING 2u /* the socket became readable meanwhile */
-#define SP__CONN_CLOSED 4u  /* ...and the peer had closed its side */
+#define SP__CONN_CLOSED  4u /* ...and the peer had closed its side */
 
 /* What a connection needs only while a request is on it: the read buffer,
  * the parser, the request and the response with their buffers (about a
@@ -52,8 +52,8 @@ enum sp__conn_state { C_IDLE, C_HEAD, C_BODY, C_QUEUED, C_HANDLING, C_WRITING, C
  * sp__conn. */
 typedef struct sp__exchange {
     struct sp__exchange *next_free; /* w->ex_free */
-    sp__buf in;  /* bytes read; the current request's spans point here */
-    size_t pos;  /* parsed up to here */
+    sp__buf in;                     /* bytes read; the current request's spans point here */
+    size_t pos;                     /* parsed up to here */
     sp__h1 h1;
     sp__buf body;     /* decoded request body */
     size_t direct;    /* body bytes read into body's tail, not parsed yet */
@@ -86,10 +86,10 @@ struct sp__conn {
     long long idle_since;  /* when the current state began */
     struct event ev;       /* read and write, edge-triggered, for the connection's life */
     int fd;
-    atomic_uint sync;  /* SP__CONN_BUSY | SP__CONN_PENDING | SP__CONN_CLOSED */
-    unsigned drained;  /* bytes read while lingering */
-    unsigned served;   /* requests answered */
-    sp__front front;   /* PROXY header, uwsgi, client address (server/worker/front.h) */
+    atomic_uint sync; /* SP__CONN_BUSY | SP__CONN_PENDING | SP__CONN_CLOSED */
+    unsigned drained; /* bytes read while lingering */
+    unsigned served;  /* requests answered */
+    sp__front front;  /* PROXY header, uwsgi, client address (server/worker/front.h) */
     unsigned short port;
     unsigned char state; /* enum sp__conn_state */
     unsigned char keep_alive : 1;
@@ -114,7 +114,6 @@ bool sp__conn_is_idle(const sp__conn *c);
 /* Time out what is overdue, detach idle exchanges (the worker calls this
  * every SP__SWEEP_MS). */
 void sp__conn_sweep(sp__worker *w);
-
 
 #define SP__SWEEP_MS 100
 

@@ -51,8 +51,8 @@ static int bind_one(sp__listener *l, const sp__listen *spec, const sp__config *c
 
     if (spec->kind == SP__LISTEN_UNIX) {
         if (unix_addr(&sun, spec->path) != 0) {
-            snprintf(err, errlen, "%s:%d: listen: unix socket path too long: %s",
-                     spec->origin.file, spec->origin.line, spec->path);
+            snprintf(err, errlen, "%s:%d: listen: unix socket path too long: %s", spec->origin.file,
+                     spec->origin.line, spec->path);
             return SP_EINVAL;
         }
         remove_stale(spec->path);

@@ -25,8 +25,8 @@ typedef struct sp__queue {
     sp__qnode *tail;
     atomic_size_t len; /* written under the lock; sp__queue_spare reads it without */
     int closed;
-    atomic_int idle;   /* threads asleep in pop (same) */
-    int waking; /* a signal is on its way to one of them (queue.c) */
+    atomic_int idle; /* threads asleep in pop (same) */
+    int waking;      /* a signal is on its way to one of them (queue.c) */
 } sp__queue;
 
 int sp__queue_init(sp__queue *q);

@@ -17,7 +17,7 @@
 #include "app/facts.h"
 #include "server/lib/clock.h"
 
-#define SLOT_HEADROOM 16
+#define SLOT_HEADROOM  16
 #define MIN_THREAD_CAP 64
 #define MAX_THREAD_CAP 1024
 
@@ -46,7 +46,8 @@ sp__scoreboard *sp__sb_create(int processes, int threads)
     size_t head = (sizeof(sp__scoreboard) + 63) & ~(size_t)63;
     size_t size = head + n * slot_size;
     /* Untouched pages of an anonymous mapping cost nothing: headroom is free. */
-    sp__scoreboard *sb = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    sp__scoreboard *sb =
+        mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sb == MAP_FAILED)
         return NULL;
     sb->n_slots = n;
@@ -85,13 +86,12 @@ static void add_counts(sp__sb_counts *to, sp__sb_counts *from)
 {
     for (int r = 0; r < SP__SB_NROUTES; r++)
         for (int c = 0; c < SP__SB_CLASSES; c++)
-            atomic_fetch_add_explicit(&to->by_route[r][c],
-                                      atomic_load_explicit(&from->by_route[r][c],
-                                                           memory_order_relaxed),
-                                      memory_order_relaxed);
+            atomic_fetch_add_explicit(
+                &to->by_route[r][c],
+                atomic_load_explicit(&from->by_route[r][c], memory_order_relaxed),
+                memory_order_relaxed);
     for (int b = 0; b < SP__SB_BUCKETS; b++)
-        atomic_fetch_add_explicit(&to->hist[b], atomic_load(&from->hist[b]),
-                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&to->hist[b], atomic_load(&from->hist[b]), memory_order_relaxed);
     atomic_fetch_add_explicit(&to->sum_us, atomic_load(&from->sum_us), memory_order_relaxed);
 }
 
@@ -257,8 +257,7 @@ void sp__sb_share_set(uint32_t conns, bool accepting)
 void sp__sb_share_beat(void)
 {
     if (me != NULL)
-        atomic_store_explicit(&me->share.beat_ms, (int64_t)sp__now_ms(),
-                              memory_order_relaxed);
+        atomic_store_explicit(&me->share.beat_ms, (int64_t)sp__now_ms(), memory_order_relaxed);
 }
 
 /* Leave it when a sibling on the same sockets is accepting, alive, and

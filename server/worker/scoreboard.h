@@ -26,13 +26,13 @@
 
 #include "app/request.h"
 
-#define SP__SB_ROUTES 128              /* distinct route patterns tracked */
-#define SP__SB_ROUTE_OTHER SP__SB_ROUTES /* overflow: route="other" */
-#define SP__SB_ROUTE_NONE (SP__SB_ROUTES + 1) /* no route matched */
-#define SP__SB_NROUTES (SP__SB_ROUTES + 2)
-#define SP__SB_CLASSES 5 /* 1xx .. 5xx */
-#define SP__SB_BUCKETS 12 /* latency histogram, the last is +Inf */
-#define SP__SB_TEXT 96
+#define SP__SB_ROUTES      128                 /* distinct route patterns tracked */
+#define SP__SB_ROUTE_OTHER SP__SB_ROUTES       /* overflow: route="other" */
+#define SP__SB_ROUTE_NONE  (SP__SB_ROUTES + 1) /* no route matched */
+#define SP__SB_NROUTES     (SP__SB_ROUTES + 2)
+#define SP__SB_CLASSES     5  /* 1xx .. 5xx */
+#define SP__SB_BUCKETS     12 /* latency histogram, the last is +Inf */
+#define SP__SB_TEXT        96
 
 /* Upper bounds of the latency buckets, in microseconds. */
 extern const uint64_t sp__sb_bucket_us[SP__SB_BUCKETS - 1];

@@ -288,7 +288,8 @@ static int release_busy(sp__conn *c)
 static int finish_here(sp__conn *c)
 {
     if (c->broken || c->x->iovcnt > 0 || c->x->file_left > 0 || !c->keep_alive || c->eof ||
-        c->peer_closed || c->read_ready || c->x->pos != c->x->in.len || atomic_load(&c->w->stopping))
+        c->peer_closed || c->read_ready || c->x->pos != c->x->in.len ||
+        atomic_load(&c->w->stopping))
         return 0;
     sp__conn_reset(c);
     return release_busy(c);

@@ -33,12 +33,12 @@
 #include "server/lib/proctitle.h"
 #include "server/worker/scoreboard.h"
 
-#define ACCEPT_BATCH 64
+#define ACCEPT_BATCH     64
 #define BALANCE_RETRY_MS 1
-#define EMFILE_PAUSE_MS 100
-#define TICK_MS 250
-#define RSS_EVERY_TICKS 4
-#define FRESH_GRACE_MS 1000
+#define EMFILE_PAUSE_MS  100
+#define TICK_MS          250
+#define RSS_EVERY_TICKS  4
+#define FRESH_GRACE_MS   1000
 
 /* The one worker of this process.  File scope because the max-requests
  * callback comes from the scoreboard, which passes no context. */
@@ -291,8 +291,7 @@ static void on_grace(evutil_socket_t fd, short what, void *arg)
         sp_log(SP_LOG_WARN, "graceful-timeout passed with %zu request(s) unfinished; exiting",
                busy);
     else
-        sp_log(SP_LOG_INFO, "graceful-timeout passed; closing %zu idle connection(s)",
-               w->n_conns);
+        sp_log(SP_LOG_INFO, "graceful-timeout passed; closing %zu idle connection(s)", w->n_conns);
     _exit(0);
 }
 
@@ -459,9 +458,10 @@ static void init_worker_struct(sp__worker *w, const sp__config *cfg, sp__listene
     w->id = id;
     w->ls = ls;
     w->started_ms = sp__now_ms();
-    w->lim = (sp__h1_limits){cfg->limit_uri, cfg->limit_headers, cfg->limit_header_count,
-                             (uint64_t)cfg->limit_body, cfg->body_buffer_size,
-                             cfg->body_temp_path ? cfg->body_temp_path : "/tmp"};
+    w->lim = (sp__h1_limits){
+        cfg->limit_uri,          cfg->limit_headers,
+        cfg->limit_header_count, (uint64_t)cfg->limit_body,
+        cfg->body_buffer_size,   cfg->body_temp_path ? cfg->body_temp_path : "/tmp"};
     w->queue_limit = cfg->request_queue ? (size_t)cfg->request_queue : 4 * (size_t)cfg->threads;
     pthread_mutex_init(&w->done_lock, NULL);
 }
@@ -506,7 +506,9 @@ static uint64_t request_limit(const sp__config *cfg)
         return 0;
     unsigned seed = (unsigned)getpid() ^ (unsigned)sp__now_ms();
     return (uint64_t)cfg->max_requests +
-           (cfg->max_requests_jitter ? (uint64_t)rand_r(&seed) % ((uint64_t)cfg->max_requests_jitter + 1) : 0);
+           (cfg->max_requests_jitter
+                ? (uint64_t)rand_r(&seed) % ((uint64_t)cfg->max_requests_jitter + 1)
+                : 0);
 }
 
 _Noreturn void sp__worker_run(const sp__worker_start *st)

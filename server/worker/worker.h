@@ -34,9 +34,9 @@ typedef struct sp__worker {
     struct event **lev; /* one accept event per listener */
     struct event *ev_done;
     struct event *ev_resume; /* re-enable accepting after EMFILE */
-    struct event *ev_look; /* look at the listeners again (on_accept) */
+    struct event *ev_look;   /* look at the listeners again (on_accept) */
     struct event *ev_grace;
-    struct event *ev_sweep; /* connection timeouts (sp__conn_sweep) */
+    struct event *ev_sweep;   /* connection timeouts (sp__conn_sweep) */
     struct event *ev_signals; /* the process's signals, from a signalfd (sigs.h) */
     sp__queue queue;
     size_t queue_limit;
@@ -46,8 +46,8 @@ typedef struct sp__worker {
     sp_app *app;
     sp__h1_limits lim;
     pthread_mutex_t done_lock;
-    sp__conn *done; /* completed by handler threads, for the IO loop */
-    int done_fd;    /* eventfd: the done list became non-empty */
+    sp__conn *done;  /* completed by handler threads, for the IO loop */
+    int done_fd;     /* eventfd: the done list became non-empty */
     sp__conn *conns; /* every open connection */
     size_t n_conns;
     /* IO loop only (server/worker/conn.c): free connections and their chunks,
@@ -56,19 +56,19 @@ typedef struct sp__worker {
     void *conn_chunks;
     struct sp__exchange *ex_free;
     size_t ex_nfree;
-    size_t ex_low; /* the fewest pooled since the last sweep */
+    size_t ex_low;           /* the fewest pooled since the last sweep */
     atomic_size_t untrimmed; /* bytes freed since the last malloc_trim (any thread adds) */
     size_t untrimmed_seen;   /* ...as the previous sweep saw it */
-    long long trimmed_at;  /* when (sp__now_ms) */
-    atomic_int accepting; /* the listeners are registered (IO loop) */
-    int fd_pause;         /* accepts paused after EMFILE/ENFILE */
+    long long trimmed_at;    /* when (sp__now_ms) */
+    atomic_int accepting;    /* the listeners are registered (IO loop) */
+    int fd_pause;            /* accepts paused after EMFILE/ENFILE */
     atomic_int stopping;
-    int closing_idle;     /* TERM: idle connections are being closed (worker.c) */
+    int closing_idle; /* TERM: idle connections are being closed (worker.c) */
     /* operations: the channel to the master and recycling */
-    int master_fd;           /* pipe to the master: 'R' ready, 'X' replace me */
+    int master_fd; /* pipe to the master: 'R' ready, 'X' replace me */
     atomic_int replace_asked;
-    atomic_int next_thread;  /* hands out handler thread indexes */
-    struct event *ev_tick;   /* queue sample, lifetime and RSS checks */
+    atomic_int next_thread; /* hands out handler thread indexes */
+    struct event *ev_tick;  /* queue sample, lifetime and RSS checks */
     long long started_ms;
     int ticks;
 } sp__worker;

@@ -6,8 +6,8 @@
  * router and handlers, and real response writing.  The input is what the
  * client sends before it half-closes, once all at once and once in pieces
  * (one per turn of the loop, their size picked by the input's last byte);
- * each time the loop runs until the server has closed the connection.  What the harness leaves out is only the process
- * model: no fork, no listener, no signals.
+ * each time the loop runs until the server has closed the connection.  What the harness leaves out
+ * is only the process model: no fork, no listener, no signals.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -61,8 +61,6 @@ static int wrap(sp_request *req, sp_response *res, sp_next *next)
 }
 
 static sp_middleware_fn chain[] = {wrap};
-
-
 
 static void on_client(evutil_socket_t fd, short what, void *arg)
 {

@@ -54,9 +54,9 @@ static int get_blob(sp_request *req, sp_response *res)
     if (size < 0)
         return 400;
     if (sp_str_is_set(mode) && mode.len == 6 && memcmp(mode.ptr, "static", 6) == 0)
-        return size > STATIC_MAX ? 400
-                                 : sp_send_static(res, 200, "application/octet-stream", whole,
-                                                  (size_t)size);
+        return size > STATIC_MAX
+                   ? 400
+                   : sp_send_static(res, 200, "application/octet-stream", whole, (size_t)size);
     sp_set_header(res, "Content-Type", "application/octet-stream");
     if (stream && (rc = sp_stream_start(res)) != SP_OK)
         return rc;

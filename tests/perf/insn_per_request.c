@@ -45,8 +45,6 @@ static int hello(sp_request *req, sp_response *res)
     return sp_send(res, 200, "text/plain; charset=utf-8", "Hello, World!", 13);
 }
 
-
-
 struct client {
     int fd;
     long n;

@@ -36,8 +36,8 @@ static const char *esc(const char *in, size_t len)
 
 #define ESC(lit) esc((lit), sizeof(lit) - 1)
 
-#define ASSERT_ESC(in, want)                                                                   \
-    cr_assert_str_eq(ESC(in), (want));                                                         \
+#define ASSERT_ESC(in, want)                                                                       \
+    cr_assert_str_eq(ESC(in), (want));                                                             \
     cr_assert_eq(sp_json_escape(NULL, 0, (in), sizeof(in) - 1), strlen(want), "length of " #in)
 
 static const char *b64(const char *in, size_t len)
@@ -57,7 +57,10 @@ static sp_response rs;
 static sp__buf body, streamed;
 static int stream_writes;
 
-static int sink_start(void *ctx, sp_response *res) { return SP_OK; }
+static int sink_start(void *ctx, sp_response *res)
+{
+    return SP_OK;
+}
 
 static int sink_write(void *ctx, const void *data, size_t len)
 {
@@ -115,7 +118,9 @@ Test(json, short_forms_for_controls)
 Test(json, other_controls_and_del)
 {
     ASSERT_ESC("\x01", "\\u0001");
-    ASSERT_ESC("a\x1f" "b", "a\\u001fb");
+    ASSERT_ESC("a\x1f"
+               "b",
+               "a\\u001fb");
     ASSERT_ESC("\x0b\x1b", "\\u000b\\u001b");
     ASSERT_ESC("\x7f", "\\u007f");
     cr_assert_str_eq(esc("a\0b", 3), "a\\u0000b", "a NUL is a byte like any other");
@@ -125,12 +130,12 @@ Test(json, other_controls_and_del)
 
 Test(json, wellformed_utf8_passes)
 {
-    ASSERT_ESC("caf\xc3\xa9", "caf\xc3\xa9");                 /* U+00E9, 2 bytes */
-    ASSERT_ESC("\xc2\xa0", "\xc2\xa0");                       /* U+00A0, first past C1 */
-    ASSERT_ESC("\xe2\x82\xac", "\xe2\x82\xac");               /* U+20AC, 3 bytes */
-    ASSERT_ESC("\xef\xbf\xbf", "\xef\xbf\xbf");               /* U+FFFF */
-    ASSERT_ESC("\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80");       /* U+1F600, 4 bytes */
-    ASSERT_ESC("\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf");       /* U+10FFFF, the last */
+    ASSERT_ESC("caf\xc3\xa9", "caf\xc3\xa9");           /* U+00E9, 2 bytes */
+    ASSERT_ESC("\xc2\xa0", "\xc2\xa0");                 /* U+00A0, first past C1 */
+    ASSERT_ESC("\xe2\x82\xac", "\xe2\x82\xac");         /* U+20AC, 3 bytes */
+    ASSERT_ESC("\xef\xbf\xbf", "\xef\xbf\xbf");         /* U+FFFF */
+    ASSERT_ESC("\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"); /* U+1F600, 4 bytes */
+    ASSERT_ESC("\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf"); /* U+10FFFF, the last */
 }
 
 Test(json, c1_controls_and_line_separators_escaped)
@@ -138,22 +143,24 @@ Test(json, c1_controls_and_line_separators_escaped)
     ASSERT_ESC("\xc2\x80", "\\u0080");
     ASSERT_ESC("\xc2\x85", "\\u0085"); /* NEL */
     ASSERT_ESC("\xc2\x9f", "\\u009f");
-    ASSERT_ESC("a\xe2\x80\xa8" "b\xe2\x80\xa9", "a\\u2028b\\u2029");
+    ASSERT_ESC("a\xe2\x80\xa8"
+               "b\xe2\x80\xa9",
+               "a\\u2028b\\u2029");
     ASSERT_ESC("\xe2\x80\xa7", "\xe2\x80\xa7"); /* U+2027, a neighbour, passes */
 }
 
 Test(json, illformed_bytes_as_latin1_escapes)
 {
     ASSERT_ESC("\xff", "\\u00ff");
-    ASSERT_ESC("\x80", "\\u0080");                        /* stray continuation */
-    ASSERT_ESC("ab\xc3", "ab\\u00c3");                     /* cut short at the end */
-    ASSERT_ESC("\xc3(", "\\u00c3(");                       /* lead without continuation */
-    ASSERT_ESC("\xe2\x82", "\\u00e2\\u0082");              /* 3-byte cut short */
-    ASSERT_ESC("\xc0\xaf", "\\u00c0\\u00af");              /* overlong '/' */
-    ASSERT_ESC("\xc1\xbf", "\\u00c1\\u00bf");              /* overlong */
-    ASSERT_ESC("\xe0\x80\xaf", "\\u00e0\\u0080\\u00af");   /* overlong, 3 bytes */
+    ASSERT_ESC("\x80", "\\u0080");                       /* stray continuation */
+    ASSERT_ESC("ab\xc3", "ab\\u00c3");                   /* cut short at the end */
+    ASSERT_ESC("\xc3(", "\\u00c3(");                     /* lead without continuation */
+    ASSERT_ESC("\xe2\x82", "\\u00e2\\u0082");            /* 3-byte cut short */
+    ASSERT_ESC("\xc0\xaf", "\\u00c0\\u00af");            /* overlong '/' */
+    ASSERT_ESC("\xc1\xbf", "\\u00c1\\u00bf");            /* overlong */
+    ASSERT_ESC("\xe0\x80\xaf", "\\u00e0\\u0080\\u00af"); /* overlong, 3 bytes */
     ASSERT_ESC("\xf0\x80\x80\xaf", "\\u00f0\\u0080\\u0080\\u00af");
-    ASSERT_ESC("\xed\xa0\x80", "\\u00ed\\u00a0\\u0080");   /* surrogate U+D800 */
+    ASSERT_ESC("\xed\xa0\x80", "\\u00ed\\u00a0\\u0080");            /* surrogate U+D800 */
     ASSERT_ESC("\xf4\x90\x80\x80", "\\u00f4\\u0090\\u0080\\u0080"); /* U+110000 */
     ASSERT_ESC("\xf5\x80\x80\x80", "\\u00f5\\u0080\\u0080\\u0080");
     ASSERT_ESC("\xfe\xc3\xa9", "\\u00fe\xc3\xa9"); /* the good sequence after it survives */
@@ -165,9 +172,16 @@ Test(json, utf8_valid)
     cr_assert(sp_utf8_valid("plain\n\x01\x7f", 8), "controls are valid UTF-8");
     cr_assert(sp_utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
     cr_assert(sp_utf8_valid("\xf4\x8f\xbf\xbf", 4));
-    static const char *bad[] = {"\xff", "\x80", "a\xc3", "\xc0\xaf", "\xe0\x80\xaf",
-                                "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80",
-                                "\xe2\x82", "\xc3(" };
+    static const char *bad[] = {"\xff",
+                                "\x80",
+                                "a\xc3",
+                                "\xc0\xaf",
+                                "\xe0\x80\xaf",
+                                "\xed\xa0\x80",
+                                "\xf4\x90\x80\x80",
+                                "\xf8\x88\x80\x80\x80",
+                                "\xe2\x82",
+                                "\xc3("};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_not(sp_utf8_valid(bad[i], strlen(bad[i])), "bad #%zu", i);
 }
@@ -198,8 +212,12 @@ Test(json, cut_at_cap_and_whole_length_returned)
 
 Test(json, base64_rfc4648_vectors)
 {
-    static const char *vec[][2] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-                                   {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+    static const char *vec[][2] = {{"", ""},
+                                   {"f", "Zg=="},
+                                   {"fo", "Zm8="},
+                                   {"foo", "Zm9v"},
+                                   {"foob", "Zm9vYg=="},
+                                   {"fooba", "Zm9vYmE="},
                                    {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
         cr_assert_str_eq(b64(vec[i][0], strlen(vec[i][0])), vec[i][1]);

@@ -42,7 +42,13 @@ Test(response, header_injection_refused)
  * them as line ends.  Tab and obs-text (0x80-0xFF) are field-value bytes. */
 Test(response, control_bytes_in_values_refused)
 {
-    static const char *bad[] = {"a\x01" "b", "a\x7f", "\x1b[31m", "a\x0b" "b", "a\x0c" "b"};
+    static const char *bad[] = {"a\x01"
+                                "b",
+                                "a\x7f", "\x1b[31m",
+                                "a\x0b"
+                                "b",
+                                "a\x0c"
+                                "b"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_assert_eq(sp_set_header(&rs, "X-A", bad[i]), SP_EHEADER, "value #%zu", i);
         cr_assert_eq(sp_add_header(&rs, "X-A", bad[i]), SP_EHEADER, "value #%zu", i);

@@ -11,10 +11,22 @@
 
 #include "app/router.h"
 
-static int h_a(sp_request *q, sp_response *s) { return 1; }
-static int h_b(sp_request *q, sp_response *s) { return 2; }
-static int h_c(sp_request *q, sp_response *s) { return 3; }
-static int h_d(sp_request *q, sp_response *s) { return 4; }
+static int h_a(sp_request *q, sp_response *s)
+{
+    return 1;
+}
+static int h_b(sp_request *q, sp_response *s)
+{
+    return 2;
+}
+static int h_c(sp_request *q, sp_response *s)
+{
+    return 3;
+}
+static int h_d(sp_request *q, sp_response *s)
+{
+    return 4;
+}
 
 static sp__router *r;
 static sp__match m;
@@ -26,11 +38,17 @@ static void setup(void)
     memset(&m, 0x5a, sizeof(m)); /* match must set what it reports */
 }
 
-static void teardown(void) { sp__router_free(r); }
+static void teardown(void)
+{
+    sp__router_free(r);
+}
 
 TestSuite(router, .init = setup, .fini = teardown);
 
-static sp_str S(const char *s) { return (sp_str){s, strlen(s)}; }
+static sp_str S(const char *s)
+{
+    return (sp_str){s, strlen(s)};
+}
 
 static void add_ok(const char *method, const char *pattern, sp_handler_fn fn)
 {
@@ -476,9 +494,10 @@ Test(router, allow_list_must_fit)
     }
     cr_assert_eq(rc, SP_EINVAL);
     cr_assert_eq(added, 10);
-    bad_method("GET", "/r", "METHODXXXA, METHODXXXB, METHODXXXC, METHODXXXD, "
-                            "METHODXXXE, METHODXXXF, METHODXXXG, METHODXXXH, "
-                            "METHODXXXI, METHODXXXJ");
+    bad_method("GET", "/r",
+               "METHODXXXA, METHODXXXB, METHODXXXC, METHODXXXD, "
+               "METHODXXXE, METHODXXXF, METHODXXXG, METHODXXXH, "
+               "METHODXXXI, METHODXXXJ");
     found("METHODXXXJ", "/r", h_a);
     not_found("METHODXXXK", "/other");
 }
@@ -488,13 +507,12 @@ Test(router, allow_list_must_fit)
 Test(router, invalid_patterns)
 {
     static const char *const bad[] = {
-        "", "a", "hello/", "*", "{x}", "/a{b}", "/{b}c", "/{}", "/{1a}", "/{a-b}",
-        "/{a}/{a}", "/{a", "/a}", "/{{a}}", "/a/*/b", "/a*", "/*a", "/**", "/*/",
-        "/a/b*", "/a/*/*", "/a b", "/a?b", "/a#b", "/a\tb", "/{a}*",
+        "",       "a",        "hello/", "*",    "{x}",    "/a{b}",  "/{b}c", "/{}",   "/{1a}",
+        "/{a-b}", "/{a}/{a}", "/{a",    "/a}",  "/{{a}}", "/a/*/b", "/a*",   "/*a",   "/**",
+        "/*/",    "/a/b*",    "/a/*/*", "/a b", "/a?b",   "/a#b",   "/a\tb", "/{a}*",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        cr_expect_eq(sp__router_add(r, "GET", bad[i], h_a), SP_EINVAL, "pattern \"%s\"",
-                     bad[i]);
+        cr_expect_eq(sp__router_add(r, "GET", bad[i], h_a), SP_EINVAL, "pattern \"%s\"", bad[i]);
     not_found("GET", "/a");
 }
 
@@ -504,17 +522,15 @@ Test(router, valid_edge_patterns)
         "/", "//", "/*", "//*", "/{_}", "/{A_9}/x", "/a.b/c-d~e", "/%7E/{x}/*", "/a/{x}/*",
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-        cr_expect_eq(sp__router_add(r, "GET", good[i], h_a), SP_OK, "pattern \"%s\"",
-                     good[i]);
+        cr_expect_eq(sp__router_add(r, "GET", good[i], h_a), SP_OK, "pattern \"%s\"", good[i]);
 }
 
 Test(router, invalid_methods)
 {
-    static const char *const bad[] = {"", "get", "Get", "G ET", "GET/", "**", "G*",
-                                      " GET", "GET\n", "G1"};
+    static const char *const bad[] = {"",   "get", "Get",  "G ET",  "GET/",
+                                      "**", "G*",  " GET", "GET\n", "G1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        cr_expect_eq(sp__router_add(r, bad[i], "/a", h_a), SP_EINVAL, "method \"%s\"",
-                     bad[i]);
+        cr_expect_eq(sp__router_add(r, bad[i], "/a", h_a), SP_EINVAL, "method \"%s\"", bad[i]);
     add_ok("X_CUSTOM-A", "/a", h_a);
 }
 

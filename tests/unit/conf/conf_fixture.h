@@ -25,8 +25,7 @@ static char real_tmp[PATH_MAX]; /* tmp as realpath spells it: how paths come out
 static char paths[8][512];
 static int next_path;
 
-static inline int remove_one(const char *path, const struct stat *st, int flag,
-                             struct FTW *ftw)
+static inline int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     return remove(path);
 }
@@ -98,11 +97,11 @@ static inline void server_fails(const char *line, const char *expect)
     fails(text, expect);
 }
 
-#define SERVER(cfg, line, field, want)                                                         \
-    do {                                                                                       \
-        server_ok(&cfg, line);                                                                 \
-        cr_assert_eq(cfg.field, want, "%s", line);                                             \
-        sp__config_free(&cfg);                                                                 \
+#define SERVER(cfg, line, field, want)                                                             \
+    do {                                                                                           \
+        server_ok(&cfg, line);                                                                     \
+        cr_assert_eq(cfg.field, want, "%s", line);                                                 \
+        sp__config_free(&cfg);                                                                     \
     } while (0)
 
 #define LISTEN_ACC " (accepted: host:port, [v6]:port or unix:/path, port 1-65535)"

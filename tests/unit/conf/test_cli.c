@@ -15,8 +15,8 @@ static int run_cli(sp__config *c, enum sp__action *a, char *err, int argc, char 
     return sp__config_load(c, argc, argv, a, err, 512);
 }
 
-#define CLI(c, a, err, ...)                                                                    \
-    run_cli(c, a, err, (int)(sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)),                \
+#define CLI(c, a, err, ...)                                                                        \
+    run_cli(c, a, err, (int)(sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)),                    \
             (char *[]){__VA_ARGS__})
 
 Test(cli, cli_ini_file_and_overrides)
@@ -33,8 +33,8 @@ Test(cli, cli_ini_file_and_overrides)
     sp__config_free(&c);
 
     /* the command line wins even when written before the file */
-    cr_assert_eq(CLI(&c, &a, err, "spindle", "--threads", "3", ini, "--processes=5",
-                     "--listen", ":8001", "--module=b.so", "--timeout-body=2m"),
+    cr_assert_eq(CLI(&c, &a, err, "spindle", "--threads", "3", ini, "--processes=5", "--listen",
+                     ":8001", "--module=b.so", "--timeout-body=2m"),
                  0, "%s", err);
     cr_assert_eq(c.threads, 3);
     cr_assert_eq(c.processes, 5);
@@ -68,8 +68,8 @@ Test(cli, cli_without_a_file)
     char err[512];
     sp__config c;
 
-    cr_assert_eq(CLI(&c, &a, err, "spindle", "--listen", "127.0.0.1:9000", "--threads=2"), 0,
-                 "%s", err);
+    cr_assert_eq(CLI(&c, &a, err, "spindle", "--listen", "127.0.0.1:9000", "--threads=2"), 0, "%s",
+                 err);
     cr_assert_null(c.ini_path);
     cr_assert_eq(c.threads, 2);
     sp__config_free(&c);
@@ -127,8 +127,10 @@ Test(cli, cli_errors)
     cr_assert_str_eq(err, "<command line>:1: processes: 0 is out of range (accepted: an "
                           "integer from 1 to 1024)");
     cr_assert_eq(CLI(&c, &a, err, "spindle", ini, ini), -1);
-    snprintf(want, sizeof want, "<command line>:2: %s: a second ini file (accepted: one ini "
-                                "file; %s came first)", ini, ini);
+    snprintf(want, sizeof want,
+             "<command line>:2: %s: a second ini file (accepted: one ini "
+             "file; %s came first)",
+             ini, ini);
     cr_assert_str_eq(err, want);
     cr_assert_eq(CLI(&c, &a, err, "spindle", "--ini"), -1);
     cr_assert_str_eq(err, "<command line>:1: ini: needs a value (accepted: an ini file)");
@@ -137,8 +139,10 @@ Test(cli, cli_errors)
     /* the file's own errors come through unchanged */
     put("x.ini", "[server]\nlisten = :8000\nthreads = 0\n");
     cr_assert_eq(CLI(&c, &a, err, "spindle", ini), -1);
-    snprintf(want, sizeof want, "%s:3: threads: 0 is out of range (accepted: an integer from 1 "
-                                "to 1024)", ini);
+    snprintf(want, sizeof want,
+             "%s:3: threads: 0 is out of range (accepted: an integer from 1 "
+             "to 1024)",
+             ini);
     cr_assert_str_eq(err, want);
 }
 
@@ -146,16 +150,26 @@ Test(cli, cli_errors)
 static const char *sample(const sp__option *o)
 {
     switch (o->type) {
-    case SP__T_LISTEN: return "127.0.0.1:1";
-    case SP__T_MODULE: return "m.so";
-    case SP__T_MIDDLEWARE: return "mw";
-    case SP__T_ROUTE: return "GET / m:f";
-    case SP__T_MODE: return "600";
-    case SP__T_PATH: return "p";
-    case SP__T_BOOL: return "no";
-    case SP__T_STRING: return strcmp(o->key, "tasks-backend") ? "s" : "redis://127.0.0.1:6379/2";
-    case SP__T_CIDRS: return "127.0.0.1/32, ::1";
-    default: return o->dflt;
+    case SP__T_LISTEN:
+        return "127.0.0.1:1";
+    case SP__T_MODULE:
+        return "m.so";
+    case SP__T_MIDDLEWARE:
+        return "mw";
+    case SP__T_ROUTE:
+        return "GET / m:f";
+    case SP__T_MODE:
+        return "600";
+    case SP__T_PATH:
+        return "p";
+    case SP__T_BOOL:
+        return "no";
+    case SP__T_STRING:
+        return strcmp(o->key, "tasks-backend") ? "s" : "redis://127.0.0.1:6379/2";
+    case SP__T_CIDRS:
+        return "127.0.0.1/32, ::1";
+    default:
+        return o->dflt;
     }
 }
 
@@ -174,11 +188,11 @@ Test(cli, every_option_is_a_flag)
         sp__config_free(&c);
         snprintf(arg, sizeof arg, "--%s", opts[i].key);
         if (opts[i].type == SP__T_BOOL) /* a bool flag alone means true; it takes no next arg */
-            cr_assert_eq(CLI(&c, &a, err, "spindle", "--listen", ":1", arg), 0, "%s: %s", arg,
-                         err);
+            cr_assert_eq(CLI(&c, &a, err, "spindle", "--listen", ":1", arg), 0, "%s: %s", arg, err);
         else
-            cr_assert_eq(CLI(&c, &a, err, "spindle", "--listen", ":1", arg,
-                             (char *)sample(&opts[i])), 0, "%s: %s", arg, err);
+            cr_assert_eq(
+                CLI(&c, &a, err, "spindle", "--listen", ":1", arg, (char *)sample(&opts[i])), 0,
+                "%s: %s", arg, err);
         sp__config_free(&c);
     }
 }
@@ -230,8 +244,8 @@ Test(cli, print_round_trip)
     f = fopen(at("other/rt.ini"), "w");
     fputs(first, f);
     fclose(f);
-    cr_assert_eq(sp__config_load_file(&back, at("other/rt.ini"), err, sizeof err), 0, "%s\n%s",
-                 err, first);
+    cr_assert_eq(sp__config_load_file(&back, at("other/rt.ini"), err, sizeof err), 0, "%s\n%s", err,
+                 first);
     second = print_to_string(&back);
     cr_assert_str_eq(second, first);
     cr_assert_eq(back.n_listen, 6);
@@ -326,8 +340,9 @@ Test(cli, example_is_the_shipped_server_ini)
     f = open_memstream(&got, &glen);
     sp__config_example(f);
     fclose(f);
-    cr_assert_str_eq(got, want, "conf/server.ini is stale: regenerate it with "
-                                "spindle --print-example-ini > conf/server.ini");
+    cr_assert_str_eq(got, want,
+                     "conf/server.ini is stale: regenerate it with "
+                     "spindle --print-example-ini > conf/server.ini");
     free(want);
     free(got);
 }

@@ -12,8 +12,12 @@
 
 static int64_t utc(int y, int mo, int d, int h, int mi, int s)
 {
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                    .tm_min = mi, .tm_sec = s};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = s};
     return (int64_t)timegm(&tm);
 }
 
@@ -55,7 +59,8 @@ Test(crontab, every_minute_and_steps)
 
 Test(crontab, lists_ranges_and_names)
 {
-    NEXT("30 8 * * mon-fri m:f", utc(2024, 1, 5, 9, 0, 0), utc(2024, 1, 8, 8, 30, 0)); /* Fri -> Mon */
+    NEXT("30 8 * * mon-fri m:f", utc(2024, 1, 5, 9, 0, 0),
+         utc(2024, 1, 8, 8, 30, 0)); /* Fri -> Mon */
     NEXT("0 0 1 jan,JUL * m:f", utc(2024, 1, 1, 0, 0, 0), utc(2024, 7, 1, 0, 0, 0));
     NEXT("0 0 * * 7 m:f", utc(2024, 1, 1, 0, 0, 0), utc(2024, 1, 7, 0, 0, 0)); /* 7 = Sunday */
     NEXT("0 0 * * sun m:f", utc(2024, 1, 1, 0, 0, 0), utc(2024, 1, 7, 0, 0, 0));

@@ -76,8 +76,7 @@ static int record(void *ctx, const sp__ini_line *l, char *err, size_t errlen)
     }
     cr_assert_lt(r->n, 32);
     snprintf(r->lines[r->n++], 256, "%s|%s|%s|%s:%d", l->section ? l->section : "-",
-             l->key ? l->key : "-", l->value ? l->value : "-", base ? base + 1 : l->file,
-             l->line);
+             l->key ? l->key : "-", l->value ? l->value : "-", base ? base + 1 : l->file, l->line);
     cr_assert(l->dir[0] == '/', "dir is absolute: %s", l->dir);
     return 0;
 }
@@ -330,8 +329,8 @@ Test(ini, include_self)
     char want[512];
 
     put("a.ini", "[server]\ninclude = ./a.ini\n");
-    snprintf(want, sizeof want,
-             "a.ini:2: include: include cycle: %s/./a.ini is already being read", tmp);
+    snprintf(want, sizeof want, "a.ini:2: include: include cycle: %s/./a.ini is already being read",
+             tmp);
     read_fails("a.ini", want);
 }
 
@@ -342,8 +341,7 @@ Test(ini, include_depth_limit)
     /* f0 includes f1 ... includes f16: 17 files open at once. */
     for (int i = 0; i <= SP__INI_MAX_DEPTH; i++) {
         snprintf(name, sizeof name, "f%d.ini", i);
-        snprintf(text, sizeof text, "%sinclude = f%d.ini\n", i == 0 ? "[server]\n" : "",
-                 i + 1);
+        snprintf(text, sizeof text, "%sinclude = f%d.ini\n", i == 0 ? "[server]\n" : "", i + 1);
         put(name, i == SP__INI_MAX_DEPTH ? "x = 1\n" : text);
     }
     snprintf(want, sizeof want, "f%d.ini:1: include: includes nest deeper than %d",

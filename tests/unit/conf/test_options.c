@@ -214,8 +214,9 @@ Test(options, log_level)
 
 Test(options, bool_setter)
 {
-    const sp__option flag = {"flag", SP__SEC_SERVER, SP__T_BOOL, offsetof(sp__config, backlog),
-                             0, 1, NULL, NULL, NULL, "a flag"};
+    const sp__option flag = {
+        "flag", SP__SEC_SERVER, SP__T_BOOL, offsetof(sp__config, backlog), 0, 1, NULL,
+        NULL,   NULL,           "a flag"};
     const char *yes[] = {"true", "yes", "on", "1", "TRUE", "Yes", "ON"};
     const char *no[] = {"false", "no", "off", "0", "False", "NO"};
     sp__origin o = {"t.ini", 4};
@@ -241,8 +242,9 @@ Test(options, bool_setter)
 
 Test(options, string_setter)
 {
-    const sp__option name = {"name", SP__SEC_SERVER, SP__T_STRING, offsetof(sp__config, pidfile),
-                             0, 0, NULL, NULL, NULL, "a name"};
+    const sp__option name = {
+        "name", SP__SEC_SERVER, SP__T_STRING, offsetof(sp__config, pidfile), 0, 0, NULL,
+        NULL,   NULL,           "a name"};
     sp__origin o = {"t.ini", 1};
     sp__config c;
     char err[256];
@@ -391,8 +393,8 @@ Test(options, listen_unix_path_too_long)
     char line[300], want[600];
 
     snprintf(line, sizeof line, "[server]\nlisten = unix:/%0150d\n", 0);
-    snprintf(want, sizeof want, ":2: listen: the socket path is 151 bytes long, more than 107"
-             LISTEN_ACC);
+    snprintf(want, sizeof want,
+             ":2: listen: the socket path is 151 bytes long, more than 107" LISTEN_ACC);
     fails(line, want);
 }
 
@@ -435,12 +437,12 @@ Test(options, middleware_errors)
 {
     fails("[app]\nmiddleware = foo-bar\n",
           ":2: middleware: 'foo-bar' is not a name or module:symbol" MW_ACC);
-    fails("[app]\nmiddleware = 1abc\n", ":2: middleware: '1abc' is not a name or module:symbol"
-                                        MW_ACC);
-    fails("[app]\nmiddleware = mod:\n", ":2: middleware: 'mod:' is not a name or module:symbol"
-                                        MW_ACC);
-    fails("[app]\nmiddleware = :fn\n", ":2: middleware: ':fn' is not a name or module:symbol"
-                                       MW_ACC);
+    fails("[app]\nmiddleware = 1abc\n",
+          ":2: middleware: '1abc' is not a name or module:symbol" MW_ACC);
+    fails("[app]\nmiddleware = mod:\n",
+          ":2: middleware: 'mod:' is not a name or module:symbol" MW_ACC);
+    fails("[app]\nmiddleware = :fn\n",
+          ":2: middleware: ':fn' is not a name or module:symbol" MW_ACC);
     fails("[app]\nmiddleware = a:b:c\n", ":2: middleware: 'a:b:c' is not a name or "
                                          "module:symbol" MW_ACC);
     fails("[app]\nmodule =\n", ":2: module: the path is empty (accepted: a path to a module .so, "
@@ -478,10 +480,10 @@ Test(options, route_errors)
     fails("[app]\nroute = GET\n", ":2: route: 'GET' has 1 field, not 3" ROUTE_ACC);
     fails("[app]\nroute = GET /x a:b extra\n",
           ":2: route: 'GET /x a:b extra' has more than 3 fields" ROUTE_ACC);
-    fails("[app]\nroute = get /x a:b\n", ":2: route: 'get' is not an uppercase method or *"
-                                         ROUTE_ACC);
-    fails("[app]\nroute = G!T /x a:b\n", ":2: route: 'G!T' is not an uppercase method or *"
-                                         ROUTE_ACC);
+    fails("[app]\nroute = get /x a:b\n",
+          ":2: route: 'get' is not an uppercase method or *" ROUTE_ACC);
+    fails("[app]\nroute = G!T /x a:b\n",
+          ":2: route: 'G!T' is not an uppercase method or *" ROUTE_ACC);
     fails("[app]\nroute = GET x a:b\n", ":2: route: 'x' does not start with /" ROUTE_ACC);
     fails("[app]\nroute = GET /x ab\n", ":2: route: 'ab' is not module:symbol" ROUTE_ACC);
     fails("[app]\nroute = GET /x a:1b\n", ":2: route: 'a:1b' is not module:symbol" ROUTE_ACC);

@@ -88,7 +88,7 @@ Test(tasks, full_queue_fails_fast_then_drains)
     sp_task_define(app, "block", block);
     cr_assert_eq(sp__tasks_start(app), 0);
     cr_assert_eq(sp_task_submit(app, "block", "A", 1, 0, a), SP_OK);
-    wait_state(a, SP_TASK_RUNNING);                /* the one thread holds it */
+    wait_state(a, SP_TASK_RUNNING);                                  /* the one thread holds it */
     cr_assert_eq(sp_task_submit(app, "block", "B", 1, 0, b), SP_OK); /* the one queue slot */
     cr_assert_eq(state_of(b, &info), SP_TASK_QUEUED);
     cr_assert_eq(sp_task_submit(app, "block", "C", 1, 0, c), SP_EFULL);

@@ -20,9 +20,14 @@
 static sp__taskrec sample(void)
 {
     static unsigned char body[] = {'a', 0, '\n', '\n', 0xff, 'z'};
-    sp__taskrec r = {.state = SP_TASK_QUEUED, .attempts = 2, .spooled = 1, .pid = 42,
-                     .created_ms = 1700000000123, .updated_ms = 1700000000456,
-                     .body = body, .len = sizeof(body)};
+    sp__taskrec r = {.state = SP_TASK_QUEUED,
+                     .attempts = 2,
+                     .spooled = 1,
+                     .pid = 42,
+                     .created_ms = 1700000000123,
+                     .updated_ms = 1700000000456,
+                     .body = body,
+                     .len = sizeof(body)};
     sp__task_new_id(r.id);
     strcpy(r.name, "mod:fn");
     strcpy(r.error, "line one\nline two");

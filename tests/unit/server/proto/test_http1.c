@@ -688,8 +688,9 @@ Test(http1, trailers_do_not_frame_next_request)
  * section with more lines than a head may have. */
 Test(http1, trailers_that_must_precede_the_body_refused)
 {
-    static const char *const fields[] = {"Content-Length: 40", "HOST: b", "Content-Type: a/b",
-                                         "Authorization: x", "If-None-Match: *", "Trailer: X"};
+    static const char *const fields[] = {"Content-Length: 40", "HOST: b",
+                                         "Content-Type: a/b",  "Authorization: x",
+                                         "If-None-Match: *",   "Trailer: X"};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         char in[256];
         snprintf(in, sizeof(in),
@@ -744,8 +745,7 @@ Test(http1, chunk_size_over_limit_refused_at_size_line)
 /* RFC 9112 6.1: chunked framing in an HTTP/1.0 request is faulty. */
 Test(http1, transfer_encoding_on_http10_refused)
 {
-    reject_str("POST /1 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-               400);
+    reject_str("POST /1 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400);
 }
 
 Test(http1, second_content_type_refused)
