@@ -9,6 +9,7 @@
 #   bash scripts/dev.sh sanitize  only the two sanitizer passes
 #   bash scripts/dev.sh setup   install deps only
 #   bash scripts/dev.sh build   configure and build only (BUILD_TYPE, SANITIZE honoured)
+#   bash scripts/dev.sh format  rewrite every C file in the house format (.clang-format)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,9 +20,10 @@ deps=$root/.deps
 # python3 drives the integration tests, procps/psmisc for process checks,
 # libsystemd-dev for Type=notify and socket activation, valgrind for the
 # instructions-per-request check (tests/perf), libhiredis-dev and redis-server
-# for tasks-backend = redis:// and its tests.
+# for tasks-backend = redis:// and its tests, clang-format for the format
+# check (layout/format).
 packages=(build-essential cmake pkg-config libevent-dev libcriterion-dev libsystemd-dev valgrind
-          libhiredis-dev redis-server python3 curl nginx-light procps ca-certificates)
+          libhiredis-dev redis-server python3 curl nginx-light procps ca-certificates clang-format)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -85,5 +87,6 @@ case "${1:-}" in
     sanitize) setup; sanitized ;;
     test)  setup; build; suite "$build"
            [ "${SANITIZERS:-1}" = 0 ] || sanitized ;;
-    *)     sed -n '2,12p' "$0"; exit 2 ;;
+    format) setup; bash "$root/scripts/format.sh" ;;
+    *)     sed -n '2,12p' "$0" | cut -c3-; exit 2 ;;
 esac
