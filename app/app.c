@@ -206,7 +206,8 @@ int sp__app_load(sp_app **out, const sp__config *cfg, char *err, size_t errlen)
         return SP_ENOMEM;
     }
     app->cfg = cfg;
-    if (sp__modules_open(&app->mods, &app->n_mods, cfg, err, errlen) != 0)
+    if (sp__modules_open(&app->mods, &app->n_mods, cfg, err, errlen) != 0 ||
+        sp__modules_check_sections(app->mods, app->n_mods, cfg, err, errlen) != 0)
         return SP_EINVAL;
     if (init_modules(app, err, errlen) != 0 || add_config_routes(app, err, errlen) != 0 ||
         build_chain(app, err, errlen) != 0)

@@ -60,12 +60,14 @@ const char *sp__modules_builtin_names(void);
 int sp__modules_open(sp__loaded **out, size_t *n_out, const sp__config *cfg, char *err,
                      size_t errlen);
 void sp__modules_close(sp__loaded *mods, size_t n);
+/* Every [module:NAME] section names a loaded module: SP_ENOENT with
+ * file:line, the loaded names and a "did you mean" otherwise. */
+int sp__modules_check_sections(const sp__loaded *mods, size_t n, const sp__config *cfg, char *err,
+                               size_t errlen);
 
 /* Load modules, run init_worker hooks, resolve routes and middleware.
  * On failure: -1 and one line naming the file (and line) in err. */
 int sp__app_load(sp_app **out, const sp__config *cfg, char *err, size_t errlen);
-/* Only dlopen and check the descriptors (for -t); no hooks run. */
-int sp__app_check_modules(const sp__config *cfg, char *err, size_t errlen);
 void sp__app_free(sp_app *app);
 
 /* "module:symbol" looked up in that module's own namespace, or NULL with

@@ -10,6 +10,7 @@
 #include <dlfcn.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,11 +171,47 @@ void sp__app_reopen_logs(sp_app *app)
     }
 }
 
-int sp__app_check_modules(const sp__config *cfg, char *err, size_t errlen)
+static bool loaded(const sp__loaded *mods, size_t n, const char *name)
 {
-    sp__loaded *mods = NULL;
-    size_t n = 0;
-    int rc = sp__modules_open(&mods, &n, cfg, err, errlen);
-    sp__modules_close(mods, n);
-    return rc;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(mods[i].desc->name, name) == 0)
+            return true;
+    return false;
+}
+
+/* The loaded or built-in module name closest to a misspelt one, or NULL. */
+static const char *closest(const sp__loaded *mods, size_t n, const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < n + n_builtins; i++) {
+        const char *cand = i < n ? mods[i].desc->name : builtins[i - n]->name;
+        size_t d = sp__edit_distance(name, cand);
+        if (d < best_d)
+            best_d = d, best = cand;
+    }
+    return best_d <= 2 && best_d <= strlen(name) / 2 ? best : NULL;
+}
+
+int sp__modules_check_sections(const sp__loaded *mods, size_t n, const sp__config *cfg, char *err,
+                               size_t errlen)
+{
+    for (size_t i = 0; i < cfg->n_sections; i++) {
+        const struct sp_section *s = &cfg->sections[i];
+        if (loaded(mods, n, s->name))
+            continue;
+        const char *near = closest(mods, n, s->name);
+        size_t len = (size_t)snprintf(err, errlen,
+                                      "%s:%d: [module:%s]: no module named '%s' is loaded "
+                                      "(loaded:",
+                                      s->origin.file, s->origin.line, s->name, s->name);
+        for (size_t j = 0; j < n && len < errlen; j++)
+            len += (size_t)snprintf(err + len, errlen - len, "%s %s", j ? "," : "",
+                                    mods[j].desc->name);
+        if (len < errlen)
+            snprintf(err + len, errlen - len, "%s)%s%s%s", n ? "" : " none",
+                     near ? "; did you mean [module:" : "", near ? near : "", near ? "]?" : "");
+        return SP_ENOENT;
+    }
+    return 0;
 }

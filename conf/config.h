@@ -73,6 +73,7 @@ struct sp_section {
     char *name;
     sp__kv *items;
     size_t n_items;
+    sp__origin origin; /* where [module:NAME] first appears */
 };
 
 enum sp__reload_mode { SP__RELOAD_ALL, SP__RELOAD_CHAIN };
@@ -187,6 +188,10 @@ void sp__config_free(sp__config *cfg);
 
 /* The [module:NAME] section, or an empty one (never NULL). */
 const struct sp_section *sp__config_section(const sp__config *cfg, const char *name);
+
+/* Edits (insert, delete, change a byte) from a to b, for "did you mean";
+ * SIZE_MAX for words of 64 bytes or more. */
+size_t sp__edit_distance(const char *a, const char *b);
 
 /* cron-timezone values: UTC, or a readable zone under /usr/share/zoneinfo. */
 int sp__zone_ok(const char *tz);

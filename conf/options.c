@@ -378,7 +378,7 @@ int sp__origin_dup(sp__origin *dst, const sp__origin *src)
 /* ---- reading an ini file -------------------------------------------------- */
 
 /* Levenshtein distance, for "did you mean"; keys are short. */
-static size_t distance(const char *a, const char *b)
+size_t sp__edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b), row[64];
 
@@ -411,7 +411,7 @@ static const sp__option *suggest(const char *key)
     size_t best_d = SIZE_MAX;
 
     for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
-        size_t d = distance(key, options[i].key);
+        size_t d = sp__edit_distance(key, options[i].key);
 
         if (d < best_d) {
             best_d = d;
@@ -480,9 +480,12 @@ static int on_section(sp__config *cfg, const sp__ini_line *l, char *err, size_t 
             goto nomem;
         cfg->sections = s;
         s = &cfg->sections[cfg->n_sections];
-        *s = (struct sp_section){strdup(name + 7), NULL, 0};
-        if (!s->name)
+        sp__origin at = {(char *)l->file, l->line};
+        *s = (struct sp_section){.name = strdup(name + 7)};
+        if (!s->name || sp__origin_dup(&s->origin, &at)) {
+            free(s->name);
             goto nomem;
+        }
         cfg->n_sections++;
         return 0;
     }
@@ -659,6 +662,7 @@ static void free_sections(sp__config *cfg)
         }
         free(s->items);
         free(s->name);
+        free(s->origin.file);
     }
     free(cfg->sections);
 }
@@ -667,7 +671,7 @@ const struct sp_section *sp__config_section(const sp__config *cfg, const char *n
 {
     /* Modules without a section get an empty one rather than NULL, so their
      * code never checks; const and stateless, so shared safely. */
-    static const struct sp_section empty = {NULL, NULL, 0};
+    static const struct sp_section empty = {.name = NULL};
 
     for (size_t i = 0; cfg && i < cfg->n_sections; i++)
         if (strcmp(cfg->sections[i].name, name) == 0)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "app/tasks/store.h"
+#include "app/tasks/tasks.h"
 #include "conf/crontab.h"
 #include "spindle/spindle.h"
 
@@ -197,4 +198,20 @@ void sp__cron_free(sp__cron *c)
     free(c->v);
     free(c->tz);
     free(c);
+}
+
+int sp__cron_check_jobs(const sp_app *app, const sp__config *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < cfg->n_cron; i++) {
+        const sp__item *it = &cfg->cron[i];
+        sp__crontab spec;
+        char buf[128], what[256];
+        if (sp__crontab_parse(it->value, &spec, buf, sizeof(buf)) != NULL)
+            continue; /* the reader refused such lines already */
+        if (sp__tasks_find(app, spec.job, what, sizeof(what)) == NULL) {
+            snprintf(err, errlen, "%s:%d: cron: %s", it->origin.file, it->origin.line, what);
+            return SP_ENOENT;
+        }
+    }
+    return 0;
 }

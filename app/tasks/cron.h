@@ -13,6 +13,7 @@
 #define SPINDLE_APP_TASKS_CRON_H
 
 #include "conf/config.h"
+#include "spindle/spindle.h"
 
 typedef struct sp__cron sp__cron;
 
@@ -22,5 +23,10 @@ int sp__cron_new(sp__cron **out, const sp__config *cfg, char *err, size_t errlen
 /* Fire the lines that are due (call often: every poll tick). */
 void sp__cron_tick(sp__cron *c, const sp__config *cfg);
 void sp__cron_free(sp__cron *c);
+
+/* Every [cron] line's job names a task the loaded app can run (a defined
+ * task or an exported module:symbol): checked by a worker at start and by
+ * -t.  0, or SP_ENOENT with file:line and the reason in err. */
+int sp__cron_check_jobs(const sp_app *app, const sp__config *cfg, char *err, size_t errlen);
 
 #endif

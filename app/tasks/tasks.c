@@ -109,17 +109,24 @@ static int write_state(sp_app *app, const sp__taskrec *rec, int state, const voi
     return sp__state_write(app->cfg, &st);
 }
 
+sp_task_fn sp__tasks_find(const sp_app *app, const char *name, char *what, size_t len)
+{
+    sp_task_fn fn = find_def(app->tasks, name);
+    what[0] = '\0';
+    if (fn == NULL && strchr(name, ':') != NULL)
+        fn = (sp_task_fn)sp__app_symbol(app, name, what, len);
+    if (fn == NULL && what[0] == '\0')
+        snprintf(what, len, "no task named '%s' in this server's modules", name);
+    return fn;
+}
+
 int sp__tasks_run(sp_app *app, sp__taskrec *rec)
 {
     sp_task t = {app, rec->id, NULL, 0, ""};
-    char what[256] = "";
-    sp_task_fn fn = find_def(app->tasks, rec->name);
-    if (fn == NULL && strchr(rec->name, ':') != NULL)
-        fn = (sp_task_fn)sp__app_symbol(app, rec->name, what, sizeof(what));
+    char what[256];
+    sp_task_fn fn = sp__tasks_find(app, rec->name, what, sizeof(what));
     rec->pid = (int)getpid();
     if (fn == NULL) {
-        if (what[0] == '\0')
-            snprintf(what, sizeof(what), "no task named '%s' in this server's modules", rec->name);
         sp_log(SP_LOG_ERROR, "task %s: %s", rec->id, what);
         write_state(app, rec, SP_TASK_FAILED, NULL, 0, what);
         return SP_ENOENT;

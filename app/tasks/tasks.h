@@ -30,5 +30,8 @@ void sp__tasks_free(sp_app *app);
  * calling thread, writing its running and final states.  Returns the
  * task's own result code. */
 int sp__tasks_run(sp_app *app, sp__taskrec *rec);
+/* The function a task name runs: one sp_task_define'd, or a module's
+ * exported "module:symbol".  NULL with the reason in what. */
+sp_task_fn sp__tasks_find(const sp_app *app, const char *name, char *what, size_t len);
 
 #endif

@@ -11,6 +11,7 @@
 #include "app/app.h"
 #include "conf/config.h"
 #include "middleware/builtin.h"
+#include "server/master/check.h"
 #include "server/master/control.h"
 #include "server/master/master.h"
 #include "server/lib/proctitle.h"
@@ -48,7 +49,7 @@ int main(int argc, char **argv)
         sp__config_print(cfg, stdout);
         break;
     case SP__CHECK:
-        if (sp__app_check_modules(cfg, err, sizeof(err)) != 0) {
+        if (sp__check_config(cfg, err, sizeof(err)) != 0) {
             fprintf(stderr, "spindle: %s\n", err);
             sp__config_free(cfg);
             free(cfg);

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/tasks/cron.h"
 #include "app/tasks/tasks.h"
 #include "server/worker/conn.h"
 #include "server/lib/clock.h"
@@ -539,7 +540,8 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
         sp_log(SP_LOG_ERROR, "cannot set up the event loop");
         _exit(1);
     }
-    if (sp__app_load(&w->app, cfg, err, sizeof(err)) != 0) {
+    if (sp__app_load(&w->app, cfg, err, sizeof(err)) != 0 ||
+        sp__cron_check_jobs(w->app, cfg, err, sizeof(err)) != 0) {
         sp_log(SP_LOG_ERROR, "%s", err);
         _exit(SP__EX_CONFIG);
     }

@@ -7,7 +7,7 @@ import tempfile
 import unittest
 
 from spindle_harness import (EX_CONFIG, SRC, Server, example, free_port, get, run_binary,
-                             threads, wait_until, worker_threads)
+                             test_module, threads, wait_until, worker_threads)
 
 
 def ini_lines(port, *extra_server, app=None):
@@ -26,6 +26,79 @@ def line_of(text, needle):
         if needle in line:
             return i
     raise AssertionError("%r not in config" % needle)
+
+
+class CheckTellsTheTruth(unittest.TestCase):
+    """spindle -t does everything a start does short of serving: each of
+    these configs used to pass -t and then fail to start.  Now -t refuses
+    each with exit 78 and a message naming the mistake, and a start refuses
+    it the same way."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="spindle-it-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.port = free_port()
+
+    def refused(self, text, *needles, start_too=True):
+        path = os.path.join(self.dir, "server.ini")
+        with open(path, "w") as f:
+            f.write(text)
+        for args in (["-t", path], [path]) if start_too else (["-t", path],):
+            rc, out, err = run_binary(args, timeout=20)
+            self.assertEqual(rc, EX_CONFIG, "args %r: rc %r\n%s%s" % (args, rc, out, err))
+            for needle in needles:
+                self.assertIn(needle, err, "args %r: %r not said:\n%s" % (args, needle, err))
+            self.assertNotIn("is ok", out)
+        with self.assertRaises(OSError):
+            get(self.port, "/", timeout=1)
+        return err
+
+    def test_unknown_middleware(self):
+        self.refused(ini_lines(self.port, app=["middleware = acces_log"]),
+                     "middleware: no middleware named 'acces_log'")
+
+    def test_route_to_a_symbol_not_exported(self):
+        self.refused(ini_lines(self.port, app=["module = %s" % test_module("config_routes"),
+                                               "route = GET /x config_routes:get_item"]),
+                     "get_item")
+
+    def test_access_log_that_cannot_be_opened(self):
+        self.refused(ini_lines(self.port, app=["middleware = access_log", "",
+                                               "[module:access_log]",
+                                               "file = /nonexistent-dir/access.log"]),
+                     "access_log: cannot open /nonexistent-dir/access.log")
+
+    def test_cron_naming_a_missing_symbol(self):
+        text = ini_lines(self.port) + "\n[tasks]\nspool = %s\n\n[cron]\n* * * * * hello:nope\n" % (
+            os.path.join(self.dir, "spool"))
+        self.refused(text, "cron: ", "nope")
+
+    def test_misspelt_module_section(self):
+        text = ini_lines(self.port, app=["middleware = access_log"]) + (
+            "\n[module:acces_log]\nfile = %s\n" % os.path.join(self.dir, "a.log"))
+        self.refused(text, "[module:acces_log]: no module named 'acces_log' is loaded",
+                     "did you mean [module:access_log]?")
+
+    def test_log_file_in_a_missing_folder(self):
+        self.refused(ini_lines(self.port, "log-file = /nonexistent-dir/error.log"),
+                     "log-file: cannot open /nonexistent-dir/error.log", start_too=False)
+
+    def test_module_that_crashes_at_load(self):
+        self.refused(ini_lines(self.port, app=["module = %s" % test_module("crash_at_load")]),
+                     "crashed while loading", start_too=False)
+
+    def test_good_config_with_everything_passes(self):
+        path = os.path.join(self.dir, "server.ini")
+        with open(path, "w") as f:
+            f.write(ini_lines(self.port, "log-file = %s" % os.path.join(self.dir, "e.log"),
+                              app=["middleware = access_log",
+                                   "module = %s" % test_module("config_routes"),
+                                   "route = GET /x config_routes:cr_one", "",
+                                   "[module:access_log]",
+                                   "file = %s" % os.path.join(self.dir, "a.log")]))
+        rc, out, err = run_binary(["-t", path], timeout=20)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("is ok", out)
 
 
 class ConfigErrors(unittest.TestCase):

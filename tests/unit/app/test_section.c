@@ -33,8 +33,8 @@ static sp__kv items[] = {
     {"huge", "99999999999999999999999", {"x.ini", 11}},
     {"lmax", "", {"x.ini", 12}}, /* LONG_MAX, filled in by setup */
 };
-static struct sp_section cache = {"cache", items, sizeof items / sizeof items[0]};
-static struct sp_section other = {"cache.v2", NULL, 0};
+static struct sp_section cache = {"cache", items, sizeof items / sizeof items[0], {"x.ini", 1}};
+static struct sp_section other = {"cache.v2", NULL, 0, {"x.ini", 13}};
 static struct sp_section sections[2];
 static sp__config cfg;
 static char lmax[32];
