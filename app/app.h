@@ -17,7 +17,8 @@
 typedef struct sp__loaded {
     void *handle; /* dlopen handle; NULL for built-ins */
     const sp_module *desc;
-    char *path; /* file, or "(built-in)" */
+    char *path;  /* file, or "(built-in)" */
+    int copy_fd; /* the private copy it was loaded from (module.c); -1 for built-ins */
     int initialised;
 } sp__loaded;
 

@@ -8,12 +8,17 @@
  * minor reads?).  Each refusal names the file and both versions.
  */
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
 
 #include "app/app.h"
 
@@ -45,23 +50,58 @@ static int check_desc(const sp_module *d, const char *path, char *err, size_t er
     return 0;
 }
 
+/* Load a private copy of the module file, never the file itself.  A
+ * shared object is mapped, not read: an operator who deploys with `cp
+ * new.so loaded.so` rewrites the very pages a running worker executes, and
+ * the worker dies mid-request.  So each process copies the file into an
+ * anonymous memory file first and loads that; the file on disk may then be
+ * replaced any way at all, and new workers (a reload) load the new one.
+ * The copy stays open for the process's life: its /proc/self/fd path is
+ * the library's name, and a reused descriptor number would make the
+ * dynamic loader take a second module for the first. */
+static void *dlopen_private(const char *path, int *fd_out, char *err, size_t errlen)
+{
+    int src = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = src < 0 ? -1 : memfd_create("spindle-module", MFD_CLOEXEC);
+    char name[64];
+    void *h = NULL;
+
+    for (ssize_t n = 1; fd >= 0 && n > 0;)
+        n = sendfile(fd, src, NULL, 1 << 20);
+    if (src < 0 || fd < 0 || lseek(src, 0, SEEK_CUR) < 0) {
+        snprintf(err, errlen, "%s: cannot load module: %s", path, strerror(errno));
+    } else {
+        snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
+        if ((h = dlopen(name, RTLD_NOW | RTLD_LOCAL)) == NULL)
+            snprintf(err, errlen, "%s: cannot load module: %s", path, dlerror());
+    }
+    if (src >= 0)
+        close(src);
+    if (h == NULL && fd >= 0)
+        close(fd);
+    *fd_out = h ? fd : -1;
+    return h;
+}
+
 /* dlopen one module file and find its descriptor. */
 static int open_one(sp__loaded *m, const char *path, char *err, size_t errlen)
 {
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (h == NULL) {
-        snprintf(err, errlen, "%s: cannot load module: %s", path, dlerror());
+    void *h = dlopen_private(path, &m->copy_fd, err, errlen);
+    if (h == NULL)
         return SP_EINVAL;
-    }
     const sp_module *d = dlsym(h, SP_MODULE_SYMBOL);
     if (d == NULL) {
         snprintf(err, errlen, "%s: no '%s' descriptor in the module (declare one with SP_MODULE)",
                  path, SP_MODULE_SYMBOL);
         dlclose(h);
+        close(m->copy_fd);
+        m->copy_fd = -1;
         return SP_EINVAL;
     }
     if (check_desc(d, path, err, errlen) != 0) {
         dlclose(h);
+        close(m->copy_fd);
+        m->copy_fd = -1;
         return SP_EINVAL;
     }
     m->handle = h;
@@ -129,6 +169,7 @@ int sp__modules_open(sp__loaded **out, size_t *n_out, const sp__config *cfg, cha
         if (!builtin_wanted(cfg, builtins[i]->name))
             continue;
         mods[n].desc = builtins[i];
+        mods[n].copy_fd = -1;
         mods[n++].path = strdup("(built-in)");
         *n_out = n;
     }
@@ -153,6 +194,8 @@ void sp__modules_close(sp__loaded *mods, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (mods[i].handle != NULL)
             dlclose(mods[i].handle);
+        if (mods[i].copy_fd >= 0)
+            close(mods[i].copy_fd);
         free(mods[i].path);
     }
     free(mods);

@@ -7,8 +7,10 @@ import shutil
 import tempfile
 import unittest
 
-from spindle_harness import (EX_CONFIG, ServerCase, default_config, example, free_port, get, http,
-                             run_binary, test_module)
+from ops_load import stats
+from spindle_harness import (EX_CONFIG, Server, ServerCase, build_request, connect,
+                             default_config, example, free_port, get, http, parse_responses,
+                             read_until_close, run_binary, test_module, wait_until)
 
 
 class RefusedModules(unittest.TestCase):
@@ -198,3 +200,41 @@ class UnknownMiddleware(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ModuleOverwrittenInPlace(unittest.TestCase):
+    """Deploying by `cp new.so loaded.so` while serving: the file a worker
+    loaded is rewritten in place under it.  Workers run a private copy, so
+    the request in flight is answered, no worker dies, and a reload brings
+    the new code."""
+
+    def test_cp_over_the_loaded_module(self):
+        d = tempfile.mkdtemp(prefix="spindle-deploy-")
+        self.addCleanup(shutil.rmtree, d, True)
+        loaded = os.path.join(d, "app.so")
+        shutil.copyfile(test_module("slow"), loaded)
+        sport = free_port()
+        cfg = default_config((), processes=1, threads=2, stats="127.0.0.1:%d" % sport)
+        cfg["app"]["module"] = [loaded, example("hello")]
+        with Server(cfg) as s:
+            workers = s.workers()
+            c = connect(s.port, 10.0)
+            c.sendall(build_request("GET", "/slow?ms=1500", [("Connection", "close")]))
+            running = lambda: any(t.get("request", "").startswith("GET /slow")
+                                  for w in stats(sport)["workers"] for t in w["threads"])
+            self.assertTrue(wait_until(running, 10), "the request never ran")
+            with open(example("echo"), "rb") as f:
+                new = f.read()
+            with open(loaded, "r+b") as f:  # what cp does: same inode, truncated, rewritten
+                f.truncate(0)
+                f.write(new)
+            with c:
+                data, how = read_until_close(c, 10.0)
+            rs = parse_responses(data)
+            self.assertEqual([(r.status, r.body) for r in rs], [(200, b"slow 1500 ms")],
+                             "the request in flight was lost (%s); log:\n%s" % (how, s.log()))
+            self.assertEqual(s.workers(), workers, "a worker died: " + s.log())
+            self.assertEqual(get(s.port, "/slow?ms=1").status, 200)
+            s.reload(cfg)
+            self.assertTrue(wait_until(lambda: get(s.port, "/echo/x").status == 200, 15),
+                            "the reload did not bring the new module: " + s.log())
