@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "server/lib/crash.h"
 
 #define MIN_DESC_SIZE (offsetof(sp_module, exit_worker) + sizeof(void (*)(sp_app *)))
 
@@ -74,6 +75,8 @@ static void *dlopen_private(const char *path, int *fd_out, char *err, size_t err
         snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
         if ((h = dlopen(name, RTLD_NOW | RTLD_LOCAL)) == NULL)
             snprintf(err, errlen, "%s: cannot load module: %s", path, dlerror());
+        else
+            sp__crash_object(name, path, fd); /* a crash names the file, not the copy */
     }
     if (src >= 0)
         close(src);

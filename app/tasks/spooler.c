@@ -24,6 +24,7 @@
 #include "app/app.h"
 #include "app/tasks/store.h"
 #include "app/tasks/tasks.h"
+#include "server/lib/crash.h"
 #include "server/lib/log.h"
 #include "server/lib/proctitle.h"
 #include "server/lib/sigs.h"
@@ -90,6 +91,7 @@ _Noreturn void sp__spooler_run(const sp__spooler_start *st)
 
     snprintf(role, sizeof(role), "spooler %d", st->n);
     sp__log_role(role);
+    sp__crash_install(role);
     sp__proctitle_set("spindle: spooler %d", st->n);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (sp__sigs_hold(&held) != 0) {

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "server/lib/crash.h"
 #include "app/tasks/store.h"
 
 typedef struct job {
@@ -145,6 +146,7 @@ int sp__tasks_run(sp_app *app, sp__taskrec *rec)
 static void *task_main(void *arg)
 {
     sp__tasks *ts = arg;
+    sp__crash_thread();
     for (;;) {
         pthread_mutex_lock(&ts->lock);
         while (ts->head == NULL && !ts->stopping)

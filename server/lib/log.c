@@ -22,6 +22,11 @@ static _Atomic int log_fd = STDERR_FILENO;
 static _Atomic int log_level = SP_LOG_INFO;
 static char log_role[32] = "master";
 
+int sp__log_fd(void)
+{
+    return atomic_load(&log_fd);
+}
+
 void sp__log_role(const char *role)
 {
     snprintf(log_role, sizeof(log_role), "%s", role);

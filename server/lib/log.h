@@ -13,6 +13,8 @@
 /* One line at level (enum sp_log_level) with time, level and process; the
  * body of the public sp_log (app/facts.c). */
 void sp__logv(int level, const char *fmt, va_list ap);
+/* The log's descriptor, for writers that cannot call sp__logv (a crash). */
+int sp__log_fd(void);
 /* Name this process in log lines: "master", "worker 2". */
 void sp__log_role(const char *role);
 /* Open (or reopen, for USR1) the log file; NULL = stderr.  0, or SP_EIO

@@ -28,6 +28,7 @@
 #include "app/tasks/tasks.h"
 #include "server/worker/conn.h"
 #include "server/lib/clock.h"
+#include "server/lib/crash.h"
 #include "server/lib/log.h"
 #include "server/lib/sigs.h"
 #include "server/lib/procfs.h"
@@ -94,6 +95,7 @@ static void thread_init(sp__worker *w, int index)
 static void *handler_main(void *arg)
 {
     sp__worker *w = arg;
+    sp__crash_thread();
     thread_init(w, atomic_fetch_add(&w->next_thread, 1) + 1);
     serve(w, false);
     sp__app_thread_exit(w->app);
@@ -522,6 +524,7 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
 
     snprintf(role, sizeof(role), "worker %d", id);
     sp__log_role(role);
+    sp__crash_install(role);
     sp__proctitle_set("spindle: worker %d", id);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     sigset_t held; /* before any thread starts: every one inherits the mask */

@@ -49,6 +49,23 @@ class KillAndCrash(unittest.TestCase):
                 self.assertEqual(get(s.port, "/ok").status, 200)
 
     @skip_if_sanitized
+    @skip_if_sanitized
+    def test_crash_in_init_worker_logs_the_stack(self):
+        cfg = default_config(("tm:crash_at_load",), processes=1, threads=1, respawn_limit=1)
+        s = Server(cfg, probe=None, wait_workers=False)
+        try:
+            try:
+                s.start()
+            except ServerFailed:
+                pass
+            if s.proc is not None:
+                s.wait_exit(30)
+            log = s.log()
+            self.assertRegex(log, r"crash:   #00 \S*/crash_at_load\.so: setup\+0x", log)
+            self.assertIn("spindle: sp__app_load+", log)
+        finally:
+            s.cleanup()
+
     def test_crash_at_load_backs_off_and_gives_up(self):
         cfg = default_config(("tm:crash_at_load",), processes=2, threads=1, respawn_limit=4)
         s = Server(cfg, probe=None, wait_workers=False)

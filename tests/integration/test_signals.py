@@ -10,8 +10,8 @@ import unittest
 
 from ops_load import stats
 from spindle_harness import (Server, build_request, cmdline, connect, default_config, free_port,
-                             get, group_members, http, parse_responses, read_until_close, threads,
-                             wait_until, worker_threads)
+                             get, group_members, http, parse_responses, read_until_close,
+                             skip_if_sanitized, threads, wait_until, worker_threads)
 
 MODULES = ("hello", "sleep", "tm:slow", "tm:reads_config")
 
@@ -260,6 +260,24 @@ class CrashingHandler(unittest.TestCase):
         for _ in range(10):
             self.assertEqual(get(s.port, "/ok").body, b"ok")
         self.assertIsNone(s.proc.poll())
+
+    @skip_if_sanitized
+    def test_segfault_logs_the_stack(self):
+        """A crash says where: the module file and function of each frame
+        (static functions included), then the master's line with the request."""
+        c = default_config(("hello", "tm:crash"), processes=1, threads=2)
+        s = Server(c)
+        self.addCleanup(s.cleanup)
+        s.start()
+        try:
+            get(s.port, "/crash", timeout=5.0)
+        except (OSError, AssertionError):
+            pass
+        self.assertTrue(wait_until(lambda: "while running GET /crash" in s.log(), 5.0), s.log())
+        log = s.log()
+        self.assertIn("killed by Segmentation fault at 0x0; stack, innermost first:", log)
+        self.assertRegex(log, r"crash:   #00 \S*/crash\.so: crash\+0x[0-9a-f]+ ", log)
+        self.assertIn("spindle: sp_next_call+", log)
 
 
 if __name__ == "__main__":
