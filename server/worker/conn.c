@@ -464,9 +464,11 @@ static int process(sp__conn *c)
         return 0;
     }
     if (st == SP__H1_DONE) {
-        if (c->eof)
-            c->x->h1.keep_alive = 0; /* answer it, then we are done */
         skip_empty_lines(c);
+        /* The client has said all it will: every request it sent is
+         * answered, and the connection ends after the last one. */
+        if (c->eof && c->x->pos == c->x->in.len)
+            c->x->h1.keep_alive = 0;
         dispatch(c);
         return 0;
     }
@@ -719,7 +721,7 @@ static void after_response(sp__conn *c)
         start_writing(c);
         return;
     }
-    if (!c->keep_alive || c->eof || atomic_load(&c->w->stopping)) {
+    if (!c->keep_alive || (c->eof && c->x->pos == c->x->in.len) || atomic_load(&c->w->stopping)) {
         c->served++;
         linger(c);
         return;

@@ -113,6 +113,23 @@ Test(conn, pipelined_requests_answered_in_order)
     client_close(&c);
 }
 
+/* A client that pipelines and then half-closes (nc -N, a script's
+ * shutdown) has sent three whole requests: it gets three answers, and the
+ * connection ends after the last. */
+Test(conn, pipelined_then_half_closed_all_answered)
+{
+    client c;
+
+    client_open(&c);
+    client_say(&c, three);
+    client_shut(&c);
+    wait_closed(&c);
+    assert_three(&c);
+    cr_assert_str_eq(header(&R[2], "Connection"), "close");
+    cr_assert_null(header(&R[0], "Connection"), "the first answers keep the connection");
+    client_close(&c);
+}
+
 /* The same bytes, arriving one by one and in odd-sized reads. */
 Test(conn, read_boundaries_change_nothing)
 {
