@@ -63,7 +63,8 @@ static int check_desc(const sp_module *d, const char *path, char *err, size_t er
 static void *dlopen_private(const char *path, int *fd_out, char *err, size_t errlen)
 {
     int src = open(path, O_RDONLY | O_CLOEXEC);
-    int fd = src < 0 ? -1 : memfd_create("spindle-module", MFD_CLOEXEC);
+    const char *base = strrchr(path, '/');
+    int fd = src < 0 ? -1 : memfd_create(base ? base + 1 : path, MFD_CLOEXEC); /* for maps */
     char name[64];
     void *h = NULL;
 
