@@ -643,10 +643,16 @@ static void on_event(evutil_socket_t fd, short what, void *arg)
 
 static void time_out(sp__conn *c)
 {
-    if (c->state == C_HEAD || c->state == C_BODY)
+    if (c->state == C_HEAD || c->state == C_BODY) {
         refuse(c, 408, c->state == C_HEAD ? "timeout-header" : "timeout-body");
-    else
-        sp__conn_close(c); /* idle keep-alive, stalled reader, or lingering */
+        return;
+    }
+    if (c->state == C_WRITING)
+        sp_log(SP_LOG_INFO,
+               "%s:%d: connection closed: timeout-write (the client stopped "
+               "reading its response)",
+               c->addr, c->port);
+    sp__conn_close(c); /* idle keep-alive, stalled reader, or lingering */
 }
 
 void sp__conn_sweep(sp__worker *w)

@@ -174,8 +174,13 @@ static int write_all(sp__conn *c)
             return r > 0 ? SP_OK : SP_ECLOSED;
         struct pollfd p = {c->fd, POLLOUT, 0};
         int pr = poll(&p, 1, c->w->cfg->timeout_write_ms);
-        if (pr == 0)
+        if (pr == 0) {
+            sp_log(SP_LOG_INFO,
+                   "%s:%d: connection closed: timeout-write (the client stopped "
+                   "reading its response)",
+                   c->addr, c->port);
             return SP_ETIMEDOUT;
+        }
         if (pr < 0 && errno != EINTR)
             return SP_ECLOSED;
     }

@@ -15,7 +15,7 @@ import time
 import unittest
 
 from spindle_harness import (ServerCase, build_request, connect, default_config, get,
-                             parse_responses, read_until_close)
+                             parse_responses, read_until_close, wait_until)
 
 PROBE_LIMIT = 2.0     # seconds a probe may take while slow clients are around
 PROBE_INTERVAL = 0.1
@@ -167,10 +167,10 @@ class SlowClients(ServerCase):
             for s in socks:
                 s.close()
 
-    def slow_readers(self, path, n=3, wait=4.0):
-        """n clients with a small receive buffer ask for path and do not
-        read for wait seconds (timeout-write 1 s); then read what is left.
-        Returns [(bytes, how)]."""
+    def slow_readers(self, path, n=3):
+        """n clients with a small receive buffer ask for path and read
+        nothing until the server has logged dropping all of them
+        (timeout-write 1 s); then read what is left.  Returns [(bytes, how)]."""
         socks = []
         for _ in range(n):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -180,9 +180,17 @@ class SlowClients(ServerCase):
             socks.append(s)
         try:
             with Probe(self.port) as probe:
+                before = self.server.log().count("timeout-write (the client stopped")
                 for s in socks:
                     s.sendall(build_request("GET", path))
-                time.sleep(wait)  # the slow readers read nothing meanwhile
+                # The slow readers read nothing until the server says it
+                # dropped each of them (timeout-write 1 s): a wait derived
+                # from the server, not from the clock, so a loaded machine
+                # only makes it longer.
+                dropped = lambda: self.server.log().count(
+                    "timeout-write (the client stopped") - before >= n
+                self.assertTrue(wait_until(dropped, 60.0), "slow readers never dropped: "
+                                + self.server.log()[-2000:])
                 out = [read_until_close(s, 10.0) for s in socks]
             self.assertProbesOK(probe)
             return out
