@@ -144,7 +144,8 @@ static int init_modules(sp_app *app, char *err, size_t errlen)
 {
     for (size_t i = 0; i < app->n_mods; i++) {
         sp__loaded *m = &app->mods[i];
-        const struct sp_section *sec = sp__config_section(app->cfg, m->desc->name);
+        const struct sp_section *sec =
+            m->section ? m->section : sp__config_section(app->cfg, m->desc->name);
         int rc = m->desc->init_worker ? m->desc->init_worker(app, sec) : SP_OK;
         m->initialised = 1;
         if (rc != SP_OK) {

@@ -19,6 +19,7 @@ typedef struct sp__loaded {
     const sp_module *desc;
     char *path;  /* file, or "(built-in)" */
     int copy_fd; /* the private copy it was loaded from (module.c); -1 for built-ins */
+    struct sp_section *section; /* its section with declared paths resolved, or NULL */
     int initialised;
 } sp__loaded;
 
@@ -61,9 +62,11 @@ const char *sp__modules_builtin_names(void);
 int sp__modules_open(sp__loaded **out, size_t *n_out, const sp__config *cfg, char *err,
                      size_t errlen);
 void sp__modules_close(sp__loaded *mods, size_t n);
-/* Every [module:NAME] section names a loaded module: SP_ENOENT with
- * file:line, the loaded names and a "did you mean" otherwise. */
-int sp__modules_check_sections(const sp__loaded *mods, size_t n, const sp__config *cfg, char *err,
+/* Every [module:NAME] section names a loaded module (SP_ENOENT with
+ * file:line, the loaded names and a "did you mean" otherwise), and holds
+ * only the keys its module declared, if it declared them (SP_EINVAL);
+ * such a module gets its own copy of the section with paths resolved. */
+int sp__modules_check_sections(sp__loaded *mods, size_t n, const sp__config *cfg, char *err,
                                size_t errlen);
 
 /* Load modules, run init_worker hooks, resolve routes and middleware.

@@ -21,7 +21,12 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "conf/ini.h"
 #include "server/lib/crash.h"
+
+/* True if the module's descriptor is long enough to carry the field that
+ * ends at end: fields a module was not built with are absent, not read. */
+#define HAS_FIELD(d, field) ((d)->size >= offsetof(sp_module, field) + sizeof((d)->field))
 
 #define MIN_DESC_SIZE (offsetof(sp_module, exit_worker) + sizeof(void (*)(sp_app *)))
 
@@ -193,6 +198,16 @@ int sp__modules_open(sp__loaded **out, size_t *n_out, const sp__config *cfg, cha
     return 0;
 }
 
+static void free_section(struct sp_section *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n_items; i++)
+        free(s->items[i].value);
+    free(s->items);
+    free(s);
+}
+
 void sp__modules_close(sp__loaded *mods, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -200,14 +215,11 @@ void sp__modules_close(sp__loaded *mods, size_t n)
             dlclose(mods[i].handle);
         if (mods[i].copy_fd >= 0)
             close(mods[i].copy_fd);
+        free_section(mods[i].section);
         free(mods[i].path);
     }
     free(mods);
 }
-
-/* True if the module's descriptor is long enough to carry the field that
- * ends at end: fields a module was not built with are absent, not read. */
-#define HAS_FIELD(d, field) ((d)->size >= offsetof(sp_module, field) + sizeof((d)->field))
 
 void sp__app_reopen_logs(sp_app *app)
 {
@@ -216,6 +228,91 @@ void sp__app_reopen_logs(sp_app *app)
         if (app->mods[i].initialised && HAS_FIELD(d, reopen_logs) && d->reopen_logs)
             d->reopen_logs(app);
     }
+}
+
+/* ---- a module's declared settings (ABI 1.5) ------------------------------ */
+
+static const sp_conf_key *declared(const sp_module *d)
+{
+    return HAS_FIELD(d, conf_keys) ? d->conf_keys : NULL;
+}
+
+static const sp_conf_key *key_named(const sp_conf_key *keys, const char *name)
+{
+    for (; keys->name != NULL; keys++)
+        if (strcmp(keys->name, name) == 0)
+            return keys;
+    return NULL;
+}
+
+static int unknown_key(const sp__loaded *m, const sp__kv *kv, char *err, size_t errlen)
+{
+    const char *near = NULL;
+    size_t best = SIZE_MAX;
+    int len =
+        snprintf(err, errlen, "%s:%d: [module:%s]: %s: unknown key (accepted:", kv->origin.file,
+                 kv->origin.line, m->desc->name, kv->key);
+    for (const sp_conf_key *k = m->desc->conf_keys; k->name != NULL; k++) {
+        size_t d = sp__edit_distance(kv->key, k->name);
+        if (d < best)
+            best = d, near = k->name;
+        if (len >= 0 && (size_t)len < errlen)
+            len += snprintf(err + len, errlen - (size_t)len, "%s %s",
+                            k == m->desc->conf_keys ? "" : ",", k->name);
+    }
+    if (best > 2 || best > strlen(kv->key) / 2)
+        near = NULL;
+    if (len >= 0 && (size_t)len < errlen)
+        snprintf(err + len, errlen - (size_t)len, ")%s%s%s", near ? "; did you mean '" : "",
+                 near ? near : "", near ? "'?" : "");
+    return SP_EINVAL;
+}
+
+/* The section as the module sees it: its declared paths made absolute
+ * from the folder of the ini file each line came from.  Keys and origins
+ * are the config's (the copy lives no longer than the config). */
+static struct sp_section *resolved(const struct sp_section *src, const sp_conf_key *keys)
+{
+    struct sp_section *s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->items = calloc(src->n_items ? src->n_items : 1, sizeof(sp__kv))) == NULL) {
+        free(s);
+        return NULL;
+    }
+    *s = (struct sp_section){src->name, s->items, 0, src->origin};
+    for (size_t i = 0; i < src->n_items; i++, s->n_items++) {
+        const sp__kv *kv = &src->items[i];
+        const sp_conf_key *k = key_named(keys, kv->key);
+        char *dir = strdup(kv->origin.file), *slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash)
+            *slash = '\0';
+        s->items[i] = *kv;
+        s->items[i].value = k && k->type == SP_CONF_PATH && kv->value[0] && kv->value[0] != '/'
+                                ? sp__path_join(slash ? dir : ".", kv->value)
+                                : strdup(kv->value);
+        free(dir);
+        if (s->items[i].value == NULL) {
+            free_section(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+/* Every key of a module's section is one it declared; its own copy of the
+ * section, with paths resolved, goes to its init_worker. */
+static int check_keys(sp__loaded *m, const struct sp_section *sec, char *err, size_t errlen)
+{
+    const sp_conf_key *keys = declared(m->desc);
+    if (keys == NULL || sec == NULL)
+        return 0;
+    for (size_t i = 0; i < sec->n_items; i++)
+        if (key_named(keys, sec->items[i].key) == NULL)
+            return unknown_key(m, &sec->items[i], err, errlen);
+    if ((m->section = resolved(sec, keys)) == NULL) {
+        snprintf(err, errlen, "out of memory reading [module:%s]", m->desc->name);
+        return SP_ENOMEM;
+    }
+    return 0;
 }
 
 static bool loaded(const sp__loaded *mods, size_t n, const char *name)
@@ -240,9 +337,14 @@ static const char *closest(const sp__loaded *mods, size_t n, const char *name)
     return best_d <= 2 && best_d <= strlen(name) / 2 ? best : NULL;
 }
 
-int sp__modules_check_sections(const sp__loaded *mods, size_t n, const sp__config *cfg, char *err,
+int sp__modules_check_sections(sp__loaded *mods, size_t n, const sp__config *cfg, char *err,
                                size_t errlen)
 {
+    for (size_t i = 0; i < n; i++) {
+        int rc = check_keys(&mods[i], sp__config_section(cfg, mods[i].desc->name), err, errlen);
+        if (rc != 0)
+            return rc;
+    }
     for (size_t i = 0; i < cfg->n_sections; i++) {
         const struct sp_section *s = &cfg->sections[i];
         if (loaded(mods, n, s->name))

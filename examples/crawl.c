@@ -197,4 +197,10 @@ static int setup(sp_app *app, const sp_section *conf)
     return rc == SP_OK ? sp_route(app, "POST", "/crawl", submit) : rc;
 }
 
-SP_MODULE(crawl, .init_worker = setup);
+/* The settings [module:crawl] may hold: any other key is refused at start
+ * and by spindle -t, with a "did you mean". */
+static const sp_conf_key keys[] = {
+    {"spool", SP_CONF_BOOL, "run each crawl as a spooled task (survives restarts)"},
+    {NULL, 0, NULL}};
+
+SP_MODULE(crawl, .init_worker = setup, .conf_keys = keys);

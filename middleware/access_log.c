@@ -373,5 +373,11 @@ static void teardown(sp_app *app)
     log_path = format_copy = NULL;
 }
 
-const sp_module sp__builtin_access_log = SP_MODULE_DESCRIPTOR(
-    "access_log", .init_worker = setup, .exit_worker = teardown, .reopen_logs = reopen);
+static const sp_conf_key keys[] = {
+    {"file", SP_CONF_PATH, "where lines go: a file (relative to the ini file's folder) or stderr"},
+    {"format", SP_CONF_STRING, "json, or a format of %(name) fields"},
+    {NULL, 0, NULL}};
+
+const sp_module sp__builtin_access_log =
+    SP_MODULE_DESCRIPTOR("access_log", .init_worker = setup, .exit_worker = teardown,
+                         .reopen_logs = reopen, .conf_keys = keys);

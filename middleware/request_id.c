@@ -49,4 +49,7 @@ static int setup(sp_app *app, const sp_section *conf)
     return sp_middleware_define(app, "request_id", request_id);
 }
 
-const sp_module sp__builtin_request_id = SP_MODULE_DESCRIPTOR("request_id", .init_worker = setup);
+static const sp_conf_key no_keys[] = {{NULL, 0, NULL}}; /* it reads no setting */
+
+const sp_module sp__builtin_request_id =
+    SP_MODULE_DESCRIPTOR("request_id", .init_worker = setup, .conf_keys = no_keys);

@@ -78,4 +78,8 @@ static int setup(sp_app *app, const sp_section *conf)
     return sp_route(app, "GET", pattern, task_status);
 }
 
-const sp_module sp__builtin_tasks = SP_MODULE_DESCRIPTOR("tasks", .init_worker = setup);
+static const sp_conf_key keys[] = {
+    {"prefix", SP_CONF_STRING, "where task states are served (default /_tasks/)"}, {NULL, 0, NULL}};
+
+const sp_module sp__builtin_tasks =
+    SP_MODULE_DESCRIPTOR("tasks", .init_worker = setup, .conf_keys = keys);

@@ -48,7 +48,7 @@ extern "C" {
 
 #define SP_MODULE_MAGIC 0x53504e44u /* "SPND" */
 #define SP_ABI_MAJOR    1
-#define SP_ABI_MINOR    4
+#define SP_ABI_MINOR    5
 
 #if defined(__GNUC__)
 #define SP_EXPORT       __attribute__((visibility("default")))
@@ -111,6 +111,26 @@ typedef struct sp_section sp_section;   /* a [module:NAME] section */
 typedef struct sp_next sp_next;         /* the rest of a middleware chain */
 
 typedef int (*sp_handler_fn)(sp_request *req, sp_response *res);
+
+/* A setting a module reads from its [module:NAME] section (ABI 1.5).  A
+ * module that lists its settings (sp_module.conf_keys, ended by a NULL
+ * name) has every other key of its section refused at start and by
+ * `spindle -t`, with file:line and the closest name; and a relative
+ * SP_CONF_PATH value reaches it resolved against the folder of the ini
+ * file that set it, as every path of server.ini is. */
+enum sp_conf_type {
+    SP_CONF_STRING = 0, /* any text, as written */
+    SP_CONF_PATH = 1,   /* a file or folder: made absolute */
+    SP_CONF_BOOL = 2,   /* documentation only in 1.5: the module reads it */
+    SP_CONF_INT = 3,
+    SP_CONF_SIZE = 4,
+    SP_CONF_DURATION = 5
+};
+typedef struct sp_conf_key {
+    const char *name; /* NULL ends the list */
+    int type;         /* enum sp_conf_type */
+    const char *help; /* one line, for messages */
+} sp_conf_key;
 typedef int (*sp_middleware_fn)(sp_request *req, sp_response *res, sp_next *next);
 
 /* ---- module descriptor --------------------------------------------------- */
@@ -131,6 +151,9 @@ typedef struct sp_module {
      * descriptors atomically (open the new file, then dup2 it over the old
      * descriptor number).  The loader ignores it in modules built for 1.0. */
     void (*reopen_logs)(sp_app *app);
+    /* 1.5: the settings the module reads, or NULL: then any key is passed
+     * on as written (see sp_conf_key). */
+    const sp_conf_key *conf_keys;
 } sp_module;
 
 /* The symbol the loader looks up in every module. */

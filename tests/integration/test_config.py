@@ -79,6 +79,28 @@ class CheckTellsTheTruth(unittest.TestCase):
         self.refused(text, "[module:acces_log]: no module named 'acces_log' is loaded",
                      "did you mean [module:access_log]?")
 
+    def test_misspelt_module_key(self):
+        text = ini_lines(self.port, app=["middleware = access_log"]) + (
+            "\n[module:access_log]\nfille = %s\n" % os.path.join(self.dir, "a.log"))
+        self.refused(text, "[module:access_log]: fille: unknown key (accepted: file, format); "
+                     "did you mean 'file'?")
+
+    def test_module_paths_are_relative_to_their_ini_file(self):
+        # The section comes from an included file in a subfolder; -t runs
+        # from another working directory and access_log opens its file.
+        sub = os.path.join(self.dir, "conf.d")
+        os.mkdir(sub)
+        with open(os.path.join(sub, "log.ini"), "w") as f:
+            f.write("[module:access_log]\nfile = access.log\n")
+        path = os.path.join(self.dir, "server.ini")
+        with open(path, "w") as f:
+            f.write(ini_lines(self.port, app=["middleware = access_log"]) +
+                    "include = conf.d/log.ini\n")
+        rc, out, err = run_binary(["-t", path], timeout=20, cwd="/")
+        self.assertEqual(rc, 0, out + err)
+        self.assertTrue(os.path.exists(os.path.join(sub, "access.log")), os.listdir(sub))
+        self.assertFalse(os.path.exists("/access.log"))
+
     def test_log_file_in_a_missing_folder(self):
         self.refused(ini_lines(self.port, "log-file = /nonexistent-dir/error.log"),
                      "log-file: cannot open /nonexistent-dir/error.log", start_too=False)
