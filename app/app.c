@@ -130,8 +130,10 @@ static void *module_symbol(const sp_app *app, const char *spec, char *what, size
     }
     void *sym = dlsym(m->handle, colon + 1);
     if (sym == NULL)
-        snprintf(what, whatlen, "module '%s' (%s) exports no symbol '%s'", name, m->path,
-                 colon + 1);
+        snprintf(what, whatlen,
+                 "module '%s' (%s) exports no symbol '%s' (a function server.ini names "
+                 "must be defined with SP_EXPORT; modules are built with hidden symbols)",
+                 name, m->path, colon + 1);
     return sym;
 }
 
