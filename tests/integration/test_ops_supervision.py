@@ -49,7 +49,6 @@ class KillAndCrash(unittest.TestCase):
                 self.assertEqual(get(s.port, "/ok").status, 200)
 
     @skip_if_sanitized
-    @skip_if_sanitized
     def test_crash_in_init_worker_logs_the_stack(self):
         cfg = default_config(("tm:crash_at_load",), processes=1, threads=1, respawn_limit=1)
         s = Server(cfg, probe=None, wait_workers=False)
@@ -66,6 +65,7 @@ class KillAndCrash(unittest.TestCase):
         finally:
             s.cleanup()
 
+    @skip_if_sanitized
     def test_crash_at_load_backs_off_and_gives_up(self):
         cfg = default_config(("tm:crash_at_load",), processes=2, threads=1, respawn_limit=4)
         s = Server(cfg, probe=None, wait_workers=False)
