@@ -11,19 +11,55 @@ import time
 from spindle_harness import get
 
 
-class Load:
-    """threads clients, each sending GET path on a fresh connection
-    (Connection: close) until stop() or max_each requests.  Records every
-    outcome; failures are (what, detail) pairs."""
+class _Clients:
+    """Client threads running _run, counting answers in ok and failures;
+    start, wait for a number of answers, join or stop them (all bounded)."""
 
-    def __init__(self, port, path="/", threads=4, max_each=2000, timeout=10.0):
+    def __init__(self, port, path, threads, timeout):
         self.port, self.path, self.timeout = port, path, timeout
-        self.max_each = max_each
         self.ok = 0
         self.failures = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def _run(self):
+        raise NotImplementedError
+
+    def start(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def wait_ok(self, n, timeout=10.0):
+        """Wait until at least n requests succeeded (bounded)."""
+        deadline = time.monotonic() + timeout
+        while self.ok < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.ok >= n
+
+    def join(self, timeout=60.0):
+        """Wait for every client to finish its requests."""
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        return self
+
+    def stop(self, timeout=20.0):
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+        return self
+
+
+class Load(_Clients):
+    """threads clients, each sending GET path on a fresh connection
+    (Connection: close) until stop() or max_each requests.  Records every
+    outcome; failures are (what, detail) pairs."""
+
+    def __init__(self, port, path="/", threads=4, max_each=2000, timeout=10.0):
+        self.max_each = max_each
+        super().__init__(port, path, threads, timeout)
 
     def _run(self):
         for _ in range(self.max_each):
@@ -42,32 +78,8 @@ class Load:
                 else:
                     self.failures.append(detail)
 
-    def start(self):
-        for t in self._threads:
-            t.start()
-        return self
 
-    def wait_ok(self, n, timeout=10.0):
-        """Wait until at least n requests succeeded (bounded)."""
-        deadline = time.monotonic() + timeout
-        while self.ok < n and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.ok >= n
-
-    def join(self, timeout=60.0):
-        """Wait for every client to send its max_each requests."""
-        for t in self._threads:
-            t.join(timeout)
-        return self
-
-    def stop(self, timeout=20.0):
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout)
-        return self
-
-
-class KeepAliveLoad:
+class KeepAliveLoad(_Clients):
     """clients keep-alive connections, each sending GET path back to back
     (the next request as soon as the answer is in) until total requests
     are answered or stop().  A response with Connection: close is honoured
@@ -76,14 +88,10 @@ class KeepAliveLoad:
     client sends more than total."""
 
     def __init__(self, port, path="/", clients=8, total=100000, timeout=10.0):
-        self.port, self.path, self.timeout, self.total = port, path, timeout, total
-        self.ok = 0
+        self.total = total
         self.reconnects = 0
-        self.failures = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
         self._req = ("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+        super().__init__(port, path, clients, timeout)
 
     def _connect(self):
         s = socket.create_connection(("127.0.0.1", self.port), self.timeout)
@@ -137,29 +145,6 @@ class KeepAliveLoad:
                 sock = None
         if sock is not None:
             sock.close()
-
-    def start(self):
-        for t in self._threads:
-            t.start()
-        return self
-
-    def wait_ok(self, n, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        while self.ok < n and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.ok >= n
-
-    def join(self, timeout=600.0):
-        deadline = time.monotonic() + timeout
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        return self
-
-    def stop(self, timeout=20.0):
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout)
-        return self
 
 
 def _read_to_close(sock):
