@@ -198,6 +198,7 @@ int sp__zone_ok(const char *tz);
 
 void sp__config_print(const sp__config *cfg, FILE *out); /* -T */
 void sp__config_help(FILE *out, const char *argv0);      /* --help */
+void sp__config_usage(FILE *out, const char *argv0);     /* its first lines */
 void sp__config_example(FILE *out);                      /* example ini */
 
 #endif /* SPINDLE_CONF_CONFIG_H */

@@ -115,24 +115,32 @@ static void help_section(FILE *out, enum sp__opt_section sec)
     }
 }
 
-void sp__config_help(FILE *out, const char *argv0)
+void sp__config_usage(FILE *out, const char *argv0)
 {
     fprintf(
         out,
-        "usage: %s [server.ini] [--ini FILE] [--KEY VALUE ...] [-t | -T]\n"
-        "\n"
-        "  server.ini, --ini FILE  the configuration file to read\n"
-        "  -t                      check the configuration, print \"ok\" and exit\n"
-        "  -T                      print the effective configuration as ini and exit\n"
-        "  --print-example-ini     print the documented example server.ini and exit\n"
-        "  -h, --help              show this help and exit\n"
-        "  -v, --version           print the version and exit\n"
+        "usage: %s [server.ini] [--ini FILE] [--KEY VALUE ...]   serve\n"
+        "       spindle -t server.ini      check everything a start does (modules loaded and\n"
+        "                                  initialised), exit 0 or %d with the reason\n"
+        "       spindle -T server.ini      print the effective configuration as ini\n"
+        "       spindle ctl --control unix:PATH reload|chain-reload|stop|workers +N|workers "
+        "-N|stats\n"
+        "                                  talk to a running master through its control socket\n"
+        "       spindle --print-example-ini | -h, --help | -v, --version\n",
+        argv0 ? argv0 : "spindle", SP__EX_CONFIG);
+}
+
+void sp__config_help(FILE *out, const char *argv0)
+{
+    sp__config_usage(out, argv0);
+    fprintf(
+        out,
         "\n"
         "Every [server], [app] and [tasks] key is also an option, applied after the\n"
         "ini file: --key value or --key=value; a bool option alone means true.  A single-valued\n"
         "key given here wins over the file; listen, module, middleware and route add\n"
         "to the file's.  Configuration errors exit with status %d.\n",
-        argv0 ? argv0 : "spindle", SP__EX_CONFIG);
+        SP__EX_CONFIG);
     help_section(out, SP__SEC_SERVER);
     help_section(out, SP__SEC_APP);
     help_section(out, SP__SEC_TASKS);

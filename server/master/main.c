@@ -22,6 +22,12 @@ int main(int argc, char **argv)
     enum sp__action action = SP__RUN;
     sp__config *cfg = calloc(1, sizeof(*cfg));
 
+    if (argc < 2) { /* no config, no flag: say how to run it rather than fail on listen */
+        sp__config_usage(stderr, argv[0]);
+        fprintf(stderr, "\n%s --help lists every option.\n", argv[0]);
+        free(cfg);
+        return 64; /* EX_USAGE */
+    }
     if (argc >= 2 && strcmp(argv[1], "ctl") == 0) {
         free(cfg);
         return sp__ctl_main(argc - 2, argv + 2);

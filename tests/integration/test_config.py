@@ -216,6 +216,16 @@ class CheckAndPrint(unittest.TestCase):
             f.write(text)
         return path
 
+    def test_bare_spindle_shows_usage(self):
+        rc, out, err = run_binary([])
+        self.assertEqual(rc, 64, out + err)
+        for word in ("usage: ", "spindle -t server.ini", "spindle ctl --control", "--help"):
+            self.assertIn(word, err)
+        rc, out, err = run_binary(["--help"])
+        self.assertEqual(rc, 0, err)
+        for word in ("spindle -t server.ini", "spindle -T server.ini", "spindle ctl --control"):
+            self.assertIn(word, out)
+
     def test_check_ok(self):
         path = self.write(ini_lines(self.port))
         rc, out, err = run_binary(["-t", path])
