@@ -47,14 +47,15 @@ setup() {
     fi
 }
 
-# build [DIR [SANITIZER]]
+# build [DIR [SANITIZER [TARGET...]]]: every target, or only those named
 build() {
     local dir=${1:-$build} san=${2:-${SANITIZE:-}}
+    shift $(( $# < 2 ? $# : 2 ))
     local args=(-S "$root" -B "$dir" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}"
                 -DLLHTTP_ROOT="$deps/llhttp/usr/share")
     [ -n "$san" ] && args+=(-DSPINDLE_SANITIZE="$san")
     cmake "${args[@]}" >/dev/null
-    cmake --build "$dir" -j "$(nproc)"
+    cmake --build "$dir" -j "$(nproc)" ${1:+--target "$@"}
 }
 
 # suite DIR [ctest regex]
@@ -82,7 +83,9 @@ sanitized() {
 case "${1:-}" in
     setup) setup ;;
     build) setup; build ;;
-    run)   setup; build; exec "$build/spindle" "$root/conf/server.ini" ;;
+    # Only what serving needs: the server and the example modules.
+    run)   setup; build "$build" "" spindle hello echo sleep crawl
+           exec "$build/spindle" "$root/conf/server.ini" ;;
     quick) setup; build; suite "$build" ;;
     sanitize) setup; sanitized ;;
     test)  setup; build; suite "$build"
