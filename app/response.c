@@ -311,14 +311,31 @@ SP_EXPORT int sp_send_static(sp_response *res, int status, const char *content_t
     return rc;
 }
 
+static int send_vtext(sp_response *res, int status, const char *type, const char *fmt, va_list ap)
+{
+    int rc = sp_send(res, status, type, "", 0);
+    return rc == SP_OK ? sp__buf_vprintf(res->body, fmt, ap) : rc;
+}
+
+/* A Content-Type the handler set (application/json, say) is its choice and
+ * stays; text/plain is only the default. */
 SP_EXPORT int sp_send_text(sp_response *res, int status, const char *fmt, ...)
 {
-    int rc = sp_send(res, status, "text/plain; charset=utf-8", "", 0);
-    if (rc != SP_OK)
-        return rc;
+    bool typed = sp_str_is_set(sp_response_header(res, "Content-Type"));
     va_list ap;
     va_start(ap, fmt);
-    rc = sp__buf_vprintf(res->body, fmt, ap);
+    int rc = send_vtext(res, status, typed ? NULL : "text/plain; charset=utf-8", fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* The core's page is text whatever the handler had set. */
+static int error_page(sp_response *res, int status, const char *fmt, ...) SP_PRINTF(3, 4);
+static int error_page(sp_response *res, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = send_vtext(res, status, "text/plain; charset=utf-8", fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -327,7 +344,7 @@ SP_EXPORT int sp_send_error(sp_response *res, int status)
 {
     if (sp__status_bodyless(status))
         return sp_send(res, status, NULL, "", 0);
-    return sp_send_text(res, status, "%d %s\n", status, sp_status_reason(status));
+    return error_page(res, status, "%d %s\n", status, sp_status_reason(status));
 }
 
 SP_EXPORT int sp_send_file(sp_response *res, int status, const char *content_type, const char *path)

@@ -297,7 +297,8 @@ SP_EXPORT int sp_send(sp_response *res, int status, const char *content_type, co
  * (sp_write, sp_printf) copies it into the response first. */
 SP_EXPORT int sp_send_static(sp_response *res, int status, const char *content_type,
                              const void *data, size_t len);
-/* Status and a printf body as text/plain; charset=utf-8. */
+/* Status and a printf body, as text/plain; charset=utf-8 unless the
+ * handler already set a Content-Type (that one stays). */
 SP_EXPORT int sp_send_text(sp_response *res, int status, const char *fmt, ...) SP_PRINTF(3, 4);
 /* The core's error page for status (what a handler returning status gets). */
 SP_EXPORT int sp_send_error(sp_response *res, int status);

@@ -186,10 +186,20 @@ Test(response, send_and_send_text)
     cr_assert_eq(rs.status, 201);
     ASSERT_STR(body_str(), "{}");
     ASSERT_STR(sp_response_header(&rs, "Content-Type"), "application/json");
+    /* The handler chose application/json: sp_send_text keeps it. */
     cr_assert_eq(sp_send_text(&rs, 202, "n=%d %s", 7, "ok"), SP_OK);
     cr_assert_eq(rs.status, 202);
     ASSERT_STR(body_str(), "n=7 ok");
+    ASSERT_STR(sp_response_header(&rs, "Content-Type"), "application/json");
+    /* Without one, text/plain is the default. */
+    cr_assert_eq(sp_del_header(&rs, "Content-Type"), 1);
+    cr_assert_eq(sp_send_text(&rs, 202, "plain"), SP_OK);
     ASSERT_STR(sp_response_header(&rs, "Content-Type"), "text/plain; charset=utf-8");
+    /* The core's error page is text whatever was set before. */
+    cr_assert_eq(sp_set_header(&rs, "Content-Type", "application/json"), SP_OK);
+    cr_assert_eq(sp_send_error(&rs, 404), SP_OK);
+    ASSERT_STR(sp_response_header(&rs, "Content-Type"), "text/plain; charset=utf-8");
+    cr_assert_eq(sp_set_status(&rs, 202), SP_OK);
     cr_assert_eq(sp_set_status(&rs, 99), SP_EINVAL);
     cr_assert_eq(sp_set_status(&rs, 1000), SP_EINVAL);
     cr_assert_eq(rs.status, 202);
