@@ -40,8 +40,11 @@ class ProcessShape(ServerCase):
         hello = "/memfd:hello.so "
         self.assertNotIn(hello, maps(self.server.pid))
         self.assertNotIn(os.path.realpath(example("hello")), maps(self.server.pid))
-        w = self.server.workers()[0]
-        self.assertIn(hello, maps(w))
+        # A worker counts once it has its title; it loads the modules just
+        # after, so look until each one has (bounded), not at one instant.
+        for w in self.server.workers():
+            self.assertTrue(wait_until(lambda: hello in maps(w), 10.0), maps(w))
+        self.assertNotIn(hello, maps(self.server.pid))
 
     def test_serves(self):
         r = get(self.port, "/")
