@@ -6,7 +6,8 @@
  * and runs their init_worker hooks, which resolves every middleware line,
  * route line and module setting; it then resolves each [cron] line's job
  * as a spooler would.  The parent checks the files and folders the config
- * names, as the master would open them.  In a child because module code
+ * names, as the master would open them, and the users and groups it names.
+ * In a child because module code
  * runs: a module that crashes while loading takes only the child down, and
  * nothing a hook leaves behind (threads, descriptors) stays in the checker.
  */
@@ -26,6 +27,7 @@
 #include "app/app.h"
 #include "app/tasks/cron.h"
 #include "server/lib/log.h"
+#include "server/master/privs.h"
 
 /* In the child: what a worker (and a spooler) does before it serves. */
 static int check_app(const sp__config *cfg, char *err, size_t errlen)
@@ -104,6 +106,8 @@ static int folder_ok(const char *key, const char *path, int create, char *err, s
 static int check_files(const sp__config *cfg, char *err, size_t errlen)
 {
     struct stat st;
+    if (sp__privs_check(cfg, err, errlen) != 0)
+        return SP_EINVAL;
     if (cfg->log_file) {
         int fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
         if (fd < 0) {

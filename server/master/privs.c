@@ -56,8 +56,9 @@ static int lookup_group(const char *name, gid_t *gid)
     return 0;
 }
 
-/* "user[:group]" -> ids; gid stays (gid_t)-1 when no group is given. */
-static int parse_owner(const char *spec, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+/* key's "user[:group]" -> ids; gid stays (gid_t)-1 when no group is given. */
+static int parse_owner(const char *key, const char *spec, uid_t *uid, gid_t *gid, char *err,
+                       size_t errlen)
 {
     char user[128];
     const char *colon = strchr(spec, ':');
@@ -66,11 +67,11 @@ static int parse_owner(const char *spec, uid_t *uid, gid_t *gid, char *err, size
     *gid = (gid_t)-1;
     snprintf(user, sizeof(user), "%.*s", (int)(n < sizeof(user) ? n : sizeof(user) - 1), spec);
     if (lookup_user(user, uid, NULL) != 0) {
-        snprintf(err, errlen, "socket-owner: no user '%s'", user);
+        snprintf(err, errlen, "%s: no user '%s'", key, user);
         return SP_EINVAL;
     }
     if (colon && lookup_group(colon + 1, gid) != 0) {
-        snprintf(err, errlen, "socket-owner: no group '%s'", colon + 1);
+        snprintf(err, errlen, "%s: no group '%s'", key, colon + 1);
         return SP_EINVAL;
     }
     return 0;
@@ -83,7 +84,7 @@ int sp__privs_socket_owner(const sp__config *cfg, const sp__listeners *ls, bool 
     gid_t gid;
     if (cfg->socket_owner == NULL)
         return 0;
-    if (parse_owner(cfg->socket_owner, &uid, &gid, err, errlen) != 0)
+    if (parse_owner("socket-owner", cfg->socket_owner, &uid, &gid, err, errlen) != 0)
         return SP_EINVAL;
     for (size_t i = 0; i < ls->n; i++) {
         const sp__listener *l = &ls->v[i];
@@ -112,6 +113,21 @@ static int target_ids(const sp__config *cfg, uid_t *uid, gid_t *gid, char *err, 
     return 0;
 }
 
+int sp__privs_check(const sp__config *cfg, char *err, size_t errlen)
+{
+    uid_t uid;
+    gid_t gid;
+    if (target_ids(cfg, &uid, &gid, err, errlen) != 0)
+        return SP_EINVAL;
+    if (cfg->socket_owner &&
+        parse_owner("socket-owner", cfg->socket_owner, &uid, &gid, err, errlen) != 0)
+        return SP_EINVAL;
+    if (cfg->control_owner &&
+        parse_owner("control-owner", cfg->control_owner, &uid, &gid, err, errlen) != 0)
+        return SP_EINVAL;
+    return 0;
+}
+
 void sp__privs_give(const sp__config *cfg, const char *path)
 {
     uid_t uid;
@@ -131,7 +147,7 @@ int sp__privs_control_owner(const sp__config *cfg, const char *path, char *err, 
         sp__privs_give(cfg, path);
         return 0;
     }
-    if (parse_owner(cfg->control_owner, &uid, &gid, err, errlen) != 0)
+    if (parse_owner("control-owner", cfg->control_owner, &uid, &gid, err, errlen) != 0)
         return SP_EINVAL;
     if (chown(path, uid, gid) != 0) {
         snprintf(err, errlen, "control-owner: chown %s: %s", path, strerror(errno));

@@ -18,6 +18,9 @@ int sp__privs_socket_owner(const sp__config *cfg, const sp__listeners *ls, bool 
                            char *err, size_t errlen);
 /* chown the control socket to control-owner, or else as sp__privs_give. */
 int sp__privs_control_owner(const sp__config *cfg, const char *path, char *err, size_t errlen);
+/* The users and groups uid, gid, socket-owner and control-owner name
+ * exist (for -t).  0, or SP_EINVAL with one line in err. */
+int sp__privs_check(const sp__config *cfg, char *err, size_t errlen);
 /* Log a warning when the server would run as root. */
 void sp__privs_warn(const sp__config *cfg);
 /* chown path to the uid/gid the server will run as (control and stats

@@ -101,6 +101,14 @@ class CheckTellsTheTruth(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(sub, "access.log")), os.listdir(sub))
         self.assertFalse(os.path.exists("/access.log"))
 
+    def test_owner_that_does_not_exist(self):
+        for line, said in (("control-owner = nosuchuser-xyz", "control-owner: no user 'nosuchuser-xyz'"),
+                           ("socket-owner = root:nosuchgroup-xyz",
+                            "socket-owner: no group 'nosuchgroup-xyz'"),
+                           ("uid = nosuchuser-xyz", "uid: no user 'nosuchuser-xyz'")):
+            with self.subTest(line=line):
+                self.refused(ini_lines(self.port, line), said, start_too=False)
+
     def test_log_file_in_a_missing_folder(self):
         self.refused(ini_lines(self.port, "log-file = /nonexistent-dir/error.log"),
                      "log-file: cannot open /nonexistent-dir/error.log", start_too=False)
