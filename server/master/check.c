@@ -7,9 +7,9 @@
  * route line and module setting; it then resolves each [cron] line's job
  * as a spooler would.  The parent checks the files and folders the config
  * names, as the master would open them, and the users and groups it names.
- * In a child because module code
- * runs: a module that crashes while loading takes only the child down, and
- * nothing a hook leaves behind (threads, descriptors) stays in the checker.
+ * In a child because module code runs: a module that crashes while loading
+ * takes only the child down, and nothing a hook leaves behind (threads,
+ * descriptors) stays in the checker.
  */
 #include "server/master/check.h"
 
