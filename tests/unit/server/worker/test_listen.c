@@ -63,7 +63,8 @@ static const char *in_tmp(const char *name)
     static char p[4][256];
     static int next;
     char *out = p[next++ % 4];
-    snprintf(out, 256, "%s/%s", tmp, name);
+    int n = snprintf(out, 256, "%s/%s", tmp, name);
+    cr_assert(n > 0 && n < 256, "temp path too long: %s/%s", tmp, name);
     return out;
 }
 
