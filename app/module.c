@@ -72,10 +72,11 @@ static void *dlopen_private(const char *path, int *fd_out, char *err, size_t err
     int fd = src < 0 ? -1 : memfd_create(base ? base + 1 : path, MFD_CLOEXEC); /* for maps */
     char name[64];
     void *h = NULL;
+    ssize_t n = fd < 0 ? -1 : 1;
 
-    for (ssize_t n = 1; fd >= 0 && n > 0;)
-        n = sendfile(fd, src, NULL, 1 << 20);
-    if (src < 0 || fd < 0 || lseek(src, 0, SEEK_CUR) < 0) {
+    while (n > 0)
+        n = sendfile(fd, src, NULL, 1 << 20); /* 0 at the end of the file */
+    if (n < 0) {
         snprintf(err, errlen, "%s: cannot load module: %s", path, strerror(errno));
     } else {
         snprintf(name, sizeof(name), "/proc/self/fd/%d", fd);
