@@ -248,30 +248,23 @@ static const sp_conf_key *key_named(const sp_conf_key *keys, const char *name)
 
 static int unknown_key(const sp__loaded *m, const sp__kv *kv, char *err, size_t errlen)
 {
-    const char *near = NULL;
-    size_t best = SIZE_MAX;
+    sp__nearest near = {.word = kv->key};
     int len =
         snprintf(err, errlen, "%s:%d: [module:%s]: %s: unknown key (accepted:", kv->origin.file,
                  kv->origin.line, m->desc->name, kv->key);
     for (const sp_conf_key *k = m->desc->conf_keys; k->name != NULL; k++) {
-        size_t d = sp__edit_distance(kv->key, k->name);
-        if (d < best)
-            best = d, near = k->name;
+        sp__nearest_try(&near, k->name);
         if (len >= 0 && (size_t)len < errlen)
             len += snprintf(err + len, errlen - (size_t)len, "%s %s",
                             k == m->desc->conf_keys ? "" : ",", k->name);
     }
-    if (best > 2 || best > strlen(kv->key) / 2)
-        near = NULL;
+    const char *pick = sp__nearest_pick(&near);
     if (len >= 0 && (size_t)len < errlen)
-        snprintf(err + len, errlen - (size_t)len, ")%s%s%s", near ? "; did you mean '" : "",
-                 near ? near : "", near ? "'?" : "");
+        snprintf(err + len, errlen - (size_t)len, ")%s%s%s", pick ? "; did you mean '" : "",
+                 pick ? pick : "", pick ? "'?" : "");
     return SP_EINVAL;
 }
 
-/* The section as the module sees it: its declared paths made absolute
- * from the folder of the ini file each line came from.  Keys and origins
- * are the config's (the copy lives no longer than the config). */
 static struct sp_section *resolved(const struct sp_section *src, const sp_conf_key *keys)
 {
     struct sp_section *s = calloc(1, sizeof(*s));
@@ -327,15 +320,10 @@ static bool loaded(const sp__loaded *mods, size_t n, const char *name)
 /* The loaded or built-in module name closest to a misspelt one, or NULL. */
 static const char *closest(const sp__loaded *mods, size_t n, const char *name)
 {
-    const char *best = NULL;
-    size_t best_d = SIZE_MAX;
-    for (size_t i = 0; i < n + n_builtins; i++) {
-        const char *cand = i < n ? mods[i].desc->name : builtins[i - n]->name;
-        size_t d = sp__edit_distance(name, cand);
-        if (d < best_d)
-            best_d = d, best = cand;
-    }
-    return best_d <= 2 && best_d <= strlen(name) / 2 ? best : NULL;
+    sp__nearest near = {.word = name};
+    for (size_t i = 0; i < n + n_builtins; i++)
+        sp__nearest_try(&near, i < n ? mods[i].desc->name : builtins[i - n]->name);
+    return sp__nearest_pick(&near);
 }
 
 int sp__modules_check_sections(sp__loaded *mods, size_t n, const sp__config *cfg, char *err,

@@ -189,9 +189,17 @@ void sp__config_free(sp__config *cfg);
 /* The [module:NAME] section, or an empty one (never NULL). */
 const struct sp_section *sp__config_section(const sp__config *cfg, const char *name);
 
-/* Edits (insert, delete, change a byte) from a to b, for "did you mean";
- * SIZE_MAX for words of 64 bytes or more. */
-size_t sp__edit_distance(const char *a, const char *b);
+/* "Did you mean": the candidate closest to word in edits (insert, delete,
+ * change a byte), kept as candidates are tried; sp__nearest_pick gives it
+ * only when it is close enough to be a misspelling (at most 2 edits, and
+ * at most half the word), else NULL. */
+typedef struct sp__nearest {
+    const char *word;
+    const char *best;
+    size_t d;
+} sp__nearest;
+void sp__nearest_try(sp__nearest *n, const char *candidate);
+const char *sp__nearest_pick(const sp__nearest *n);
 
 /* cron-timezone values: UTC, or a readable zone under /usr/share/zoneinfo. */
 int sp__zone_ok(const char *tz);

@@ -378,7 +378,7 @@ int sp__origin_dup(sp__origin *dst, const sp__origin *src)
 /* ---- reading an ini file -------------------------------------------------- */
 
 /* Levenshtein distance, for "did you mean"; keys are short. */
-size_t sp__edit_distance(const char *a, const char *b)
+static size_t edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b), row[64];
 
@@ -405,20 +405,29 @@ size_t sp__edit_distance(const char *a, const char *b)
 }
 
 /* The table key closest to key, if it is close enough to be a typo. */
+void sp__nearest_try(sp__nearest *n, const char *candidate)
+{
+    size_t d = edit_distance(n->word, candidate);
+    if (n->best == NULL || d < n->d)
+        n->best = candidate, n->d = d;
+}
+
+const char *sp__nearest_pick(const sp__nearest *n)
+{
+    return n->best && n->d <= 2 && n->d <= strlen(n->word) / 2 ? n->best : NULL;
+}
+
 static const sp__option *suggest(const char *key)
 {
-    const sp__option *best = NULL;
-    size_t best_d = SIZE_MAX;
+    sp__nearest near = {.word = key};
 
-    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
-        size_t d = sp__edit_distance(key, options[i].key);
-
-        if (d < best_d) {
-            best_d = d;
-            best = &options[i];
-        }
-    }
-    return best_d <= 2 && best_d <= strlen(key) / 2 ? best : NULL;
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+        sp__nearest_try(&near, options[i].key);
+    const char *pick = sp__nearest_pick(&near);
+    for (size_t i = 0; pick && i < sizeof options / sizeof options[0]; i++)
+        if (options[i].key == pick)
+            return &options[i];
+    return NULL;
 }
 
 static int key_error(const sp__ini_line *l, const sp__option *o, enum sp__opt_section sec,
