@@ -126,6 +126,8 @@ void sp__config_usage(FILE *out, const char *argv0)
         "       spindle ctl --control unix:PATH reload|chain-reload|stop|workers +N|workers "
         "-N|stats\n"
         "                                  talk to a running master through its control socket\n"
+        "       spindle new NAME [DIR]     make a module project in DIR (default ./NAME) that\n"
+        "                                  builds against the installed SDK and tests itself\n"
         "       spindle --print-example-ini | -h, --help | -v, --version\n",
         argv0 ? argv0 : "spindle", SP__EX_CONFIG);
 }

@@ -1,7 +1,8 @@
 /*
  * main.c - spindle's entry point: read the configuration, then either
  * answer a question about it (-t, -T, --help, --version) or become the
- * master.  "spindle ctl ..." talks to a running master instead.
+ * master.  "spindle ctl ..." talks to a running master instead; "spindle
+ * new ..." makes a module project.
  * Configuration errors exit 78 (EX_CONFIG) with one line.
  */
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "server/master/check.h"
 #include "server/master/control.h"
 #include "server/master/master.h"
+#include "server/master/new.h"
 #include "server/lib/proctitle.h"
 
 int main(int argc, char **argv)
@@ -31,6 +33,10 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "ctl") == 0) {
         free(cfg);
         return sp__ctl_main(argc - 2, argv + 2);
+    }
+    if (argc >= 2 && strcmp(argv[1], "new") == 0) {
+        free(cfg);
+        return sp__new_main(argc - 2, argv + 2);
     }
     if (cfg == NULL)
         return 1;
