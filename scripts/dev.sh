@@ -2,7 +2,7 @@
 # spindle developer entry point: set up a Debian 12 machine, build, run or test.
 #
 #   bash scripts/dev.sh run     install deps, build, serve conf/server.ini on 127.0.0.1:8000
-#   bash scripts/dev.sh test    install deps, build, run every test tier (ctest), then
+#   bash scripts/dev.sh test    install deps, build, the .deb, run every test tier (ctest), then
 #                               the suite again under ASan+UBSan and the threaded
 #                               tiers under TSan (SANITIZERS=0 skips those two passes)
 #   bash scripts/dev.sh quick   build and run the suite once, no sanitizer passes
@@ -10,6 +10,7 @@
 #   bash scripts/dev.sh setup   install deps only
 #   bash scripts/dev.sh build   configure and build only (BUILD_TYPE, SANITIZE honoured)
 #   bash scripts/dev.sh format  rewrite every C file in the house format (.clang-format)
+#   bash scripts/dev.sh package build/spindle_VERSION_ARCH.deb (CPack; docs/deploy.md)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,9 +22,11 @@ deps=$root/.deps
 # libsystemd-dev for Type=notify and socket activation, valgrind for the
 # instructions-per-request check (tests/perf), libhiredis-dev and redis-server
 # for tasks-backend = redis:// and its tests, clang-format for the format
-# check (layout/format).
+# check (layout/format), dpkg-dev (dpkg-shlibdeps) and file for the .deb's
+# dependencies (CPack's DEB generator, dev.sh package).
 packages=(build-essential cmake pkg-config libevent-dev libcriterion-dev libsystemd-dev valgrind
-          libhiredis-dev redis-server python3 curl nginx-light procps ca-certificates clang-format)
+          libhiredis-dev redis-server python3 curl nginx-light procps ca-certificates clang-format
+          dpkg-dev file)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -58,6 +61,21 @@ build() {
     cmake --build "$dir" -j "$(nproc)" ${1:+--target "$@"}
 }
 
+# The .deb: a build folder of its own (BUILD/deb) configured for /usr with
+# the systemd units, logrotate file and examples (SPINDLE_PACKAGE), packed
+# by CPack; the file is copied to BUILD/spindle_VERSION_ARCH.deb.
+package() {
+    local dir=$build/deb
+    cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
+          -DLLHTTP_ROOT="$deps/llhttp/usr/share" -DCMAKE_INSTALL_PREFIX=/usr \
+          -DSPINDLE_PACKAGE=ON -DSPINDLE_TESTS=OFF >/dev/null
+    cmake --build "$dir" -j "$(nproc)"
+    rm -f "$dir"/spindle_*.deb "$build"/spindle_*.deb
+    (cd "$dir" && cpack -G DEB >/dev/null)
+    cp "$dir"/spindle_*.deb "$build/"
+    ls "$build"/spindle_*.deb
+}
+
 # suite DIR [ctest regex]
 suite() {
     (cd "$1" && ctest --output-on-failure --timeout 600 -j 2 ${2:+-R "$2"})
@@ -88,8 +106,10 @@ case "${1:-}" in
            exec "$build/spindle" "$root/conf/server.ini" ;;
     quick) setup; build; suite "$build" ;;
     sanitize) setup; sanitized ;;
-    test)  setup; build; suite "$build"
+    package) setup; package ;;
+    # The .deb first: integration/test_package installs it.
+    test)  setup; build; package; suite "$build"
            [ "${SANITIZERS:-1}" = 0 ] || sanitized ;;
     format) setup; bash "$root/scripts/format.sh" ;;
-    *)     sed -n '2,12p' "$0" | cut -c3-; exit 2 ;;
+    *)     sed -n '2,13p' "$0" | cut -c3-; exit 2 ;;
 esac
