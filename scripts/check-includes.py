@@ -8,8 +8,10 @@ runs against the direction of the house (docs/internals.md, "Rooms"):
                      <-  server/proto  <-  server/worker  <-  server/master
 
 A file may include headers of its own room and of rooms to its left.
-Modules (middleware/, examples/, tests/modules/, bench/modules/) are
-written against the public header alone.  Only server/master (where main()
+Modules (middleware/, examples/, app/wsgi/, tests/modules/,
+bench/modules/) are written against the public header alone (and their
+own folder); app/wsgi/ is a module although it sits under app/, and no
+other room may include it.  Only server/master (where main()
 hands the built-in middleware table to the app) may include middleware/.
 Includes that name no file of this tree (llhttp.h, system headers) are
 outside the house and not checked.
@@ -33,9 +35,9 @@ RANKS = [
     ("server/master/", 7),
 ]
 # Rooms written against the public API only.
-PUBLIC_ONLY = ("middleware/", "examples/", "tests/modules/", "bench/modules/")
+PUBLIC_ONLY = ("middleware/", "examples/", "app/wsgi/", "tests/modules/", "bench/modules/")
 # Who may include a module room's headers, beside the room itself.
-MODULE_TABLE = {"middleware/": ("server/master/",)}
+MODULE_TABLE = {"middleware/": ("server/master/",), "app/wsgi/": ()}
 # The source folders that are checked.
 SOURCES = ("include/", "server/", "conf/", "app/", "middleware/", "examples/",
            "tests/modules/", "bench/modules/")
@@ -70,6 +72,8 @@ def verdict(src, dst):
             return f"{mod} is written against include/spindle/ only"
     for mod, allowed in MODULE_TABLE.items():
         if dst.startswith(mod) and not src.startswith(allowed):
+            if not allowed:
+                return f"{mod} is a module: no other room includes it"
             return f"only {', '.join(allowed)} may include {mod}"
     s, d = room(src), room(dst)
     if s is None or d is None:

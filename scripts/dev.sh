@@ -23,10 +23,12 @@ deps=$root/.deps
 # instructions-per-request check (tests/perf), libhiredis-dev and redis-server
 # for tasks-backend = redis:// and its tests, clang-format for the format
 # check (layout/format), dpkg-dev (dpkg-shlibdeps) and file for the .deb's
-# dependencies (CPack's DEB generator, dev.sh package).
+# dependencies (CPack's DEB generator, dev.sh package), libpython3.11-dev for
+# the wsgi module (app/wsgi/) and python3-flask, python3-django for the
+# applications its tests serve.
 packages=(build-essential cmake pkg-config libevent-dev libcriterion-dev libsystemd-dev valgrind
           libhiredis-dev redis-server python3 curl nginx-light procps ca-certificates clang-format
-          dpkg-dev file)
+          dpkg-dev file libpython3.11-dev python3-flask python3-django)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -90,6 +92,8 @@ tsan_tiers='^(fuzz/fuzz_conn|integration/test_(http|signals|slow_clients|bodies|
 
 sanitized() {
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+    # Python keeps some memory past Py_FinalizeEx by design (tests/lsan.supp).
+    export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp}
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
     export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
     echo "== the suite under ASan+UBSan"
