@@ -17,6 +17,9 @@ extern char **environ;
 static char *area;
 static size_t area_len;
 static char **env_copies;
+/* Our environ, still reachable once setenv moves it (volatile: written
+ * only, and a store the compiler dropped would keep nothing reachable). */
+static char **volatile env_array;
 
 void sp__proctitle_init(int argc, char **argv)
 {
@@ -31,8 +34,10 @@ void sp__proctitle_init(int argc, char **argv)
         n++;
     /* Two arrays: environ itself, which setenv/unsetenv (sd_listen_fds)
      * rearrange, and our own list of the copies, which keeps every copy
-     * reachable for the life of the process. */
-    char **env = calloc(n + 1, sizeof(*env));
+     * reachable for the life of the process.  setenv of a new name
+     * (a module, Python's os.environ) gives environ a new array, so ours is
+     * kept in a static too. */
+    char **env = env_array = calloc(n + 1, sizeof(*env));
     env_copies = calloc(n + 1, sizeof(*env_copies));
     if (env == NULL || env_copies == NULL)
         return;
