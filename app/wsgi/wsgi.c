@@ -204,15 +204,29 @@ static int load_app(const char *spec)
 
 /* ---- the module's hooks ------------------------------------------------------ */
 
-static int handle(sp_request *req, sp_response *res)
+int sp__wsgi_enter(void)
 {
+    if (main_ts == NULL)
+        return SP_ESTATE;
     if (thread_ts == NULL)
         thread_ts = PyThreadState_New(PyThreadState_GetInterpreter(main_ts));
     if (thread_ts == NULL)
-        return 500;
+        return SP_ENOMEM;
     PyEval_RestoreThread(thread_ts);
-    int rc = sp__wsgi_run(req, res);
+    return SP_OK;
+}
+
+void sp__wsgi_leave(void)
+{
     PyEval_SaveThread();
+}
+
+static int handle(sp_request *req, sp_response *res)
+{
+    if (sp__wsgi_enter() != SP_OK)
+        return 500;
+    int rc = sp__wsgi_run(req, res);
+    sp__wsgi_leave();
     return rc;
 }
 

@@ -35,6 +35,12 @@ extern sp__wsgi sp__wsgi_self;
 
 /* ---- wsgi.c ---------------------------------------------------------------- */
 
+/* Take the GIL with this thread's own thread state (made on its first
+ * call: task threads run no init_thread), and let it go.  Called without
+ * the GIL; enter fails when Python is not running. */
+int sp__wsgi_enter(void);
+void sp__wsgi_leave(void);
+
 /* Log the pending Python exception, one line per line of its traceback,
  * each prefixed with what (a request line, "import"); clears it. */
 void sp__wsgi_log_exception(int level, const char *what);

@@ -12,11 +12,17 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 from urllib.parse import urlencode
 
+import spindle_harness
 from nginx_harness import Nginx, have_nginx
-from spindle_harness import BUILD, Conn, Server, get, http
+from spindle_harness import BUILD, Conn, Server, cmdline, get, http, wait_until
+
+# Each worker and the spooler import Django before the server answers:
+# seconds under ASan on a busy machine, so more room than the default.
+spindle_harness.START_TIMEOUT = 40.0
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SITE = os.path.normpath(os.path.join(HERE, "..", "wsgi", "djsite"))
@@ -83,7 +89,9 @@ def setUpModule():
     manage(env, "collectstatic", "--noinput")
     manage(env, "createsuperuser", "--noinput", "--username", "admin", "--email",
            "admin@example.test")
-    server = Server("")
+    ticks = os.path.join(d, "ticks")
+    os.mkdir(os.path.join(d, "spool"))
+    server = Server("", probe="/whoami/", wait_workers=False)
     unittest.addModuleCleanup(stop_server, server)
     sock = os.path.join(server.dir, "uwsgi.sock")
     server.config = {
@@ -92,10 +100,14 @@ def setUpModule():
         "app": {"module": WSGI},
         "module:wsgi": {"app": "djsite.wsgi:application", "pythonpath": SITE,
                         "env": ["DJANGO_SETTINGS_MODULE=djsite.settings",
-                                "DJSITE_DB=" + env["DJSITE_DB"], "DJSITE_STATIC=" + static]}}
-    server.probe = "/whoami/"
+                                "DJSITE_DB=" + env["DJSITE_DB"], "DJSITE_STATIC=" + static,
+                                "DJSITE_TICKS=" + ticks]},
+        "module:tasks": {},
+        "tasks": {"spool": os.path.join(d, "spool"), "task-threads": 2},
+        # every second (a leading seconds field): a Python task fired by cron
+        "cron": "* * * * * * shop.jobs:tick\n"}
     server.start()
-    SHARED.update(server=server, sock=sock, static=static)
+    SHARED.update(server=server, sock=sock, static=static, ticks=ticks)
 
 
 def stop_server(server):
@@ -170,6 +182,53 @@ class Direct(DjangoBase):
             t.join(30)
         self.assertEqual(len(results), 8, results)
         self.assertGreater(max(r["max_inflight"] for r in results), 1)
+
+    def poll(self, location, want=("done", "failed")):
+        last = {}
+        for _ in range(300):
+            r = get(self.port, location)
+            self.assertEqual(r.status, 200, r)
+            last = json.loads(r.body)
+            if last["state"] in want:
+                return last
+            time.sleep(0.05)
+        self.fail("task never reached %s: %r" % (want, last))
+
+    def submit(self, query):
+        r = get(self.port, "/submit/?" + query)
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(r.header("Location"), "/_tasks/" + json.loads(r.body)["id"])
+        return r.header("Location")
+
+    def test_view_submits_a_python_task_polled_to_done(self):
+        location = self.submit("numbers=4,5,6&sleep=0.3")
+        st = self.poll(location)
+        self.assertEqual(st["state"], "done", st)
+        self.assertEqual(st["name"], "shop.jobs:add")
+        self.assertEqual(json.loads(st["result"])["sum"], 15)
+
+    def test_spooled_python_task(self):
+        st = self.poll(self.submit("numbers=1,1&spool=1"))
+        self.assertEqual(st["state"], "done", st)
+        result = json.loads(st["result"])
+        self.assertEqual(result["sum"], 2)
+        self.assertIn("spooler", cmdline(result["pid"]),
+                      "a spooled task runs in a spooler, not a worker")
+
+    def test_failing_python_task(self):
+        st = self.poll(self.submit("fail=1"))
+        self.assertEqual(st["state"], "failed", st)
+        self.assertIn("ValueError: this task fails on purpose", st["error"])
+        self.assertTrue(wait_until(lambda: re.search(
+            r"task shop.jobs:fail \w+: ValueError: this task fails", self.server.log()), 5))
+
+    def test_cron_fires_a_python_task(self):
+        ticks = SHARED["ticks"]
+        self.assertTrue(wait_until(lambda: os.path.exists(ticks), 15.0),
+                        "no cron tick; log:\n" + self.server.log()[-3000:])
+        m = wait_until(lambda: re.search(r"cron: '[^']*shop.jobs:tick' due at \S+: task (\w+)",
+                                         self.server.log()), 5.0)
+        self.assertTrue(m)
 
     def test_forwarded_scheme_from_a_trusted_proxy(self):
         r = get(self.port, "/whoami/", headers=[("X-Forwarded-Proto", "https")])

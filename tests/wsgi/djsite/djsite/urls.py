@@ -8,4 +8,5 @@ urlpatterns = [
     path("form/", views.form),
     path("whoami/", views.whoami),
     path("slow/", views.slow),
+    path("submit/", views.submit),
 ]

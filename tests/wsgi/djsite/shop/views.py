@@ -7,6 +7,7 @@ import time
 from django import forms
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 
 _lock = threading.Lock()
 _inflight = 0
@@ -44,3 +45,21 @@ def slow(request):
         _inflight -= 1
         seen = _max_inflight
     return HttpResponse(json.dumps({"max_inflight": seen}), content_type="application/json")
+
+
+@csrf_exempt
+def submit(request):
+    """Start a background sum and answer at once: 202, poll Location."""
+    import spindle
+    numbers = [int(n) for n in request.GET.get("numbers", "1,2,3").split(",")]
+    payload = {"numbers": numbers, "sleep": float(request.GET.get("sleep", "0"))}
+    task = "shop.jobs:fail" if request.GET.get("fail") else "shop.jobs:add"
+    try:
+        task_id = spindle.submit(task, payload, spool=bool(request.GET.get("spool")))
+    except spindle.QueueFull:
+        response = HttpResponse("busy, try again\n", status=503, content_type="text/plain")
+        response["Retry-After"] = "1"
+        return response
+    response = JsonResponse({"id": task_id}, status=202)
+    response["Location"] = spindle.task_url(task_id)
+    return response
