@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import tempfile
 import threading
 import unittest
@@ -389,6 +390,72 @@ class StartFailures(unittest.TestCase):
         self.assertEqual(rc, EX_CONFIG, out + err)
         self.assertIn("pythonpth", out + err)
         self.assertIn("pythonpath", out + err)
+
+
+
+class Virtualenv(unittest.TestCase):
+
+    def test_home_runs_the_virtualenv(self):
+        """home = a venv: its site-packages are on the path, Debian's are
+        not (include-system-site-packages = false)."""
+        cfg = {"server": {"processes": 1, "threads": 2}, "app": {"module": WSGI},
+               "module:wsgi": {"app": "venvapp:application", "home": "venv"}}
+        s = Server(cfg)
+        self.addCleanup(s.cleanup)
+        venv = os.path.join(s.dir, "venv")  # beside server.ini: home is relative to it
+        p = subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", venv],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        if p.returncode != 0:
+            self.skipTest("no venv module in Debian's Python: %s" % p.stdout.decode()[-300:])
+        site = os.path.join(venv, "lib", "python3.11", "site-packages")
+        with open(os.path.join(site, "venvapp.py"), "w") as f:
+            f.write(VENV_APP)
+        with s:
+            got = json.loads(get(s.port, "/").body)
+        self.assertEqual(os.path.realpath(got["prefix"]), os.path.realpath(venv))
+        self.assertFalse(got["flask"], "Debian's dist-packages leaked into the venv")
+
+
+VENV_APP = '''
+import json, sys
+def application(environ, start_response):
+    try:
+        import flask  # noqa: F401  (Debian's, outside the venv)
+        flask_seen = True
+    except ImportError:
+        flask_seen = False
+    body = json.dumps({"prefix": sys.prefix, "flask": flask_seen}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+'''
+
+
+class Reload(unittest.TestCase):
+
+    def test_hup_reimports_the_application(self):
+        d = tempfile.mkdtemp(prefix="spindle-wsgi-reload-")
+        self.addCleanup(shutil.rmtree, d, True)
+        app = os.path.join(d, "reloadapp.py")
+
+        def write(version):
+            # (a different size too: Python trusts a .pyc whose source has
+            # the same size and mtime second, and both writes share a second)
+            with open(app, "w") as f:
+                f.write("def application(environ, start_response):\n"
+                        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                        "    return [b'%s']\n" % version)
+
+        write("version 1")
+        with Server(wsgi_config("reloadapp:application", processes=2,
+                                module={"pythonpath": d})) as s:
+            self.assertEqual(get(s.port, "/").body, b"version 1")
+            old = set(s.workers())
+            write("version two")
+            s.reload()
+            self.assertTrue(wait_until(lambda: len(set(s.workers()) - old) == 2 and
+                                       not old & set(s.workers()), 20.0), s.log()[-2000:])
+            self.assertEqual(get(s.port, "/").body, b"version two")
 
 
 if __name__ == "__main__":
