@@ -128,6 +128,8 @@ void sp__config_usage(FILE *out, const char *argv0)
         "                                  talk to a running master through its control socket\n"
         "       spindle new NAME [DIR]     make a module project in DIR (default ./NAME) that\n"
         "                                  builds against the installed SDK and tests itself\n"
+        "       spindle dev [server.ini] [--project DIR] [--build-dir DIR] [--KEY VALUE ...]\n"
+        "                                  serve; on each save rebuild (cmake --build) and reload\n"
         "       spindle --print-example-ini | -h, --help | -v, --version\n",
         argv0 ? argv0 : "spindle", SP__EX_CONFIG);
 }

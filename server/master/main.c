@@ -2,7 +2,8 @@
  * main.c - spindle's entry point: read the configuration, then either
  * answer a question about it (-t, -T, --help, --version) or become the
  * master.  "spindle ctl ..." talks to a running master instead; "spindle
- * new ..." makes a module project.
+ * new ..." makes a module project; "spindle dev ..." serves one and
+ * rebuilds and reloads it on every save.
  * Configuration errors exit 78 (EX_CONFIG) with one line.
  */
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "middleware/builtin.h"
 #include "server/master/check.h"
 #include "server/master/control.h"
+#include "server/master/dev.h"
 #include "server/master/master.h"
 #include "server/master/new.h"
 #include "server/lib/proctitle.h"
@@ -37,6 +39,10 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "new") == 0) {
         free(cfg);
         return sp__new_main(argc - 2, argv + 2);
+    }
+    if (argc >= 2 && strcmp(argv[1], "dev") == 0) {
+        free(cfg);
+        return sp__dev_main(argc - 2, argv + 2);
     }
     if (cfg == NULL)
         return 1;
