@@ -13,6 +13,8 @@
  *   - ini files under the project, and the server.ini wherever it is:
  *     reload (the master re-reads them; a config that does not load is
  *     refused and the old workers keep serving);
+ *   - Python files under the project: reload (the wsgi module imports the
+ *     application again in the new workers);
  *   - the module files server.ini names, in their folders: reload (a build
  *     made by hand, in another shell).
  *
@@ -393,7 +395,8 @@ static int classify(const char *dir, const char *name, uint32_t mask, char *what
         }
     if (under(path, dev.build) || name[0] == '.')
         return CHANGE_NONE;
-    if (strcmp(path, dev.ini) == 0 || (under(path, dev.project) && ends_with(name, ".ini"))) {
+    if (strcmp(path, dev.ini) == 0 ||
+        (under(path, dev.project) && (ends_with(name, ".ini") || ends_with(name, ".py")))) {
         snprintf(what, cap, "%s", path);
         return CHANGE_RELOAD;
     }

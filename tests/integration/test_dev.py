@@ -125,6 +125,51 @@ class DevLoop(unittest.TestCase):
         self.wait_message("Hello, after")
 
 
+class NoBuild(unittest.TestCase):
+    """A project without CMakeLists.txt (a Python application, a module
+    built elsewhere): nothing is built; *.py and *.ini changes reload."""
+
+    def test_reload_without_build(self):
+        from spindle_harness import BIN, example
+        d = tempfile.mkdtemp(prefix="spindle-dev-")
+        self.addCleanup(shutil.rmtree, d, True)
+        port = free_port()
+        with open(os.path.join(d, "server.ini"), "w") as f:
+            f.write("[server]\nlisten = 127.0.0.1:%d\nprocesses = 1\nthreads = 2\n"
+                    "[app]\nmodule = %s\n" % (port, example("hello")))
+        log_path = os.path.join(d, "dev.log")
+        log = open(log_path, "w")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen([BIN, "dev"], cwd=d, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=_die_with_parent)
+
+        def output():
+            with open(log_path, errors="replace") as f:
+                return f.read()
+
+        def kill():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.addCleanup(kill)
+
+        def answers():
+            try:
+                return get(port, "/").status == 200
+            except OSError:
+                return False
+        self.assertTrue(wait_until(answers, CHANGE_TIMEOUT), output())
+        self.assertIn("building nothing", output())
+        with open(os.path.join(d, "app.py"), "w") as f:
+            f.write("print('hi')\n")
+        self.assertTrue(wait_until(lambda: "reload done" in output(), CHANGE_TIMEOUT), output())
+        self.assertIn("app.py changed", output())
+        self.assertTrue(answers())
+        proc.send_signal(signal.SIGINT)
+        self.assertEqual(proc.wait(60), 0, output())
+
+
 class Usage(unittest.TestCase):
     def test_help_lists_every_subcommand(self):
         from spindle_harness import BIN
