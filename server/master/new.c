@@ -49,6 +49,14 @@ static const char *name_problem(const char *name)
     for (size_t i = 0; i < n; i++)
         if (!isalnum((unsigned char)name[i]) && name[i] != '_')
             return "a C identifier holds only letters, digits and '_'";
+    /* target names CMake keeps for itself (the module is a target) */
+    static const char cmake_names[] = "|all|clean|help|install|test|package|package_source|"
+                                      "edit_cache|rebuild_cache|depend|Continuous|"
+                                      "Experimental|Nightly|NightlyMemoryCheck|";
+    char probe[NAME_MAX_LEN + 3];
+    snprintf(probe, sizeof(probe), "|%s|", name);
+    if (strstr(cmake_names, probe))
+        return "CMake keeps that target name for itself";
     for (size_t i = 0; i < sp__builtin_count; i++)
         if (strcmp(name, sp__builtin_modules[i]->name) == 0)
             return "a built-in module has that name";

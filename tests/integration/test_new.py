@@ -33,7 +33,8 @@ class Refusals(unittest.TestCase):
 
     def test_name_not_identifier(self):
         for name, why in (("1abc", "starts with a letter"), ("my-app", "only letters, digits"),
-                          ("tasks", "built-in module"), ("a" * 65, "longer than 64")):
+                          ("tasks", "built-in module"), ("a" * 65, "longer than 64"),
+                          ("test", "CMake keeps that target name")):
             p = self.new(name)
             self.assertEqual(p.returncode, EX_USAGE, (name, p.out))
             self.assertIn("cannot name a module", p.out)
