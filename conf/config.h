@@ -144,6 +144,8 @@ typedef struct sp__config {
     int cron_catchup;       /* fire a run missed while the server was down */
     char *cron_timezone;    /* zone [cron] lines are read in */
     char *tasks_backend;    /* "redis://host:port/db": shared queue and states, or NULL */
+    int task_lease_ms;      /* redis: a silent instance's claimed tasks go back after this */
+    char *instance;         /* this instance's name in shared keys (default: the host name) */
 
     /* [cron] lines as written (each checked by sp__crontab_parse when read) */
     sp__item *cron;
@@ -203,6 +205,9 @@ const char *sp__nearest_pick(const sp__nearest *n);
 
 /* cron-timezone values: UTC, or a readable zone under /usr/share/zoneinfo. */
 int sp__zone_ok(const char *tz);
+/* instance's default: the host name, any byte a name may not hold made
+ * '-'; malloc'd, NULL when out of memory. */
+char *sp__host_instance(void);
 
 void sp__config_print(const sp__config *cfg, FILE *out); /* -T */
 void sp__config_help(FILE *out, const char *argv0);      /* --help */

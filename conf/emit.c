@@ -92,6 +92,8 @@ static const char *metavar(const sp__option *opt)
         return " 'METHOD /path module:symbol'";
     case SP__T_CIDRS:
         return " 'ADDR/N, ...'";
+    case SP__T_NAME:
+        return " NAME";
     }
     return "";
 }
@@ -174,6 +176,7 @@ static const char *scalar_text(const sp__config *cfg, const sp__option *o, char 
     case SP__T_ZONE:
     case SP__T_PATH:
     case SP__T_CIDRS: /* sp__cidr_list starts with its text */
+    case SP__T_NAME:
         return *(char *const *)at;
     case SP__T_SIZE:
         sp__format_size(*(const size_t *)at, buf, len);

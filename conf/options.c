@@ -221,6 +221,15 @@ static const sp__option options[] = {
      "files, so several spindle instances share one queue (a task submitted on one runs on a "
      "spooler of any) and read each other's results; [cron] lines fire once per due time "
      "across them.  Unset: files."},
+    {"task-lease", SP__SEC_TASKS, SP__T_DURATION, AT(task_lease_ms), 1000, DAY_MS, "30s", NULL,
+     NULL,
+     "With tasks-backend: each master renews a lease in Redis every third of this; when an "
+     "instance stops renewing (the whole host died), another instance puts the tasks its "
+     "spoolers had claimed back in the queue (one more attempt) after this long."},
+    {"instance", SP__SEC_TASKS, SP__T_NAME, AT(instance), 0, 0, NULL, NULL, NULL,
+     "This instance's name in the keys it shares through tasks-backend (claimed tasks, its "
+     "lease, [cron] claims).  Default: the host name.  Give each instance its own when "
+     "several run on one host or share a host name (containers, network namespaces)."},
 };
 
 const sp__option *sp__options(size_t *count)
@@ -315,6 +324,8 @@ const char *sp__option_accepted(const sp__option *opt, char *buf, size_t len)
     case SP__T_CIDRS:
         return "IPv4/IPv6 addresses or networks and the word unix, comma-separated, like "
                "127.0.0.1/32, ::1/128, 10.0.0.0/8";
+    case SP__T_NAME:
+        return "1 to 63 letters, digits, '.', '_' or '-'";
     }
     return "?";
 }
@@ -350,6 +361,8 @@ static sp__setter *setter_of(enum sp__opt_type type)
         return sp__add_route;
     case SP__T_CIDRS:
         return sp__set_cidrs;
+    case SP__T_NAME:
+        return sp__set_name;
     }
     return NULL;
 }
@@ -595,8 +608,14 @@ int sp__config_init(sp__config *cfg, char *err, size_t errlen)
     const sp__origin dflt = {"<default>", 0};
 
     memset(cfg, 0, sizeof *cfg);
-    /* The one default that is not a value a user could write: "unset". */
+    /* The defaults that are not a value written in the table: "unset", and
+     * this machine's name. */
     cfg->socket_mode = -1;
+    cfg->instance = sp__host_instance();
+    if (cfg->instance == NULL) {
+        sp__ini_error(err, errlen, dflt.file, 0, "instance", "out of memory");
+        return SP_ENOMEM;
+    }
     for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
         if (options[i].dflt &&
             sp__option_set(cfg, &options[i], options[i].dflt, &dflt, NULL, err, errlen)) {
@@ -711,6 +730,7 @@ void sp__config_free(sp__config *cfg)
     free(cfg->spool);
     free(cfg->cron_timezone);
     free(cfg->tasks_backend);
+    free(cfg->instance);
     free(cfg->task_dir);
     free(cfg->spool_dir);
     for (size_t i = 0; i < cfg->n_routes; i++) {

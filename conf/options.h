@@ -33,7 +33,8 @@ enum sp__opt_type {
     SP__T_MODULE,     /* appends to cfg->modules (a path) */
     SP__T_MIDDLEWARE, /* appends to cfg->middleware */
     SP__T_ROUTE,      /* appends to cfg->routes */
-    SP__T_CIDRS       /* sp__cidr_list: addresses and networks (conf/cidr.c) */
+    SP__T_CIDRS,      /* sp__cidr_list: addresses and networks (conf/cidr.c) */
+    SP__T_NAME        /* char *: 1-63 of letters, digits, '.', '_', '-' (a name in keys) */
 };
 
 typedef struct sp__option {
@@ -71,6 +72,7 @@ const char *sp__set_string(sp__config *cfg, const sp__option *opt, const sp__arg
 const char *sp__set_zone(sp__config *cfg, const sp__option *opt, const sp__arg *arg);
 const char *sp__set_path(sp__config *cfg, const sp__option *opt, const sp__arg *arg);
 const char *sp__set_cidrs(sp__config *cfg, const sp__option *opt, const sp__arg *arg);
+const char *sp__set_name(sp__config *cfg, const sp__option *opt, const sp__arg *arg);
 
 /* Repeatable setters (lists.c): each call appends one entry. */
 const char *sp__add_listen(sp__config *cfg, const sp__option *opt, const sp__arg *arg);

@@ -15,6 +15,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +207,37 @@ static const char *store_string(sp__config *cfg, const sp__option *opt, char *co
 const char *sp__set_string(sp__config *cfg, const sp__option *opt, const sp__arg *arg)
 {
     return store_string(cfg, opt, strdup(arg->value));
+}
+
+static bool name_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-';
+}
+
+const char *sp__set_name(sp__config *cfg, const sp__option *opt, const sp__arg *arg)
+{
+    size_t n = strlen(arg->value);
+    if (n == 0)
+        return "the name is empty";
+    if (n > 63)
+        return sp__phrase(arg, "'%.80s' is longer than 63 characters", arg->value);
+    for (size_t i = 0; i < n; i++)
+        if (!name_char(arg->value[i]))
+            return sp__phrase(arg, "'%.80s' has '%c', which a name may not hold", arg->value,
+                              arg->value[i]);
+    return sp__set_string(cfg, opt, arg);
+}
+
+char *sp__host_instance(void)
+{
+    char host[64];
+    if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
+        strcpy(host, "localhost");
+    host[sizeof(host) - 1] = '\0';
+    for (char *c = host; *c; c++)
+        if (!name_char(*c))
+            *c = '-';
+    return strdup(host);
 }
 
 int sp__zone_ok(const char *tz)

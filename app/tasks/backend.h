@@ -76,6 +76,12 @@ typedef struct sp__store_ops {
      * code (no count to show). */
     int (*spool_depth)(const sp__config *cfg, long *queued);
 
+    /* Master, every tick: keep this instance's claim on the tasks its
+     * spoolers hold alive, and hand each task held by an instance that let
+     * its own claim lapse (a host that died whole) to settle.  A backend
+     * of one server has nothing to renew and does nothing. */
+    void (*spool_lease)(const sp__config *cfg, sp__orphan_fn *settle);
+
     /* [cron]: claim line's due time `due` (unix s) for this instance, so
      * instances sharing a store fire it once between them.  SP_OK: fire
      * it; SP_EEXIST: another instance did; SP_EIO: cannot say (skipped). */

@@ -152,3 +152,8 @@ void sp__spool_recover(const sp__config *cfg, pid_t pid, const char *why)
 {
     sp__spool_orphans(cfg, (int)pid, why, settle_orphan);
 }
+
+void sp__spool_keep_lease(const sp__config *cfg)
+{
+    sp__spool_lease(cfg, settle_orphan);
+}

@@ -36,4 +36,8 @@ _Noreturn void sp__spooler_run(const sp__spooler_start *st);
  * every running-* folder, at start), why saying what happened to it. */
 void sp__spool_recover(const sp__config *cfg, pid_t pid, const char *why);
 
+/* Master, every task-lease / 3: renew this instance's lease, and settle
+ * the tasks of instances whose lease lapsed as sp__spool_recover does. */
+void sp__spool_keep_lease(const sp__config *cfg);
+
 #endif

@@ -94,6 +94,11 @@ int sp__spool_depth(const sp__config *cfg, long *queued)
     return backend(cfg)->spool_depth(cfg, queued);
 }
 
+void sp__spool_lease(const sp__config *cfg, sp__orphan_fn *settle)
+{
+    backend(cfg)->spool_lease(cfg, settle);
+}
+
 int sp__spool_claim_due(const sp__config *cfg, const char *line, int64_t due)
 {
     return backend(cfg)->cron_claim(cfg, line, due);

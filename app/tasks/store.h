@@ -65,6 +65,11 @@ void sp__spool_orphans(const sp__config *cfg, int pid, const char *why, sp__orph
  * backend the master does not ask from its loop). */
 int sp__spool_depth(const sp__config *cfg, long *queued);
 
+/* Master, every tick: renew this instance's lease on the tasks its
+ * spoolers claimed, and hand the tasks of instances whose lease lapsed to
+ * settle (tasks-backend; nothing with files). */
+void sp__spool_lease(const sp__config *cfg, sp__orphan_fn *settle);
+
 /* Master, [cron]: claim line's due time (unix s) for this instance, so
  * instances sharing a store fire it once between them.  SP_OK: fire it;
  * SP_EEXIST: another instance did; SP_EIO: nobody can say (skip it). */

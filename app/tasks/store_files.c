@@ -448,6 +448,11 @@ static int spool_depth(const sp__config *cfg, long *queued)
 }
 
 /* A spool folder belongs to one server, so every due time is this one's. */
+/* The spool belongs to one server, whose master recovers it: no lease. */
+static void spool_lease(const sp__config *cfg, sp__orphan_fn *settle)
+{
+}
+
 static int cron_claim(const sp__config *cfg, const char *line, int64_t due)
 {
     return SP_OK;
@@ -469,5 +474,6 @@ const sp__store_ops sp__store_files = {
     .spool_ack = spool_ack,
     .spool_orphans = spool_orphans,
     .spool_depth = spool_depth,
+    .spool_lease = spool_lease,
     .cron_claim = cron_claim,
 };

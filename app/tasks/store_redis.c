@@ -11,12 +11,21 @@
  *   spindle:payload:ID       the spool record (payload in the body)
  *   spindle:queue            list of IDs, LPUSH in, BLMOVE out (FIFO)
  *   spindle:delayed          zset of IDs waiting out a retry backoff
- *   spindle:processing:HOST:MASTER:PID   IDs a spooler claimed (reliable queue)
+ *   spindle:processing:NAME:MASTER:PID   IDs a spooler claimed (reliable queue)
+ *   spindle:spoolers         set of the processing lists that may hold IDs
+ *   spindle:lease:NAME:MASTER  a master's lease, renewed every task-lease / 3
  *   spindle:cron:DUE:LINE    which instance fired a [cron] line's due time
  *
- * Claiming moves the ID atomically into the spooler's processing list
- * (BLMOVE); it leaves only on ack (LREM), so a spooler that dies leaves its
- * task there for its master to put back: at least once, as with files.
+ * NAME is the instance key (the host name unless set).  Claiming moves the
+ * ID atomically into the spooler's processing list (BLMOVE); it leaves
+ * only on ack (LREM), so a spooler that dies leaves its task there for its
+ * master to put back: at least once, as with files.  A host that dies
+ * whole takes its master with it: its lease then expires, and the first
+ * master to look (spool_lease, every tick of each) moves that instance's
+ * lists into its own recovery list (NAME:MASTER:0) in one script, so one
+ * master settles each task, as its own master would have.  A live lease
+ * is never taken over, so two live instances that share a name do not
+ * take each other's tasks.
  *
  * The local folder is kept as with files (prepare, clean-up, sweep and
  * recovery go through sp__store_files too): [cron] keeps its cron-state
@@ -35,11 +44,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -49,6 +60,29 @@
  * disagree, short enough that a line due every second keeps a few
  * thousand keys. */
 #define CRON_CLAIM_S 3600
+#define REGISTRY     "spindle:spoolers"
+/* Lapsed lists taken over per tick: the master's loop does not wait long. */
+#define RECLAIM_BATCH 8
+
+/* Move the IDs of one processing list whose owner's lease is gone into
+ * KEYS[2] (the caller's recovery list) and return that list's name; false
+ * when there is none.  Stale names of empty lists are dropped on the way.
+ * One script, so two masters never both take an ID. */
+static const char reclaim_lua[] =
+    "for _, list in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+    "  local owner = string.match(list, '^spindle:processing:(.+):%d+$')\n"
+    "  if list ~= KEYS[2] and (owner == nil or\n"
+    "      redis.call('EXISTS', 'spindle:lease:' .. owner) == 0) then\n"
+    "    redis.call('SREM', KEYS[1], list)\n"
+    "    local n = 0\n"
+    "    while owner and redis.call('LMOVE', list, KEYS[2], 'RIGHT', 'LEFT') do n = n + 1 end\n"
+    "    if n > 0 then\n"
+    "      redis.call('SADD', KEYS[1], KEYS[2])\n"
+    "      return list\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return false\n";
 
 /* Each thread's connection lives under this key: per thread because
  * hiredis contexts are not thread-safe and the callers have no context
@@ -224,6 +258,14 @@ static void drop_claimed(const sp__config *cfg, const char *processing, const ch
         freeReplyObject(b);
 }
 
+/* List slot's processing list where lapsed leases are looked for. */
+static void register_slot(const sp__config *cfg, const sp__spool_slot *slot)
+{
+    redisReply *rep = command(cfg, "SADD " REGISTRY " %s", slot->where);
+    if (rep)
+        freeReplyObject(rep);
+}
+
 /* BLMOVE waits wait_ms itself: SP_ENOENT when it ran out, ask again. */
 static int spool_claim(const sp__config *cfg, sp__spool_slot *slot, int wait_ms, sp__taskrec *r)
 {
@@ -242,6 +284,7 @@ static int spool_claim(const sp__config *cfg, sp__spool_slot *slot, int wait_ms,
             rc = SP_ENOENT;
         } else {
             snprintf(slot->held, sizeof(slot->held), "%s", rep->str);
+            register_slot(cfg, slot); /* again: a lapsed lease's take-over dropped it */
         }
     }
     freeReplyObject(rep);
@@ -254,21 +297,10 @@ static void spool_ack(const sp__config *cfg, sp__spool_slot *slot)
     slot->held[0] = '\0';
 }
 
-/* This machine's name: the instances sharing a store tell themselves
- * apart by HOST:PID of their masters. */
-static void host_name(char host[128])
-{
-    if (gethostname(host, 127) != 0)
-        strcpy(host, "localhost");
-    host[127] = '\0';
-}
-
 static int cron_claim(const sp__config *cfg, const char *line, int64_t due)
 {
-    char host[128];
-    host_name(host);
     redisReply *rep = command(cfg, "SET spindle:cron:%" PRId64 ":%s %s:%d NX EX %d", due, line,
-                              host, (int)getpid(), CRON_CLAIM_S);
+                              cfg->instance, (int)getpid(), CRON_CLAIM_S);
     if (rep == NULL)
         return SP_EIO;
     int won = rep->type == REDIS_REPLY_STATUS; /* "OK"; nil when the key was there */
@@ -276,12 +308,47 @@ static int cron_claim(const sp__config *cfg, const char *line, int64_t due)
     return won ? SP_OK : SP_EEXIST;
 }
 
-/* A spooler's processing list: HOST:MASTER:PID. */
-static void processing_key(char *buf, size_t len, int master_pid, int pid)
+/* A spooler's processing list: NAME:MASTER:PID (PID 0: the master's own
+ * recovery list). */
+static void processing_key(const sp__config *cfg, char *buf, size_t len, int master_pid, int pid)
 {
-    char host[128];
-    host_name(host);
-    snprintf(buf, len, "spindle:processing:%s:%d:%d", host, master_pid, pid);
+    snprintf(buf, len, "spindle:processing:%s:%d:%d", cfg->instance, master_pid, pid);
+}
+
+static void lease_key(const sp__config *cfg, char *buf, size_t len, int master_pid)
+{
+    snprintf(buf, len, "spindle:lease:%s:%d", cfg->instance, master_pid);
+}
+
+/* The lease's value: this boot of this machine and its pid namespace, so a
+ * master starting here can tell a lease left by a master killed here (whose
+ * pid is gone) from the lease of a live instance elsewhere of the same
+ * name. */
+static void machine_id(char *buf, size_t len)
+{
+    char boot[64] = "?";
+    struct stat st = {0};
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f != NULL) {
+        if (fgets(boot, sizeof(boot), f) == NULL)
+            strcpy(boot, "?");
+        boot[strcspn(boot, "\n")] = '\0';
+        fclose(f);
+    }
+    stat("/proc/self/ns/pid", &st);
+    snprintf(buf, len, "%s:%lu", boot, (unsigned long)st.st_ino);
+}
+
+static void forget_if_empty(const sp__config *cfg, const char *key)
+{
+    redisReply *n = command(cfg, "LLEN %s", key);
+    redisReply *rm = n && n->type == REDIS_REPLY_INTEGER && n->integer == 0
+                         ? command(cfg, "SREM " REGISTRY " %s", key)
+                         : NULL;
+    if (n)
+        freeReplyObject(n);
+    if (rm)
+        freeReplyObject(rm);
 }
 
 static void recover_list(const sp__config *cfg, const char *key, const char *why, sp__orphan_fn *fn)
@@ -312,27 +379,83 @@ static void recover_list(const sp__config *cfg, const char *key, const char *why
     }
     if (ids)
         freeReplyObject(ids);
+    forget_if_empty(cfg, key);
 }
 
-/* pid 0: the lists of this host's masters that are gone (a killed server). */
+/* May a starting master take over the lists of master `master` of its own
+ * name?  When that master's lease is gone, or was left here by a master
+ * whose pid is gone (killed, then restarted before the lease ran out);
+ * never while a live instance of the same name elsewhere renews it. */
+static bool master_gone(const sp__config *cfg, int master)
+{
+    char key[256], here[128];
+    lease_key(cfg, key, sizeof(key), master);
+    redisReply *rep = command(cfg, "GET %s", key);
+    if (rep == NULL)
+        return false;
+    bool gone = rep->type == REDIS_REPLY_NIL;
+    if (!gone && rep->type == REDIS_REPLY_STRING) {
+        machine_id(here, sizeof(here));
+        gone = strcmp(rep->str, here) == 0 && kill(master, 0) != 0 && errno == ESRCH;
+    }
+    freeReplyObject(rep);
+    return gone;
+}
+
+/* pid 0: the lists of this instance's masters that are gone (a killed
+ * server). */
 static void recover_lists(const sp__config *cfg, int pid, const char *why, sp__orphan_fn *fn)
 {
     char key[256], prefix[200];
     if (pid > 0) {
-        processing_key(key, sizeof(key), (int)getpid(), pid);
+        processing_key(cfg, key, sizeof(key), (int)getpid(), pid);
         recover_list(cfg, key, why, fn);
         return;
     }
-    processing_key(prefix, sizeof(prefix), 0, 0);
-    prefix[strlen(prefix) - 3] = '\0'; /* "spindle:processing:HOST:" */
+    snprintf(prefix, sizeof(prefix), "spindle:processing:%s:", cfg->instance);
     redisReply *keys = command(cfg, "KEYS %s*", prefix);
     for (size_t i = 0; keys && keys->type == REDIS_REPLY_ARRAY && i < keys->elements; i++) {
         int master = atoi(keys->element[i]->str + strlen(prefix));
-        if (master > 0 && master != (int)getpid() && kill(master, 0) != 0 && errno == ESRCH)
+        if (master > 0 && master != (int)getpid() && master_gone(cfg, master))
             recover_list(cfg, keys->element[i]->str, why, fn);
     }
     if (keys)
         freeReplyObject(keys);
+}
+
+/* Renew this master's lease, then take over the lists of instances whose
+ * lease lapsed, a few per tick, and settle their tasks. */
+static void spool_lease(const sp__config *cfg, sp__orphan_fn *settle)
+{
+    char lease[256], mine[256], here[128], why[512];
+    lease_key(cfg, lease, sizeof(lease), (int)getpid());
+    machine_id(here, sizeof(here));
+    redisReply *rep = command(cfg, "SET %s %s PX %d", lease, here, cfg->task_lease_ms);
+    if (rep == NULL)
+        return;
+    freeReplyObject(rep);
+    processing_key(cfg, mine, sizeof(mine), (int)getpid(), 0);
+    /* what an earlier pass could not settle */
+    recover_list(cfg, mine, "its instance stopped renewing its lease while it ran", settle);
+    for (int i = 0; i < RECLAIM_BATCH; i++) {
+        rep = command(cfg, "EVAL %s 2 " REGISTRY " %s", reclaim_lua, mine);
+        if (rep == NULL || rep->type != REDIS_REPLY_STRING) {
+            if (rep)
+                freeReplyObject(rep);
+            return;
+        }
+        /* spindle:processing:NAME:MASTER:PID */
+        char name[128] = "?";
+        int master = 0, pid = 0;
+        sscanf(rep->str, "spindle:processing:%127[^:]:%d:%d", name, &master, &pid);
+        snprintf(why, sizeof(why),
+                 "instance %s (master pid %d) stopped renewing its lease (task-lease) while its "
+                 "spooler pid %d ran it",
+                 name, master, pid);
+        sp_log(SP_LOG_WARN, "%s: taking over its tasks", rep->str);
+        freeReplyObject(rep);
+        recover_list(cfg, mine, why, settle);
+    }
 }
 
 static void spool_orphans(const sp__config *cfg, int pid, const char *why, sp__orphan_fn *settle)
@@ -345,13 +468,15 @@ static void spool_orphans(const sp__config *cfg, int pid, const char *why, sp__o
  * dies, for that master to recover. */
 static int spool_open(const sp__config *cfg, sp__spool_slot *slot, char *err, size_t errlen)
 {
-    processing_key(slot->where, sizeof(slot->where), (int)getppid(), (int)getpid());
+    processing_key(cfg, slot->where, sizeof(slot->where), (int)getppid(), (int)getpid());
     slot->held[0] = '\0';
+    register_slot(cfg, slot);
     return 0;
 }
 
 static void spool_close(const sp__config *cfg, const sp__spool_slot *slot)
 {
+    forget_if_empty(cfg, slot->where);
 }
 
 /* Every instance submits to and runs the shared queue: a spool is always
@@ -372,8 +497,15 @@ static int prepare(sp__config *cfg, const sp__config *prev, char *err, size_t er
     return sp__store_files.prepare(cfg, prev, err, errlen);
 }
 
+/* A master stopping cleanly lets go of its lease: nothing it held is left
+ * to take over. */
 static void cleanup(const sp__config *cfg)
 {
+    char lease[256];
+    lease_key(cfg, lease, sizeof(lease), (int)getpid());
+    redisReply *rep = command(cfg, "DEL %s", lease);
+    if (rep)
+        freeReplyObject(rep);
     sp__store_files.cleanup(cfg);
 }
 
@@ -400,5 +532,6 @@ const sp__store_ops sp__store_redis = {
     .spool_ack = spool_ack,
     .spool_orphans = spool_orphans,
     .spool_depth = spool_depth,
+    .spool_lease = spool_lease,
     .cron_claim = cron_claim,
 };

@@ -88,6 +88,7 @@ typedef struct sp__master {
     struct sp__cron *cron;
     const sp__config *cron_cfg; /* the config cron was built from */
     long long sweep_at;         /* next sweep of expired task states */
+    long long lease_at;         /* next renewal of the task lease */
 } sp__master;
 
 /* supervise.c */

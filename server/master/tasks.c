@@ -22,6 +22,8 @@ int sp__m_tasks_start(sp__master *m, char *err, size_t errlen)
     if (sp__taskstore_prepare(m->cfg, NULL, err, errlen) != 0)
         return -1;
     sp__spool_recover(m->cfg, 0, "the server stopped while it ran");
+    sp__spool_keep_lease(m->cfg); /* before the first spooler claims a task */
+    m->lease_at = sp__now_ms() + m->cfg->task_lease_ms / 3;
     m->cron_cfg = m->cfg;
     return sp__cron_new(&m->cron, m->cfg, err, errlen);
 }
@@ -58,6 +60,12 @@ static void rebuild_cron(sp__master *m)
 void sp__m_tasks_tick(sp__master *m)
 {
     long long now = sp__now_ms();
+    /* renewed while stopping too: spoolers finishing their task still
+     * hold it */
+    if (now >= m->lease_at) {
+        m->lease_at = now + m->cfg->task_lease_ms / 3;
+        sp__spool_keep_lease(m->cfg);
+    }
     if (m->stopping)
         return;
     top_up_spoolers(m);

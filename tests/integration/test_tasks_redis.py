@@ -5,6 +5,7 @@ stopped here)."""
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -15,6 +16,38 @@ from spindle_harness import _die_with_parent, free_port, wait_until
 from test_tasks import config, start, submit, task, wait_task
 
 REDIS = shutil.which("redis-server")
+
+
+def _reply(f):
+    line = f.readline().rstrip(b"\r\n")
+    kind, rest = line[:1], line[1:]
+    if kind == b"+":
+        return rest
+    if kind == b"-":
+        raise RuntimeError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        return None if n < 0 else f.read(n + 2)[:-2]
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [_reply(f) for _ in range(n)]
+    raise RuntimeError("unexpected reply %r" % line)
+
+
+def redis_cmd_db(port, db, *args):
+    """A command on database db (a connection of its own)."""
+    with socket.create_connection(("127.0.0.1", port), 5) as s:
+        f = s.makefile("rb")
+        for cmd in (("SELECT", db), args):
+            out = b"*%d\r\n" % len(cmd)
+            for a in cmd:
+                a = a if isinstance(a, bytes) else str(a).encode()
+                out += b"$%d\r\n%s\r\n" % (len(a), a)
+            s.sendall(out)
+            reply = _reply(f)
+        return reply
 
 
 def redis_ping(port):
@@ -48,12 +81,63 @@ class SharedQueue(unittest.TestCase):
             self.redis.kill()
             self.redis.wait(5)
 
-    def instance(self, cron=None):
-        cfg = config({"tasks-backend": "redis://127.0.0.1:%d/3" % self.rport, "spoolers": 2},
-                     cron=cron, module_conf={"file": self.out})
+    def instance(self, cron=None, **tasks):
+        keys = {"tasks-backend": "redis://127.0.0.1:%d/3" % self.rport, "spoolers": 2}
+        keys.update(tasks)
+        cfg = config(keys, cron=cron, module_conf={"file": self.out})
         s = start(cfg)
         self.addCleanup(s.cleanup)
         return s
+
+    def test_a_dead_instances_claimed_task_runs_on_another_after_its_lease(self):
+        gate = os.path.join(self.dir, "gate")
+        a = self.instance(instance="a", **{"task-lease": "2s"})
+        task_id = submit(a.port, "wait", gate.encode(), spool=True).body.decode()
+        wait_task(a.port, task_id, ("running",))
+        claimed = redis_cmd_db(self.rport, 3, "KEYS", "spindle:processing:a:*")
+        self.assertTrue(claimed, "no processing list of instance a")
+        b = self.instance(instance="b", **{"task-lease": "2s"})
+        os.killpg(a.pid, signal.SIGKILL)  # the whole instance: master, workers, spoolers
+        a.stop()
+        with open(gate, "w"):
+            pass
+        # b takes the task over once a's lease (2 s, never renewed) has run out
+        j = wait_task(b.port, task_id, ("done", "failed"))
+        self.assertEqual(j["state"], "done", j)
+        self.assertEqual(j["attempts"], 1, j)  # one more attempt, as for a crashed spooler
+        self.assertIn("spindle:processing:a:%d:" % a.pid, b.log())
+        self.assertEqual([r[0] for r in self.runs()], [task_id])  # a never finished it
+
+    def test_live_instances_with_one_name_never_take_each_others_tasks(self):
+        gate = os.path.join(self.dir, "gate")
+        a = self.instance(instance="same", **{"task-lease": "2s"})
+        task_id = submit(a.port, "wait", gate.encode(), spool=True).body.decode()
+        wait_task(a.port, task_id, ("running",))
+        # b starts (its start-up recovery looks at every list named "same")
+        b = self.instance(instance="same", **{"task-lease": "2s"})
+        lease_b = "spindle:lease:same:%d" % b.pid
+        self.assertTrue(wait_until(lambda: redis_cmd_db(self.rport, 3, "EXISTS", lease_b), 10))
+        # let b renew (and look for lapsed leases) over a few lease periods:
+        # a's task stays where it is, running, attempts 0
+        for _ in range(4):  # a renewal: the time left falls, then jumps back up
+            low = [redis_cmd_db(self.rport, 3, "PTTL", lease_b)]
+
+            def renewed():
+                left = redis_cmd_db(self.rport, 3, "PTTL", lease_b)
+                low[0] = min(low[0], left)
+                return left > low[0] + 50
+            self.assertTrue(wait_until(renewed, 10), b.log())
+        self.assertEqual(task(b.port, task_id)["state"], "running")
+        self.assertEqual(task(b.port, task_id)["attempts"], 0)
+        with open(gate, "w"):
+            pass
+        j = wait_task(b.port, task_id, ("done", "failed"))
+        self.assertEqual((j["state"], j["attempts"]), ("done", 0), j)
+        self.assertEqual([r[0] for r in self.runs()], [task_id])
+        self.assertEqual(a.stop(), 0)
+        self.assertEqual(b.stop(), 0)
+        # a clean stop lets go of the lease at once
+        self.assertEqual(redis_cmd_db(self.rport, 3, "KEYS", "spindle:lease:*"), [])
 
     def test_tasks_run_once_on_any_instance_and_results_read_from_all(self):
         a, b = self.instance(), self.instance()

@@ -3,8 +3,11 @@
  *
  * Tasks: sleep (payload: milliseconds), echo (result = payload), fail
  * (fails with a reason), crash (SIGSEGV: kills whoever runs it), append
- * (appends "ID PID UNIX_MS\n" to [module:task_jobs] file = PATH).  cron_append is
- * the same as append, exported for [cron] lines.  POST /submit/NAME
+ * (appends "ID PID UNIX_MS\n" to [module:task_jobs] file = PATH), wait (waits
+ * until the file the payload names exists, then appends as append does:
+ * the test decides when it may finish).  cron_append is the same as append,
+ * exported for [cron] lines.  GET /whoami answers [module:task_jobs] name
+ * (the test's name for the instance).  POST /submit/NAME
  * (?spool=1 for SP_TASK_SPOOL) submits the body as payload: 202 with the
  * id, 503 + Retry-After when the queue is full, 409 + the code otherwise.
  */
@@ -20,6 +23,7 @@
 
 /* Set in init_worker from [module:task_jobs]; read-only afterwards. */
 static char out_file[1024];
+static char name[64];
 
 static int sleep_task(sp_task *t, const void *payload, size_t len)
 {
@@ -63,6 +67,21 @@ SP_EXPORT int cron_append(sp_task *t, const void *payload, size_t len)
     return sp_task_set_result(t, "ok", 2);
 }
 
+static int wait_task(sp_task *t, const void *payload, size_t len)
+{
+    char path[1024] = "";
+    memcpy(path, payload, len < sizeof(path) - 1 ? len : sizeof(path) - 1);
+    struct timespec tick = {0, 20 * 1000000L};
+    for (int i = 0; i < 6000 && access(path, F_OK) != 0; i++) /* at most 2 minutes */
+        nanosleep(&tick, NULL);
+    return cron_append(t, payload, len);
+}
+
+static int whoami(sp_request *req, sp_response *res)
+{
+    return sp_send_text(res, 200, "%s\n", name);
+}
+
 static int submit(sp_request *req, sp_response *res)
 {
     sp_str name = sp_param(req, "name"), body = sp_body(req), spool = sp_query(req, "spool");
@@ -82,12 +101,15 @@ static int submit(sp_request *req, sp_response *res)
 static int setup(sp_app *app, const sp_section *conf)
 {
     const char *f = sp_conf_get(conf, "file");
+    const char *n = sp_conf_get(conf, "name");
     snprintf(out_file, sizeof(out_file), "%s", f ? f : "/dev/null");
+    snprintf(name, sizeof(name), "%s", n ? n : "");
     if (sp_task_define(app, "sleep", sleep_task) || sp_task_define(app, "echo", echo_task) ||
         sp_task_define(app, "fail", fail_task) || sp_task_define(app, "crash", crash_task) ||
-        sp_task_define(app, "append", cron_append))
+        sp_task_define(app, "append", cron_append) || sp_task_define(app, "wait", wait_task))
         return SP_EINVAL;
-    return sp_route(app, "POST", "/submit/{name}", submit);
+    int rc = sp_route(app, "POST", "/submit/{name}", submit);
+    return rc ? rc : sp_route(app, "GET", "/whoami", whoami);
 }
 
 SP_MODULE(task_jobs, .init_worker = setup);

@@ -168,6 +168,8 @@ static const char *sample(const sp__option *o)
         return strcmp(o->key, "tasks-backend") ? "s" : "redis://127.0.0.1:6379/2";
     case SP__T_CIDRS:
         return "127.0.0.1/32, ::1";
+    case SP__T_NAME:
+        return "web-1.a_b";
     default:
         return o->dflt;
     }

@@ -597,6 +597,36 @@ Test(options, cron_timezone_checked_when_read)
           "name under /usr/share/zoneinfo, like Europe/Paris)");
 }
 
+/* instance defaults to the host name (as a name: other bytes become '-')
+ * and is checked when read; task-lease is a duration of at least 1 s. */
+Test(options, instance_and_task_lease)
+{
+    sp__config c;
+    char host[64];
+
+    server_ok(&c, "");
+    cr_assert_eq(gethostname(host, sizeof host), 0);
+    host[sizeof host - 1] = '\0';
+    cr_assert_eq(strlen(c.instance), strlen(host));
+    for (size_t i = 0; host[i]; i++)
+        cr_assert(c.instance[i] == host[i] || c.instance[i] == '-', "%s from %s", c.instance, host);
+    cr_assert_eq(c.task_lease_ms, 30000);
+    sp__config_free(&c);
+    load(&c, "[server]\nlisten = 127.0.0.1:1\n[tasks]\ninstance = web-2.eu_west\n"
+             "task-lease = 1500ms\n");
+    cr_assert_str_eq(c.instance, "web-2.eu_west");
+    cr_assert_eq(c.task_lease_ms, 1500);
+    sp__config_free(&c);
+    fails("[server]\nlisten = 127.0.0.1:1\n[tasks]\ninstance = web:1\n",
+          ":4: instance: 'web:1' has ':', which a name may not hold (accepted: 1 to 63 letters, "
+          "digits, '.', '_' or '-')");
+    fails("[server]\nlisten = 127.0.0.1:1\n[tasks]\ninstance =\n",
+          ":4: instance: the name is empty (accepted: 1 to 63 letters, digits, '.', '_' or '-')");
+    fails("[server]\nlisten = 127.0.0.1:1\n[tasks]\ntask-lease = 500ms\n",
+          ":4: task-lease: 500ms is out of range (accepted: a duration from 1s to 1440m: seconds, "
+          "or with suffix ms, s or m)");
+}
+
 /* Every typed key in the table refuses a value of the wrong shape with one
  * line naming file:line and the key, and what it accepts, so a key added
  * to the table is covered without a test of its own. */
@@ -613,6 +643,7 @@ Test(options, every_typed_key_refuses_a_bad_value)
                               ? "twelve"
                           : o->type == SP__T_BOOL || o->type == SP__T_ENUM ? "perhaps"
                           : o->type == SP__T_ZONE                          ? "Mars/Olympus"
+                          : o->type == SP__T_NAME                          ? "web:1"
                                                                            : NULL;
         if (bad == NULL)
             continue;
