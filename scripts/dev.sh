@@ -25,10 +25,11 @@ deps=$root/.deps
 # check (layout/format), dpkg-dev (dpkg-shlibdeps) and file for the .deb's
 # dependencies (CPack's DEB generator, dev.sh package), libpython3.11-dev for
 # the wsgi module (app/wsgi/) and python3-flask, python3-django for the
-# applications its tests serve.
+# applications its tests serve, iproute2 (ip netns, veth) for the multi-host
+# test.
 packages=(build-essential cmake pkg-config libevent-dev libcriterion-dev libsystemd-dev valgrind
           libhiredis-dev redis-server python3 curl nginx-light procps ca-certificates clang-format
-          dpkg-dev file libpython3.11-dev python3-flask python3-django)
+          dpkg-dev file libpython3.11-dev python3-flask python3-django iproute2)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
