@@ -454,21 +454,21 @@ static int settle(int change, char *what, size_t cap)
 static void act(int change, const char *what)
 {
     say("%s changed", what);
-    if (change == CHANGE_BUILD) {
-        if (!build())
-            return;
-        /* the build's own writes (the .so) are not a change; sources saved
-         * meanwhile are, and come round again */
-        char later[PATH_MAX * 2] = "";
-        int again = read_changes(later, sizeof(later));
-        if (again == CHANGE_BUILD) {
-            act(settle(again, later, sizeof(later)), later);
-            return;
-        }
-    }
+    if (change == CHANGE_BUILD && !build())
+        return;
     read_modules();
     watch_all();
     install_modules();
+    /* What the build and the install wrote (the .so) is not a change, nor
+     * an ini or Python file saved meanwhile (the reload below reads them);
+     * a source saved meanwhile is, and comes round again. */
+    char later[PATH_MAX * 2] = "";
+    int again = read_changes(later, sizeof(later));
+    if (again == CHANGE_BUILD) {
+        act(settle(again, later, sizeof(later)), later);
+        return;
+    }
+    reap(); /* it may have stopped meanwhile: then start it, not reload it */
     if (dev.server > 0) {
         say("reloading the workers");
         kill(dev.server, SIGHUP);
@@ -563,9 +563,9 @@ int sp__dev_main(int argc, char **argv)
         say("no CMakeLists.txt in %s: reloading on changes, building nothing", dev.project);
     read_modules();
     watch_all();
-    build();                       /* a failed first build is printed; the server may still start */
-    read_changes((char[8]){0}, 8); /* what the build itself wrote */
+    build(); /* a failed first build is printed; the server may still start */
     install_modules();
+    read_changes((char[8]){0}, 8); /* what the build and the install wrote */
     start_server();
 
     for (;;) {

@@ -134,9 +134,14 @@ class NoBuild(unittest.TestCase):
         d = tempfile.mkdtemp(prefix="spindle-dev-")
         self.addCleanup(shutil.rmtree, d, True)
         port = free_port()
+        # the ini names lib/hello.so, which only the build folder has: the
+        # loop installs it (written beside, renamed over) before starting
+        os.makedirs(os.path.join(d, "build"))
+        os.makedirs(os.path.join(d, "lib"))
+        shutil.copy(example("hello"), os.path.join(d, "build", "hello.so"))
         with open(os.path.join(d, "server.ini"), "w") as f:
             f.write("[server]\nlisten = 127.0.0.1:%d\nprocesses = 1\nthreads = 2\n"
-                    "[app]\nmodule = %s\n" % (port, example("hello")))
+                    "[app]\nmodule = lib/hello.so\n" % port)
         log_path = os.path.join(d, "dev.log")
         log = open(log_path, "w")
         self.addCleanup(log.close)
@@ -161,6 +166,10 @@ class NoBuild(unittest.TestCase):
                 return False
         self.assertTrue(wait_until(answers, CHANGE_TIMEOUT), output())
         self.assertIn("building nothing", output())
+        self.assertIn("installed %s/build/hello.so as %s/lib/hello.so" % (d, d), output())
+        self.assertEqual(os.listdir(os.path.join(d, "lib")), ["hello.so"])
+        # nothing reloads until something changes (not even the install)
+        self.assertNotIn("reloading the workers", output())
         with open(os.path.join(d, "app.py"), "w") as f:
             f.write("print('hi')\n")
         self.assertTrue(wait_until(lambda: "reload done" in output(), CHANGE_TIMEOUT), output())
