@@ -64,10 +64,16 @@ int sp__modules_open(sp__loaded **out, size_t *n_out, const sp__config *cfg, cha
 void sp__modules_close(sp__loaded *mods, size_t n);
 /* Every [module:NAME] section names a loaded module (SP_ENOENT with
  * file:line, the loaded names and a "did you mean" otherwise), and holds
- * only the keys its module declared, if it declared them (SP_EINVAL);
- * such a module gets its own copy of the section with paths resolved. */
+ * only the keys its module declared, if it declared them (SP_EINVAL),
+ * with values of their declared type (SP_EINVAL, file:line); such a
+ * module gets its own copy of the section with paths resolved. */
 int sp__modules_check_sections(sp__loaded *mods, size_t n, const sp__config *cfg, char *err,
                                size_t errlen);
+
+/* Check a module setting's value against its declared enum sp_conf_type
+ * (section.c): SP_OK, or SP_EINVAL with "'x' is not a boolean (accepted:
+ * ...)" in msg.  Used at start (declared keys) and by the getters. */
+int sp__conf_value_check(int type, const char *value, char *msg, size_t len);
 
 /* Load modules, run init_worker hooks, resolve routes and middleware.
  * On failure: -1 and one line naming the file (and line) in err. */

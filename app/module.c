@@ -299,9 +299,18 @@ static int check_keys(sp__loaded *m, const struct sp_section *sec, char *err, si
     const sp_conf_key *keys = declared(m->desc);
     if (keys == NULL || sec == NULL)
         return 0;
-    for (size_t i = 0; i < sec->n_items; i++)
-        if (key_named(keys, sec->items[i].key) == NULL)
-            return unknown_key(m, &sec->items[i], err, errlen);
+    for (size_t i = 0; i < sec->n_items; i++) {
+        const sp__kv *kv = &sec->items[i];
+        const sp_conf_key *k = key_named(keys, kv->key);
+        char msg[256];
+        if (k == NULL)
+            return unknown_key(m, kv, err, errlen);
+        if (sp__conf_value_check(k->type, kv->value, msg, sizeof(msg)) != SP_OK) {
+            snprintf(err, errlen, "%s:%d: [module:%s]: %s: %s", kv->origin.file, kv->origin.line,
+                     m->desc->name, kv->key, msg);
+            return SP_EINVAL;
+        }
+    }
     if ((m->section = resolved(sec, keys)) == NULL) {
         snprintf(err, errlen, "out of memory reading [module:%s]", m->desc->name);
         return SP_ENOMEM;

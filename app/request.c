@@ -93,6 +93,8 @@ void sp__request_prepare(sp_request *req)
     }
     req->match = NULL;
     req->reached = 0;
+    req->query_pairs = NULL;
+    req->form_pairs = NULL;
     request_id_generate(req);
 }
 
@@ -182,25 +184,6 @@ SP_EXPORT long sp_body_read(sp_request *req, void *buf, size_t cap)
     }
     req->body_off += n;
     return (long)n;
-}
-
-SP_EXPORT sp_str sp_query(sp_request *req, const char *name)
-{
-    size_t nlen = strlen(name);
-    const char *p = req->query.ptr, *end = req->query.ptr + req->query.len;
-
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        const char *eq = memchr(p, '=', (size_t)(stop - p));
-        const char *kend = eq ? eq : stop;
-        if ((size_t)(kend - p) == nlen && memcmp(p, name, nlen) == 0) {
-            sp_str raw = eq ? (sp_str){eq + 1, (size_t)(stop - eq - 1)} : (sp_str){stop, 0};
-            return sp__url_decode(req->arena, raw, 1);
-        }
-        p = stop + 1;
-    }
-    return SP_STR_NULL;
 }
 
 SP_EXPORT sp_str sp_param(sp_request *req, const char *name)

@@ -18,6 +18,13 @@ typedef struct sp__header {
     sp_str value;
 } sp__header;
 
+/* Decoded name/value pairs of the query string or a form body (form.c):
+ * kv[2i] the i-th name, kv[2i + 1] its value, in the arena. */
+typedef struct sp__pairs {
+    sp_str *kv;
+    size_t n;
+} sp__pairs;
+
 struct sp_request {
     sp__arena *arena;
     sp_app *app;
@@ -37,9 +44,11 @@ struct sp_request {
     sp_str remote_addr;
     int remote_port;
     sp_str request_id;
-    sp__match *match;      /* in the arena, once routed; NULL before (or if never) */
-    unsigned char route;   /* enum sp__route_result, once match is set */
-    unsigned char reached; /* the chain reached the router (stats count the route) */
+    sp__match *match;       /* in the arena, once routed; NULL before (or if never) */
+    unsigned char route;    /* enum sp__route_result, once match is set */
+    unsigned char reached;  /* the chain reached the router (stats count the route) */
+    sp__pairs *query_pairs; /* decoded on first use; NULL until then */
+    sp__pairs *form_pairs;
     char id_buf[24];
 };
 

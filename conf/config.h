@@ -14,6 +14,7 @@
 #define SPINDLE_CONF_CONFIG_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -202,6 +203,17 @@ typedef struct sp__nearest {
 } sp__nearest;
 void sp__nearest_try(sp__nearest *n, const char *candidate);
 const char *sp__nearest_pick(const sp__nearest *n);
+
+/* The scalar parsers behind the option table's setters (setters.c) and
+ * the module getters sp_conf_bool/_size/_duration_ms (app/section.c), so
+ * both accept the same words.  SP_OK, SP_EINVAL when s is not such a
+ * value, SP_E2BIG when it overflows. */
+int sp__parse_bool(const char *s, bool *out);
+int sp__parse_size(const char *s, unsigned long long *out);
+int sp__parse_duration_ms(const char *s, unsigned long long *out);
+#define SP__ACCEPT_BOOL     "true, false, yes, no, on, off, 1 or 0"
+#define SP__ACCEPT_SIZE     "a size in bytes, with suffix k, m or g"
+#define SP__ACCEPT_DURATION "a duration: seconds, or with suffix ms, s or m"
 
 /* cron-timezone values: UTC, or a readable zone under /usr/share/zoneinfo. */
 int sp__zone_ok(const char *tz);

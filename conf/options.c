@@ -306,7 +306,7 @@ const char *sp__option_accepted(const sp__option *opt, char *buf, size_t len)
     case SP__T_ENUM:
         return accepted_choices(opt->choices, buf, len);
     case SP__T_BOOL:
-        return "true, false, yes, no, on, off, 1 or 0";
+        return SP__ACCEPT_BOOL;
     case SP__T_STRING:
         return "any text";
     case SP__T_ZONE:

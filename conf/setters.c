@@ -14,6 +14,7 @@
 #include "conf/options.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -99,20 +100,30 @@ static int choice(const char *choices, const char *value)
     return -1;
 }
 
-const char *sp__set_bool(sp__config *cfg, const sp__option *opt, const sp__arg *arg)
+int sp__parse_bool(const char *s, bool *out)
 {
     /* Pairs, false first: an odd index means true. */
-    int i = choice("false|true|no|yes|off|on|0|1", arg->value);
+    int i = choice("false|true|no|yes|off|on|0|1", s);
 
     if (i < 0)
+        return SP_EINVAL;
+    *out = i % 2;
+    return SP_OK;
+}
+
+const char *sp__set_bool(sp__config *cfg, const sp__option *opt, const sp__arg *arg)
+{
+    bool v;
+
+    if (sp__parse_bool(arg->value, &v) != SP_OK)
         return sp__phrase(arg, "'%.80s' is not a boolean", arg->value);
-    *(int *)field(cfg, opt) = i % 2;
+    *(int *)field(cfg, opt) = v;
     return NULL;
 }
 
-const char *sp__set_size(sp__config *cfg, const sp__option *opt, const sp__arg *arg)
+int sp__parse_size(const char *s, unsigned long long *out)
 {
-    const char *p = arg->value;
+    const char *p = s;
     unsigned long long v, unit = 1;
     int rc = parse_digits(&p, &v);
 
@@ -135,17 +146,30 @@ const char *sp__set_size(sp__config *cfg, const sp__option *opt, const sp__arg *
         }
     }
     if (rc < 0 || *p)
+        return SP_EINVAL;
+    if (rc > 0 || v > ULLONG_MAX / unit)
+        return SP_E2BIG;
+    *out = v * unit;
+    return SP_OK;
+}
+
+const char *sp__set_size(sp__config *cfg, const sp__option *opt, const sp__arg *arg)
+{
+    unsigned long long v;
+    int rc = sp__parse_size(arg->value, &v);
+
+    if (rc == SP_EINVAL)
         return sp__phrase(arg, "'%.80s' is not a size", arg->value);
-    if (rc > 0 || v > ULLONG_MAX / unit || v * unit < (unsigned long long)opt->min ||
-        v * unit > (unsigned long long)opt->max || v * unit > SIZE_MAX)
+    if (rc != SP_OK || v < (unsigned long long)opt->min || v > (unsigned long long)opt->max ||
+        v > SIZE_MAX)
         return sp__phrase(arg, "%.80s is out of range", arg->value);
-    *(size_t *)field(cfg, opt) = (size_t)(v * unit);
+    *(size_t *)field(cfg, opt) = (size_t)v;
     return NULL;
 }
 
-const char *sp__set_duration(sp__config *cfg, const sp__option *opt, const sp__arg *arg)
+int sp__parse_duration_ms(const char *s, unsigned long long *out)
 {
-    const char *p = arg->value;
+    const char *p = s;
     unsigned long long v, unit = 1000; /* a bare number is seconds */
     int rc = parse_digits(&p, &v);
 
@@ -156,11 +180,23 @@ const char *sp__set_duration(sp__config *cfg, const sp__option *opt, const sp__a
     else if (rc >= 0 && *p && strcmp(p, "s") != 0)
         rc = -1;
     if (rc < 0)
+        return SP_EINVAL;
+    if (rc > 0 || v > ULLONG_MAX / unit)
+        return SP_E2BIG;
+    *out = v * unit;
+    return SP_OK;
+}
+
+const char *sp__set_duration(sp__config *cfg, const sp__option *opt, const sp__arg *arg)
+{
+    unsigned long long v;
+    int rc = sp__parse_duration_ms(arg->value, &v);
+
+    if (rc == SP_EINVAL)
         return sp__phrase(arg, "'%.80s' is not a duration", arg->value);
-    if (rc > 0 || v > ULLONG_MAX / unit || v * unit < (unsigned long long)opt->min ||
-        v * unit > (unsigned long long)opt->max)
+    if (rc != SP_OK || v < (unsigned long long)opt->min || v > (unsigned long long)opt->max)
         return sp__phrase(arg, "%.80s is out of range", arg->value);
-    *(int *)field(cfg, opt) = (int)(v * unit);
+    *(int *)field(cfg, opt) = (int)v;
     return NULL;
 }
 

@@ -5,7 +5,7 @@
  *   curl -si --data-binary $'http://127.0.0.1:8000/\nhttp://127.0.0.1:8000/hello' \
  *        http://127.0.0.1:8000/crawl                  -> 202, Location: /_tasks/ID
  *   curl -s http://127.0.0.1:8000/_tasks/ID           -> {"state":"running", ...}
- *                                                     -> {"state":"done","result":"[...]"}
+ *                                                     -> {"state":"done","result":[...]}
  *
  * server.ini needs the built-in tasks module for the polling URL:
  *   [module:tasks]            (GET /_tasks/{id})
@@ -36,7 +36,7 @@
 #define ALLOWED      "http://127.0.0.1"
 
 /* Set in init_worker, read-only afterwards. */
-static int use_spool;
+static bool use_spool;
 
 /* "http://127.0.0.1[:port][/path]" into port and path; 0, or -1. */
 static int parse_url(const char *url, int *port, const char **path)
@@ -95,45 +95,50 @@ static const char *fetch(int port, const char *path, int *status, long *bytes)
     return *status ? NULL : "no HTTP answer";
 }
 
-/* One "{...}" of the result per URL line. */
-static void crawl_one(FILE *out, const char *url, int first)
+/* One {"url":...,"status":...} of the result per URL line. */
+static void crawl_one(sp_json *out, const char *url)
 {
     int port, status;
     long bytes;
     const char *path;
-    int ok = parse_url(url, &port, &path) == 0; /* else url may hold a quote: not echoed */
+    int ok = parse_url(url, &port, &path) == 0;
     const char *err = ok ? fetch(port, path, &status, &bytes) : "not an http://127.0.0.1 URL";
-    fprintf(out, "%s{\"url\":\"%s\"", first ? "" : ",", ok ? url : "");
+    sp_json_object(out);
+    sp_json_key(out, "url");
+    sp_json_cstr(out, url); /* escaped by the writer, whatever the line holds */
+    sp_json_key(out, "status");
+    sp_json_int(out, err ? 0 : status);
+    sp_json_key(out, err ? "error" : "bytes");
     if (err)
-        fprintf(out, ",\"status\":0,\"error\":\"%s\"}", err);
+        sp_json_cstr(out, err);
     else
-        fprintf(out, ",\"status\":%d,\"bytes\":%ld}", status, bytes);
+        sp_json_int(out, bytes);
+    sp_json_end(out);
 }
 
+/* The result is JSON, set as such: /_tasks/ID shows it as an array, not
+ * as a string holding one. */
 static int crawl_task(sp_task *t, const void *payload, size_t len)
 {
-    char *urls = malloc(len + 1), *result = NULL, *save = NULL;
-    size_t rlen = 0;
-    FILE *out = open_memstream(&result, &rlen);
+    char *urls = malloc(len + 1), *save = NULL;
+    sp_json *out = sp_json_buffer();
     if (urls == NULL || out == NULL) {
         free(urls);
-        if (out)
-            fclose(out);
-        free(result);
+        sp_json_free(out);
         return SP_ENOMEM;
     }
     memcpy(urls, payload, len);
     urls[len] = '\0';
-    fputc('[', out);
-    int first = 1;
-    for (char *line = strtok_r(urls, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
-        crawl_one(out, line, first);
-        first = 0;
-    }
-    fputs("]", out);
-    fclose(out);
-    int rc = sp_task_set_result(t, result, rlen);
-    free(result);
+    sp_json_array(out);
+    for (char *line = strtok_r(urls, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save))
+        crawl_one(out, line);
+    sp_json_end(out);
+    int rc = sp_json_finish(out);
+    size_t rlen;
+    const char *result = sp_json_data(out, &rlen);
+    if (rc == SP_OK)
+        rc = sp_task_set_result_json(t, result, rlen);
+    sp_json_free(out);
     free(urls);
     return rc;
 }
@@ -182,18 +187,22 @@ static int submit(sp_request *req, sp_response *res)
     }
     snprintf(location, sizeof(location), "/_tasks/%s", id);
     sp_set_header(res, "Location", location);
-    sp_set_header(res, "Content-Type", "application/json");
-    sp_set_status(res, 202);
-    return sp_printf(res, "{\"id\":\"%s\",\"status\":\"%s\"}\n", id, location) < 0 ? SP_ENOMEM
-                                                                                   : SP_OK;
+    sp_json *j = sp_json_response(res, 202);
+    sp_json_object(j);
+    sp_json_key(j, "id");
+    sp_json_cstr(j, id);
+    sp_json_key(j, "status");
+    sp_json_cstr(j, location);
+    sp_json_end(j);
+    return j ? sp_json_finish(j) : SP_ENOMEM;
 }
 
 static int setup(sp_app *app, const sp_section *conf)
 {
-    const char *spool = sp_conf_get(conf, "spool");
-    use_spool = spool && (strcmp(spool, "true") == 0 || strcmp(spool, "yes") == 0 ||
-                          strcmp(spool, "1") == 0);
-    int rc = sp_task_define(app, "crawl", crawl_task);
+    /* true/false, yes/no, on/off, 1/0, as server.ini's own switches */
+    int rc = sp_conf_bool(conf, "spool", false, &use_spool);
+    if (rc == SP_OK)
+        rc = sp_task_define(app, "crawl", crawl_task);
     return rc == SP_OK ? sp_route(app, "POST", "/crawl", submit) : rc;
 }
 

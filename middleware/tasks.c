@@ -7,9 +7,11 @@
  * task.  Enabled by naming it: a [module:tasks] section (prefix = /path
  * moves it).  Written against the public API only.
  *
- * The result is a JSON string when it is UTF-8 text (the common case: the
- * task wrote JSON or text), else base64 in "result_base64", so the answer
- * is always valid JSON whatever bytes a task stored.
+ * The result is written as it is when the task set it as JSON
+ * (sp_task_set_result_json; checked again here, since the store is shared
+ * with other processes), else as a JSON string when it is UTF-8 text,
+ * else base64 in "result_base64", so the answer is always valid JSON
+ * whatever bytes a task stored.
  */
 #include <stdio.h>
 #include <string.h>
@@ -34,7 +36,8 @@ static int task_status(sp_request *req, sp_response *res)
         return 404;
     memcpy(idz, id.ptr, id.len);
     idz[id.len] = '\0';
-    int rc = sp_task_status(sp_request_app(req), idz, &info);
+    unsigned flags;
+    int rc = sp_task_status_flags(sp_request_app(req), idz, &info, &flags);
     if (rc == SP_ENOENT)
         return 404;
     if (rc != SP_OK)
@@ -51,7 +54,11 @@ static int task_status(sp_request *req, sp_response *res)
         sp_write(res, ",\"error\":", 9);
         json_cstr(res, info.error);
     }
-    if (info.result && sp_utf8_valid(info.result, info.result_len)) {
+    if (info.result && (flags & SP_TASK_RESULT_JSON) &&
+        sp_json_valid(info.result, info.result_len)) {
+        sp_write(res, ",\"result\":", 10);
+        sp_write(res, info.result, info.result_len);
+    } else if (info.result && sp_utf8_valid(info.result, info.result_len)) {
         sp_write(res, ",\"result\":", 10);
         sp_write_json_str(res, (sp_str){info.result, info.result_len});
     } else if (info.result) {

@@ -67,11 +67,14 @@ int sp__rec_encode(const sp__taskrec *r, char **out, size_t *outlen)
     for (char *c = error; *c; c++)
         if (*c == '\n' || *c == '\r')
             *c = ' ';
+    char flags[32] = "";
+    if (r->flags != 0)
+        snprintf(flags, sizeof(flags), "flags %u\n", r->flags);
     int n = snprintf(head, sizeof(head),
                      MAGIC "id %s\nname %s\nstate %d\nattempts %d\nspooled %d\npid %d\n"
-                           "created %" PRId64 "\nupdated %" PRId64 "\nerror %s\nlength %zu\n\n",
+                           "created %" PRId64 "\nupdated %" PRId64 "\nerror %s\n%slength %zu\n\n",
                      r->id, r->name, r->state, r->attempts, r->spooled, r->pid, r->created_ms,
-                     r->updated_ms, error, r->len);
+                     r->updated_ms, error, flags, r->len);
     if (n < 0 || (size_t)n >= sizeof(head))
         return SP_EINVAL;
     char *buf = malloc((size_t)n + r->len);
@@ -101,7 +104,7 @@ static int header(sp__taskrec *r, const char *key, const char *val, size_t *leng
     if (*val == '\0' || *end != '\0' || v < 0)
         return strcmp(key, "state") && strcmp(key, "attempts") && strcmp(key, "spooled") &&
                        strcmp(key, "pid") && strcmp(key, "created") && strcmp(key, "updated") &&
-                       strcmp(key, "length")
+                       strcmp(key, "length") && strcmp(key, "flags")
                    ? 0 /* a key from a later version: ignored */
                    : -1;
     if (strcmp(key, "state") == 0)
@@ -116,6 +119,8 @@ static int header(sp__taskrec *r, const char *key, const char *val, size_t *leng
         r->created_ms = v;
     else if (strcmp(key, "updated") == 0)
         r->updated_ms = v;
+    else if (strcmp(key, "flags") == 0)
+        r->flags = (unsigned)(v & SP__REC_RESULT_JSON); /* later flags: not ours to keep */
     else if (strcmp(key, "length") == 0)
         *length = (size_t)v, *have |= 4;
     return 0;

@@ -21,6 +21,10 @@
 
 #define SP__TASK_NAME_MAX 128
 
+/* Record flags (the "flags" header line, absent when 0: records of
+ * versions without it read as 0, and those versions skip the line). */
+#define SP__REC_RESULT_JSON 1u /* the body is one JSON value (sp_task_set_result_json) */
+
 typedef struct sp__taskrec {
     char id[SP_TASK_ID_LEN];
     char name[SP__TASK_NAME_MAX];
@@ -30,6 +34,7 @@ typedef struct sp__taskrec {
     int pid; /* in-process: the worker that holds it (liveness); spooled: the spooler */
     int64_t created_ms, updated_ms;
     char error[256];
+    unsigned flags;      /* SP__REC_* */
     unsigned char *body; /* payload or result; owned after decode, borrowed for encode */
     size_t len;
 } sp__taskrec;

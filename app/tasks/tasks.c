@@ -54,6 +54,7 @@ struct sp_task {
     const char *id;
     unsigned char *result;
     size_t result_len;
+    unsigned result_flags; /* SP__REC_RESULT_JSON */
     char error[256];
 };
 
@@ -97,9 +98,10 @@ SP_EXPORT int sp_task_define(sp_app *app, const char *name, sp_task_fn fn)
 
 /* ---- running ------------------------------------------------------------- */
 
-/* rec's state without its payload (a state record carries the result). */
-static int write_state(sp_app *app, const sp__taskrec *rec, int state, const void *body, size_t len,
-                       const char *error)
+/* rec's state, with body as its result and rec's flags saying what the
+ * result is. */
+static int write_result(sp_app *app, const sp__taskrec *rec, int state, const void *body,
+                        size_t len, const char *error)
 {
     sp__taskrec st = *rec;
     st.state = state;
@@ -108,6 +110,15 @@ static int write_state(sp_app *app, const sp__taskrec *rec, int state, const voi
     st.len = len;
     snprintf(st.error, sizeof(st.error), "%s", error ? error : "");
     return sp__state_write(app->cfg, &st);
+}
+
+/* rec's state without its payload (a state record carries the result). */
+static int write_state(sp_app *app, const sp__taskrec *rec, int state, const void *body, size_t len,
+                       const char *error)
+{
+    sp__taskrec st = *rec;
+    st.flags = 0;
+    return write_result(app, &st, state, body, len, error);
 }
 
 sp_task_fn sp__tasks_find(const sp_app *app, const char *name, char *what, size_t len)
@@ -123,7 +134,7 @@ sp_task_fn sp__tasks_find(const sp_app *app, const char *name, char *what, size_
 
 int sp__tasks_run(sp_app *app, sp__taskrec *rec)
 {
-    sp_task t = {app, rec->id, NULL, 0, ""};
+    sp_task t = {app, rec->id, NULL, 0, 0, ""};
     char what[256];
     sp_task_fn fn = sp__tasks_find(app, rec->name, what, sizeof(what));
     rec->pid = (int)getpid();
@@ -136,8 +147,10 @@ int sp__tasks_run(sp_app *app, sp__taskrec *rec)
     int rc = fn(&t, rec->body, rec->len);
     if (rc != SP_OK && t.error[0] == '\0')
         snprintf(t.error, sizeof(t.error), "the task returned %d (%s)", rc, sp_strerror(rc));
-    if (write_state(app, rec, rc == SP_OK ? SP_TASK_DONE : SP_TASK_FAILED, t.result, t.result_len,
-                    rc == SP_OK ? "" : t.error) != SP_OK)
+    sp__taskrec done = *rec;
+    done.flags = t.result_flags;
+    if (write_result(app, &done, rc == SP_OK ? SP_TASK_DONE : SP_TASK_FAILED, t.result,
+                     t.result_len, rc == SP_OK ? "" : t.error) != SP_OK)
         sp_log(SP_LOG_ERROR, "task %s (%s): cannot record its result", rec->id, rec->name);
     free(t.result);
     return rc;
@@ -310,7 +323,14 @@ SP_EXPORT int sp_task_submit(sp_app *app, const char *name, const void *payload,
 
 SP_EXPORT int sp_task_status(sp_app *app, const char *id, sp_task_info *out)
 {
+    return sp_task_status_flags(app, id, out, NULL);
+}
+
+SP_EXPORT int sp_task_status_flags(sp_app *app, const char *id, sp_task_info *out, unsigned *flags)
+{
     sp__taskrec r;
+    if (flags != NULL)
+        *flags = 0;
     if (app == NULL || id == NULL || out == NULL)
         return SP_EINVAL;
     memset(out, 0, sizeof(*out));
@@ -335,6 +355,8 @@ SP_EXPORT int sp_task_status(sp_app *app, const char *id, sp_task_info *out)
         out->result = r.body; /* now the caller's */
         out->result_len = r.len;
         r.body = NULL;
+        if (flags != NULL && (r.flags & SP__REC_RESULT_JSON))
+            *flags |= SP_TASK_RESULT_JSON;
     }
     sp__rec_free(&r);
     return SP_OK;
@@ -369,7 +391,18 @@ SP_EXPORT int sp_task_set_result(sp_task *t, const void *data, size_t len)
     free(t->result);
     t->result = copy;
     t->result_len = len;
+    t->result_flags = 0;
     return SP_OK;
+}
+
+SP_EXPORT int sp_task_set_result_json(sp_task *t, const char *json, size_t len)
+{
+    if (t == NULL || json == NULL || !sp_json_valid(json, len))
+        return SP_EINVAL;
+    int rc = sp_task_set_result(t, json, len);
+    if (rc == SP_OK)
+        t->result_flags = SP__REC_RESULT_JSON;
+    return rc;
 }
 
 SP_EXPORT int sp_task_set_error(sp_task *t, const char *reason)

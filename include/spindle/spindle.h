@@ -48,7 +48,7 @@ extern "C" {
 
 #define SP_MODULE_MAGIC 0x53504e44u /* "SPND" */
 #define SP_ABI_MAJOR    1
-#define SP_ABI_MINOR    5
+#define SP_ABI_MINOR    6
 
 #if defined(__GNUC__)
 #define SP_EXPORT       __attribute__((visibility("default")))
@@ -117,14 +117,18 @@ typedef int (*sp_handler_fn)(sp_request *req, sp_response *res);
  * name) has every other key of its section refused at start and by
  * `spindle -t`, with file:line and the closest name; and a relative
  * SP_CONF_PATH value reaches it resolved against the folder of the ini
- * file that set it, as every path of server.ini is. */
+ * file that set it, as every path of server.ini is.  Since 1.6 a value of a
+ * key declared SP_CONF_BOOL, _INT, _SIZE or _DURATION is checked there too,
+ * with the words server.ini's own keys accept (a bad one: file:line, the
+ * key, what is accepted, exit 78); an INT is any whole number (bounds are
+ * the module's, in sp_conf_int). */
 enum sp_conf_type {
-    SP_CONF_STRING = 0, /* any text, as written */
-    SP_CONF_PATH = 1,   /* a file or folder: made absolute */
-    SP_CONF_BOOL = 2,   /* documentation only in 1.5: the module reads it */
-    SP_CONF_INT = 3,
-    SP_CONF_SIZE = 4,
-    SP_CONF_DURATION = 5
+    SP_CONF_STRING = 0,  /* any text, as written */
+    SP_CONF_PATH = 1,    /* a file or folder: made absolute */
+    SP_CONF_BOOL = 2,    /* checked since 1.6 (1.5 only listed it): sp_conf_bool */
+    SP_CONF_INT = 3,     /* a whole number: sp_conf_int */
+    SP_CONF_SIZE = 4,    /* bytes, k/m/g: sp_conf_size */
+    SP_CONF_DURATION = 5 /* s, or ms/s/m suffix: sp_conf_duration_ms */
 };
 typedef struct sp_conf_key {
     const char *name; /* NULL ends the list */
@@ -190,9 +194,27 @@ SP_EXPORT const char *sp_conf_get(const sp_section *conf, const char *key);
 /* Number of lines in the section and the i-th (key, value), in file order. */
 SP_EXPORT size_t sp_conf_count(const sp_section *conf);
 SP_EXPORT int sp_conf_at(const sp_section *conf, size_t i, const char **key, const char **value);
-/* Integer setting with default and bounds; SP_EINVAL for a bad value. */
+/* Integer setting with default and bounds; SP_EINVAL (and, since 1.6, one
+ * error-log line with file:line) for a bad value. */
 SP_EXPORT int sp_conf_int(const sp_section *conf, const char *key, long dflt, long min, long max,
                           long *out);
+
+/* (ABI 1.6) Typed settings, read with the very parsers and words of
+ * server.ini's own keys: a boolean is true/false, yes/no, on/off or 1/0 in
+ * any case; a size is bytes with an optional k, m or g (1024-based); a
+ * duration is seconds, or a number with ms, s or m.  An absent key gives
+ * dflt.  A bad value gives SP_EINVAL, *out = dflt, and one error-log line
+ * naming file:line, the key, the value and what is accepted (with
+ * conf_keys declaring the key's type, such a value already stopped the
+ * start). */
+SP_EXPORT int sp_conf_bool(const sp_section *conf, const char *key, bool dflt, bool *out);
+SP_EXPORT int sp_conf_size(const sp_section *conf, const char *key, uint64_t dflt, uint64_t *out);
+SP_EXPORT int sp_conf_duration_ms(const sp_section *conf, const char *key, uint64_t dflt,
+                                  uint64_t *out);
+/* (ABI 1.6) This worker's handler threads and the server's worker
+ * processes (threads and processes of server.ini); 0 for a NULL app. */
+SP_EXPORT int sp_app_threads(const sp_app *app);
+SP_EXPORT int sp_app_processes(const sp_app *app);
 
 /* Worker-wide pointer a module may keep (set in init_worker). */
 SP_EXPORT void sp_app_set_data(sp_app *app, const char *module, void *data);
@@ -217,9 +239,33 @@ SP_EXPORT sp_str sp_query_string(const sp_request *req); /* "x=1" or empty */
 SP_EXPORT int sp_http_version(const sp_request *req);
 SP_EXPORT sp_str sp_scheme(const sp_request *req); /* "http" or "https" */
 
-/* First query parameter called name, percent-decoded into the arena.
- * Unset (ptr NULL) when absent. */
+/* First query parameter called name, percent-decoded into the arena ('+'
+ * is a space; since 1.6 the names are compared decoded too).  Unset (ptr
+ * NULL) when absent; empty for "?name" or "?name=". */
 SP_EXPORT sp_str sp_query(sp_request *req, const char *name);
+/* (ABI 1.6) Every value of name in the query string, in order: fills up to
+ * cap views, returns the count (which may exceed cap).  '+' is a space,
+ * %XX decoded; a malformed escape is kept as written.  Names are compared
+ * decoded, as sp_query does. */
+SP_EXPORT size_t sp_query_all(sp_request *req, const char *name, sp_str *out, size_t cap);
+/* (ABI 1.6) Fields of an application/x-www-form-urlencoded body (any
+ * charset parameter), decoded as the query string is.  Unset when the body
+ * is not a form or name is absent; the first value.  A form body over 1 MiB,
+ * or of more than 10000 fields, is not decoded (every field reads unset, one
+ * warning is logged): read such a body with sp_body_read. */
+SP_EXPORT sp_str sp_form(sp_request *req, const char *name);
+SP_EXPORT size_t sp_form_all(sp_request *req, const char *name, sp_str *out, size_t cap);
+/* (ABI 1.6) Iterate every pair, decoded: the i-th of the query string / of
+ * the form, in order (a field without '=' has an empty value).  SP_ENOENT
+ * past the end. */
+SP_EXPORT int sp_query_at(sp_request *req, size_t i, sp_str *key, sp_str *value);
+SP_EXPORT int sp_form_at(sp_request *req, size_t i, sp_str *key, sp_str *value);
+
+/* (ABI 1.6) The value of cookie name, from every Cookie header (the first
+ * one wins), as sent: no percent-decoding, surrounding double quotes
+ * removed.  Unset if absent. */
+SP_EXPORT sp_str sp_cookie(sp_request *req, const char *name);
+
 /* Route parameter "{name}" of the matched pattern, percent-decoded. */
 SP_EXPORT sp_str sp_param(sp_request *req, const char *name);
 
@@ -286,6 +332,13 @@ SP_EXPORT int sp_clear_body(sp_response *res);
 /* Bytes of body so far (or sent, for a stream or a file). */
 SP_EXPORT size_t sp_body_size(const sp_response *res);
 
+/* Content-Type: a handler's explicit choice wins, a default never replaces
+ * it.  The calls below that take a content_type set it when it is not
+ * NULL (the handler chose it) and keep the one set earlier when it is
+ * NULL; sp_send_text and the JSON calls only add their default
+ * (text/plain; charset=utf-8, application/json) when none is set.  Only the
+ * core's error pages are text/plain whatever was set. */
+
 /* Status, Content-Type and a whole body in one call. */
 SP_EXPORT int sp_send(sp_response *res, int status, const char *content_type, const void *data,
                       size_t len);
@@ -306,6 +359,38 @@ SP_EXPORT int sp_send_error(sp_response *res, int status);
  * cannot be opened.  The path is used as given: check it first. */
 SP_EXPORT int sp_send_file(sp_response *res, int status, const char *content_type,
                            const char *path);
+
+/* ---- cookies (ABI 1.6) ------------------------------------------------------ */
+
+/* A cookie's attributes.  A struct tag, not a typedef: sp_cookie() is the
+ * function that reads one.  Zero-initialised = a session cookie with no
+ * attributes:  struct sp_cookie o = {.path = "/", .http_only = true}; */
+struct sp_cookie {
+    const char *path;   /* NULL: none */
+    const char *domain; /* NULL: none */
+    long max_age;       /* seconds; 0: session cookie (no Max-Age/Expires) */
+    bool secure;
+    bool http_only;
+    const char *same_site; /* "Strict", "Lax", "None" or NULL */
+};
+
+/* Add a Set-Cookie line: name=value, then Path, Domain, Max-Age and
+ * Expires (an IMF-fixdate max_age seconds from now, for clients that only
+ * know Expires), Secure, HttpOnly, SameSite, as opts asks (NULL: none).
+ * SP_EHEADER for a name that is not a token, a value outside RFC 6265
+ * cookie-octets (letters, digits and !#$%&'()*+-./:<=>?@[]^_`{|}~; wrap it
+ * in double quotes yourself or percent-encode it: spaces, commas,
+ * semicolons, backslashes and quotes are refused), or a path or domain
+ * holding ';' or a control byte; SP_EINVAL for a negative max_age, a
+ * same_site other than the three, or "None" without secure; SP_ESTATE once
+ * the headers went out. */
+SP_EXPORT int sp_set_cookie(sp_response *res, const char *name, const char *value,
+                            const struct sp_cookie *opts);
+/* Tell the client to drop a cookie: an empty value, Max-Age=0 and an
+ * Expires in the past, with the path and domain it was set with (a cookie
+ * is only replaced by one of the same name, path and domain); opts's
+ * max_age is ignored.  Same refusals as sp_set_cookie. */
+SP_EXPORT int sp_clear_cookie(sp_response *res, const char *name, const struct sp_cookie *opts);
 
 /* Streaming: send the status and headers now with chunked encoding (or
  * close-delimited for HTTP/1.0), then each sp_stream_write goes out at once.
@@ -404,6 +489,11 @@ SP_EXPORT int sp_task_submit(sp_app *app, const char *name, const void *payload,
  * long expired) id.  On SP_OK out->result is the caller's: release it with
  * sp_task_info_free. */
 SP_EXPORT int sp_task_status(sp_app *app, const char *id, sp_task_info *out);
+/* (ABI 1.6) sp_task_status, and in *flags (when not NULL) what the record
+ * says of its result: SP_TASK_RESULT_JSON if it was set by
+ * sp_task_set_result_json.  sp_task_status is this with flags NULL. */
+#define SP_TASK_RESULT_JSON 1u
+SP_EXPORT int sp_task_status_flags(sp_app *app, const char *id, sp_task_info *out, unsigned *flags);
 SP_EXPORT void sp_task_info_free(sp_task_info *info);
 /* "queued", "running", "done", "failed", "expired". */
 SP_EXPORT const char *sp_task_state_name(int state);
@@ -411,6 +501,12 @@ SP_EXPORT const char *sp_task_state_name(int state);
 /* Inside a task: set its result (copied; a later call replaces it), or the
  * reason shown when it fails. */
 SP_EXPORT int sp_task_set_result(sp_task *t, const void *data, size_t len);
+/* (ABI 1.6) A result that is one JSON value: copied like
+ * sp_task_set_result, and marked, so that /_tasks/ID shows it as JSON
+ * ("result":{...}) rather than as a string holding it.  SP_EINVAL (and
+ * the earlier result stays) unless sp_json_valid.  A later
+ * sp_task_set_result replaces it and the mark. */
+SP_EXPORT int sp_task_set_result_json(sp_task *t, const char *json, size_t len);
 SP_EXPORT int sp_task_set_error(sp_task *t, const char *reason);
 /* The task's id (valid for the call) and the app it runs in (to submit
  * follow-up tasks). */
@@ -458,6 +554,70 @@ SP_EXPORT size_t sp_base64_encode(char *dst, size_t cap, const void *src, size_t
  * encoded a piece at a time (no copy of the whole input).  SP_OK or
  * sp_write's error. */
 SP_EXPORT int sp_write_base64(sp_response *res, const void *src, size_t len);
+
+/* ---- JSON writer (ABI 1.6) -------------------------------------------------- */
+
+/* Writes a JSON document value by value; commas, quotes and escaping (the
+ * rules above) are its job.  Every call returns SP_OK or the writer's
+ * first error, which is sticky: after an error later calls do nothing and
+ * return it again, so a handler may check only sp_json_finish.  Misuse is
+ * SP_ESTATE: a value without a key inside an object, a key outside one or
+ * twice in a row, sp_json_end with nothing open (or after a key), nesting
+ * deeper than 64, a second top-level value.
+ *
+ *   sp_json *j = sp_json_response(res, 200);
+ *   sp_json_object(j);
+ *   sp_json_key(j, "id");    sp_json_int(j, 42);
+ *   sp_json_key(j, "tags");  sp_json_array(j); sp_json_cstr(j, "a"); sp_json_end(j);
+ *   sp_json_end(j);
+ *   return sp_json_finish(j);          -> {"id":42,"tags":["a"]} */
+typedef struct sp_json sp_json; /* opaque */
+
+/* Start a JSON document as the response body: drops any body written so
+ * far, sets status, and Content-Type application/json unless the handler
+ * set one.  Allocated in the request arena.  NULL on ENOMEM, a status
+ * sp_set_status refuses, or once the headers went out. */
+SP_EXPORT sp_json *sp_json_response(sp_response *res, int status);
+/* A writer into a growing heap buffer (for task results); free with
+ * sp_json_free.  NULL on ENOMEM. */
+SP_EXPORT sp_json *sp_json_buffer(void);
+/* Buffer writers only: the text so far (NUL-terminated) and its length in
+ * *len (when not NULL); NULL for a response writer.  Valid until the next
+ * call on j. */
+SP_EXPORT const char *sp_json_data(const sp_json *j, size_t *len);
+SP_EXPORT void sp_json_free(sp_json *j); /* buffer writers only; NULL ok */
+
+SP_EXPORT int sp_json_object(sp_json *j); /* { */
+SP_EXPORT int sp_json_array(sp_json *j);  /* [ */
+SP_EXPORT int sp_json_end(sp_json *j);    /* closes the innermost } or ] */
+/* Inside an object, before each value. */
+SP_EXPORT int sp_json_key(sp_json *j, const char *key);
+SP_EXPORT int sp_json_str(sp_json *j, sp_str s);       /* unset view -> null */
+SP_EXPORT int sp_json_cstr(sp_json *j, const char *s); /* NULL -> null */
+SP_EXPORT int sp_json_int(sp_json *j, int64_t v);
+SP_EXPORT int sp_json_uint(sp_json *j, uint64_t v);
+/* The shortest of 15 or 17 significant digits that reads back as v;
+ * non-finite -> SP_EINVAL. */
+SP_EXPORT int sp_json_double(sp_json *j, double v);
+SP_EXPORT int sp_json_bool(sp_json *j, bool v);
+SP_EXPORT int sp_json_null(sp_json *j);
+/* A value already encoded, written as it is: SP_EINVAL unless
+ * sp_json_valid (json NULL only with len 0, which is invalid too). */
+SP_EXPORT int sp_json_raw(sp_json *j, const char *json, size_t len);
+/* Done: SP_OK if one whole value was written, every container closed and
+ * no call failed; else the first error (SP_ESTATE for an open container or
+ * nothing written).  The writer stays valid (a buffer writer still needs
+ * sp_json_free). */
+SP_EXPORT int sp_json_finish(sp_json *j);
+
+/* Status, Content-Type application/json (unless set) and an
+ * already-encoded body (copied; not checked: see sp_json_valid). */
+SP_EXPORT int sp_send_json(sp_response *res, int status, const char *json, size_t len);
+
+/* True if len bytes are one valid JSON value (RFC 8259: UTF-8, no control
+ * bytes in strings, well-formed escapes and numbers; nesting at most 64
+ * deep), whitespace around it allowed. */
+SP_EXPORT bool sp_json_valid(const void *json, size_t len);
 
 #ifdef __cplusplus
 }

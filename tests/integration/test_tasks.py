@@ -119,8 +119,10 @@ class InProcess(unittest.TestCase):
         gate.opened.set()
         j = wait_task(self.port, task_id, ("done", "failed"))
         self.assertEqual(j["state"], "done", j)
-        result = json.loads(j["result"])
+        result = j["result"]  # set with sp_task_set_result_json: JSON, not a string holding it
+        self.assertIsInstance(result, list, j)
         self.assertEqual([(x["status"], x["bytes"]) for x in result], [(200, 100), (404, 7)])
+        self.assertEqual([x["url"] for x in result], urls.split())
 
     def test_crawl_refuses_other_hosts(self):
         r = http(self.port, "POST", "/crawl", body=b"http://example.com/\n")

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app_fixture.h"
 
@@ -203,6 +204,49 @@ Test(response, send_and_send_text)
     cr_assert_eq(sp_set_status(&rs, 99), SP_EINVAL);
     cr_assert_eq(sp_set_status(&rs, 1000), SP_EINVAL);
     cr_assert_eq(rs.status, 202);
+}
+
+/* Every call that can set a Content-Type: a content_type argument is the
+ * handler's choice and is set; NULL, and every default (text, JSON), keep
+ * the one the handler set before. */
+Test(response, a_content_type_the_handler_set_is_never_replaced_by_a_default)
+{
+    static const char page[] = "x";
+    char path[] = "/tmp/spindle-ct-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    request("GET", "/");
+#define SET_CT() cr_assert_eq(sp_set_header(&rs, "Content-Type", "application/x-mine"), SP_OK)
+#define KEPT()   ASSERT_STR(sp_response_header(&rs, "Content-Type"), "application/x-mine")
+    SET_CT();
+    cr_assert_eq(sp_send(&rs, 200, NULL, "a", 1), SP_OK);
+    KEPT();
+    cr_assert_eq(sp_send_static(&rs, 200, NULL, page, 1), SP_OK);
+    KEPT();
+    cr_assert_eq(sp_send_file(&rs, 200, NULL, path), SP_OK);
+    KEPT();
+    sp_clear_body(&rs);
+    cr_assert_eq(sp_send_text(&rs, 200, "t"), SP_OK);
+    KEPT();
+    cr_assert_eq(sp_send_json(&rs, 200, "1", 1), SP_OK);
+    KEPT();
+    cr_assert_not_null(sp_json_response(&rs, 200));
+    KEPT();
+    /* An explicit argument is the handler choosing again: it is set. */
+    cr_assert_eq(sp_send(&rs, 200, "text/html", "a", 1), SP_OK);
+    ASSERT_STR(sp_response_header(&rs, "Content-Type"), "text/html");
+    SET_CT();
+    cr_assert_eq(sp_send_file(&rs, 200, "image/png", path), SP_OK);
+    ASSERT_STR(sp_response_header(&rs, "Content-Type"), "image/png");
+    /* One Content-Type line, whatever the path. */
+    size_t n = 0;
+    for (size_t i = 0; i < rs.n_headers; i++)
+        n += sp__str_ieq(rs.headers[i].name, "Content-Type");
+    cr_assert_eq(n, 1);
+#undef SET_CT
+#undef KEPT
+    unlink(path);
 }
 
 Test(response, send_static_is_not_copied)

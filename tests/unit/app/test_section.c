@@ -11,14 +11,21 @@
  * key read as a list gives every line in order; sp_conf_int takes exactly
  * a decimal number within [min, max], bounds included, and leaves the
  * default in place when it refuses; a module without a section, or asking
- * with NULL, gets an empty section rather than a crash.
+ * with NULL, gets an empty section rather than a crash.  The typed getters
+ * (1.6) accept the very words server.ini's own keys do (the conf/ parsers),
+ * leave the default on a refusal and log file:line, the key, the value and
+ * what is accepted; sp__conf_value_check, what start and -t run on
+ * declared keys, agrees with them; sp_app_threads/_processes read the
+ * server's config.
  */
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "app/app.h"
 #include "conf/config.h"
+#include "tests/common/log_capture.h"
 
 static sp__kv items[] = {
     {"file", "/var/log/a.log", {"x.ini", 2}},
@@ -41,6 +48,7 @@ static char lmax[32];
 
 static void setup(void)
 {
+    log_capture_start(SP_LOG_ERROR);
     snprintf(lmax, sizeof lmax, "%ld", LONG_MAX);
     items[10].value = lmax;
     sections[0] = other;
@@ -50,7 +58,12 @@ static void setup(void)
     cfg.n_sections = 2;
 }
 
-TestSuite(section, .init = setup);
+static void teardown(void)
+{
+    log_capture_stop();
+}
+
+TestSuite(section, .init = setup, .fini = teardown);
 
 Test(section, a_module_gets_its_own_section_by_exact_name)
 {
@@ -162,4 +175,129 @@ Test(section, int_refusals_leave_the_default)
                      sp_conf_get(&cache, bad[i].key), bad[i].min, bad[i].max);
         cr_assert_eq(n, 77, "%s: *out is %ld, not the default", bad[i].key, n);
     }
+}
+
+/* ---- typed getters (ABI 1.6) ---------------------------------------------- */
+
+static sp__kv typed_items[] = {
+    {"t1", "true", {"m.ini", 2}},
+    {"t2", "YES", {"m.ini", 3}},
+    {"t3", "on", {"m.ini", 4}},
+    {"t4", "1", {"m.ini", 5}},
+    {"f1", "False", {"m.ini", 6}},
+    {"f2", "no", {"m.ini", 7}},
+    {"f3", "OFF", {"m.ini", 8}},
+    {"f4", "0", {"m.ini", 9}},
+    {"b", "maybe", {"m.ini", 10}},
+    {"s1", "4096", {"m.ini", 11}},
+    {"s2", "8k", {"m.ini", 12}},
+    {"s3", "2M", {"m.ini", 13}},
+    {"s4", "1g", {"m.ini", 14}},
+    {"sb", "8kb", {"m.ini", 15}},
+    {"sn", "-1", {"m.ini", 16}},
+    {"d1", "30", {"m.ini", 17}},
+    {"d2", "250ms", {"m.ini", 18}},
+    {"d3", "2m", {"m.ini", 19}},
+    {"d4", "5s", {"m.ini", 20}},
+    {"db", "1h", {"m.ini", 21}},
+    {"sbig", "99999999999999999999g", {"m.ini", 22}},
+    {"n", "12", {"m.ini", 23}},
+    {"nb", "twelve", {"m.ini", 24}},
+};
+static struct sp_section typed = {
+    "crawl", typed_items, sizeof typed_items / sizeof typed_items[0], {"m.ini", 1}};
+
+Test(section, bool_accepts_the_cores_words)
+{
+    const char *t[] = {"t1", "t2", "t3", "t4"}, *f[] = {"f1", "f2", "f3", "f4"};
+    bool v;
+    for (size_t i = 0; i < 4; i++) {
+        v = false;
+        cr_assert_eq(sp_conf_bool(&typed, t[i], false, &v), SP_OK, "%s", t[i]);
+        cr_assert(v, "%s", t[i]);
+        v = true;
+        cr_assert_eq(sp_conf_bool(&typed, f[i], true, &v), SP_OK, "%s", f[i]);
+        cr_assert(!v, "%s", f[i]);
+    }
+    cr_assert_eq(sp_conf_bool(&typed, "absent", true, &v), SP_OK);
+    cr_assert(v);
+    cr_assert_eq(sp_conf_bool(NULL, "t1", true, &v), SP_OK);
+    cr_assert(v);
+}
+
+Test(section, a_bad_value_is_einval_the_default_and_one_line)
+{
+    bool v = false;
+    uint64_t u = 0;
+    long n = 0;
+    cr_assert_eq(sp_conf_bool(&typed, "b", true, &v), SP_EINVAL);
+    cr_assert(v, "the default");
+    cr_assert(logged("m.ini:10: [module:crawl]: b: 'maybe' is not a boolean (accepted: true, "
+                     "false, yes, no, on, off, 1 or 0)"));
+    cr_assert_eq(sp_conf_size(&typed, "sb", 7, &u), SP_EINVAL);
+    cr_assert_eq(u, 7);
+    cr_assert(logged("m.ini:15: [module:crawl]: sb: '8kb' is not a size"));
+    cr_assert_eq(sp_conf_size(&typed, "sn", 7, &u), SP_EINVAL);
+    cr_assert_eq(sp_conf_size(&typed, "sbig", 7, &u), SP_EINVAL);
+    cr_assert(logged("m.ini:22: [module:crawl]: sbig: 99999999999999999999g is out of range"));
+    cr_assert_eq(sp_conf_duration_ms(&typed, "db", 9, &u), SP_EINVAL);
+    cr_assert_eq(u, 9);
+    cr_assert(logged("m.ini:21: [module:crawl]: db: '1h' is not a duration (accepted: a "
+                     "duration: seconds, or with suffix ms, s or m)"));
+    cr_assert_eq(sp_conf_int(&typed, "nb", 3, 0, 100, &n), SP_EINVAL);
+    cr_assert(logged("m.ini:24: [module:crawl]: nb: 'twelve' is not a whole number"));
+    cr_assert_eq(sp_conf_int(&typed, "n", 3, 0, 10, &n), SP_EINVAL);
+    cr_assert(logged("m.ini:23: [module:crawl]: n: '12' is out of range (accepted: an integer "
+                     "from 0 to 10)"));
+}
+
+Test(section, sizes_and_durations_as_the_core_reads_them)
+{
+    static const struct {
+        const char *key;
+        uint64_t want;
+    } sizes[] = {{"s1", 4096}, {"s2", 8192}, {"s3", 2 << 20}, {"s4", 1ull << 30}},
+      durs[] = {{"d1", 30000}, {"d2", 250}, {"d3", 120000}, {"d4", 5000}};
+    uint64_t u;
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(sp_conf_size(&typed, sizes[i].key, 0, &u), SP_OK, "%s", sizes[i].key);
+        cr_assert_eq(u, sizes[i].want, "%s: %llu", sizes[i].key, (unsigned long long)u);
+        cr_assert_eq(sp_conf_duration_ms(&typed, durs[i].key, 0, &u), SP_OK, "%s", durs[i].key);
+        cr_assert_eq(u, durs[i].want, "%s: %llu", durs[i].key, (unsigned long long)u);
+    }
+    cr_assert_eq(sp_conf_size(&typed, "absent", 123, &u), SP_OK);
+    cr_assert_eq(u, 123);
+    cr_assert_eq(sp_conf_duration_ms(&typed, "absent", 456, &u), SP_OK);
+    cr_assert_eq(u, 456);
+}
+
+/* What start and -t check on a declared key agrees with the getters. */
+Test(section, the_start_check_agrees_with_the_getters)
+{
+    char msg[256];
+    cr_assert_eq(sp__conf_value_check(SP_CONF_BOOL, "On", msg, sizeof msg), SP_OK);
+    cr_assert_eq(sp__conf_value_check(SP_CONF_BOOL, "maybe", msg, sizeof msg), SP_EINVAL);
+    cr_assert_str_eq(msg,
+                     "'maybe' is not a boolean (accepted: true, false, yes, no, on, off, 1 or 0)");
+    cr_assert_eq(sp__conf_value_check(SP_CONF_SIZE, "8K", msg, sizeof msg), SP_OK);
+    cr_assert_eq(sp__conf_value_check(SP_CONF_SIZE, "8 K", msg, sizeof msg), SP_EINVAL);
+    cr_assert_eq(sp__conf_value_check(SP_CONF_DURATION, "10ms", msg, sizeof msg), SP_OK);
+    cr_assert_eq(sp__conf_value_check(SP_CONF_DURATION, "10h", msg, sizeof msg), SP_EINVAL);
+    cr_assert_eq(sp__conf_value_check(SP_CONF_INT, "-3", msg, sizeof msg), SP_OK);
+    cr_assert_eq(sp__conf_value_check(SP_CONF_INT, "3.5", msg, sizeof msg), SP_EINVAL);
+    cr_assert_eq(sp__conf_value_check(SP_CONF_STRING, "anything", msg, sizeof msg), SP_OK);
+    cr_assert_eq(sp__conf_value_check(SP_CONF_PATH, "", msg, sizeof msg), SP_OK);
+}
+
+Test(section, threads_and_processes_from_the_config)
+{
+    sp__config c = {0};
+    sp_app a = {0};
+    c.threads = 6;
+    c.processes = 3;
+    a.cfg = &c;
+    cr_assert_eq(sp_app_threads(&a), 6);
+    cr_assert_eq(sp_app_processes(&a), 3);
+    cr_assert_eq(sp_app_threads(NULL), 0);
+    cr_assert_eq(sp_app_processes(NULL), 0);
 }

@@ -56,6 +56,38 @@ Test(taskstore, round_trip)
     free(buf);
 }
 
+/* The JSON mark travels as an optional "flags" line: a record without it
+ * (as every version before 1.6 wrote) reads as flags 0, and a record
+ * without flags is written byte for byte as before. */
+Test(taskstore, the_json_flag_round_trips_and_old_records_still_read)
+{
+    sp__taskrec r = sample(), d;
+    char *buf;
+    size_t len;
+    cr_assert_eq(sp__rec_encode(&r, &buf, &len), SP_OK);
+    cr_assert_null(memmem(buf, len, "flags", 5), "no flags line when there are none");
+    free(buf);
+    r.flags = SP__REC_RESULT_JSON;
+    cr_assert_eq(sp__rec_encode(&r, &buf, &len), SP_OK);
+    cr_assert_not_null(memmem(buf, len, "\nflags 1\n", 9));
+    cr_assert_eq(sp__rec_decode(buf, len, &d), SP_OK);
+    cr_assert_eq(d.flags, SP__REC_RESULT_JSON);
+    sp__rec_free(&d);
+    free(buf);
+    const char old[] = "spindle-task 1\nid 0123456789abcdef0123456789abcdef\nname a\nstate 2\n"
+                       "attempts 0\nspooled 0\npid 1\ncreated 1\nupdated 2\nerror \nlength 2\n\n{}";
+    cr_assert_eq(sp__rec_decode(old, sizeof(old) - 1, &d), SP_OK);
+    cr_assert_eq(d.flags, 0);
+    cr_assert_eq(d.len, 2);
+    sp__rec_free(&d);
+    /* flags of a later version are not kept */
+    const char later[] = "spindle-task 1\nid 0123456789abcdef0123456789abcdef\nname a\nflags 6\n"
+                         "length 0\n\n";
+    cr_assert_eq(sp__rec_decode(later, sizeof(later) - 1, &d), SP_OK);
+    cr_assert_eq(d.flags, 0);
+    sp__rec_free(&d);
+}
+
 Test(taskstore, short_long_and_malformed_records_are_refused)
 {
     sp__taskrec r = sample(), d;
