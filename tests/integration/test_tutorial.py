@@ -84,6 +84,8 @@ class Tutorial(unittest.TestCase):
         self.assertIn('{"id":"42"}', out)
         self.assertIn("HTTP/1.1 202", out)
         self.assertIn('"name":"shop.count"', out)
+        self.assertIn('{"name":"a new item"}', out)
+        self.assertIn('"result":{"words":3}', out)
         self.assertIn('"message":"Hello, edited"', out)
         self.assertIn('{"id":"7"}', out)
         project = os.path.join(self.work, "shop")
