@@ -446,7 +446,15 @@ static int send_wrapped(call *c, file_wrapper *fw)
 
 /* ---- one request ------------------------------------------------------------- */
 
-static int iterate(call *c, PyObject *result, const char *what)
+/* "GET /path" for log lines: made only when one is written. */
+static const char *req_line(const call *c, char *buf, size_t cap)
+{
+    sp_str m = sp_method(c->req), p = sp_path(c->req);
+    snprintf(buf, cap, "%.*s %.*s", SP_STR_ARGS(m), (int)(p.len > 120 ? 120 : p.len), p.ptr);
+    return buf;
+}
+
+static int iterate(call *c, PyObject *result)
 {
     PyObject *it = PyObject_GetIter(result), *item;
     if (it == NULL)
@@ -472,13 +480,15 @@ static int iterate(call *c, PyObject *result, const char *what)
         return -1;
     if (!c->sent && apply(c) != 0)
         return -1;
+    char what[160];
     if (c->length >= 0 && c->written < (uint64_t)c->length && !c->streaming)
         sp_log(SP_LOG_WARN, "wsgi: %s: Content-Length %lld, but the application sent %llu bytes",
-               what, (long long)c->length, (unsigned long long)c->written);
+               req_line(c, what, sizeof(what)), (long long)c->length,
+               (unsigned long long)c->written);
     return 0;
 }
 
-static void close_result(PyObject *result, const char *what)
+static void close_result(const call *c, PyObject *result)
 {
     PyObject *exc_t, *exc_v, *exc_tb;
     PyErr_Fetch(&exc_t, &exc_v, &exc_tb); /* close() runs even while one is pending */
@@ -488,44 +498,42 @@ static void close_result(PyObject *result, const char *what)
     } else {
         PyObject *r = PyObject_CallNoArgs(close);
         Py_DECREF(close);
+        char what[160];
         if (r == NULL)
-            sp__wsgi_log_exception(SP_LOG_ERROR, what);
+            sp__wsgi_log_exception(SP_LOG_ERROR, req_line(c, what, sizeof(what)));
         Py_XDECREF(r);
     }
     PyErr_Restore(exc_t, exc_v, exc_tb);
 }
 
 /* The application failed: log it; a 500 if nothing went out yet. */
-static int failed(call *c, const char *what)
+static int failed(call *c)
 {
     if (c->failed) {
         PyErr_Clear(); /* the client left: nothing to tell anyone */
         return c->failed;
     }
-    sp__wsgi_log_exception(SP_LOG_ERROR, what);
+    char what[160];
+    sp__wsgi_log_exception(SP_LOG_ERROR, req_line(c, what, sizeof(what)));
     if (c->sent && (c->streaming || c->res == NULL))
         return SP_EIO;
     unapply(c);
     return 500;
 }
 
-static int respond(call *c, PyObject *result, const char *what)
+static int respond(call *c, PyObject *result)
 {
     int rc = 0;
     if (Py_IS_TYPE(result, &sp__wsgi_file_wrapper_type))
         rc = send_wrapped(c, (file_wrapper *)result);
     if (rc == 0)
-        rc = iterate(c, result, what) == 0 ? 1 : -1;
-    close_result(result, what);
-    return rc < 0 ? failed(c, what) : c->failed;
+        rc = iterate(c, result) == 0 ? 1 : -1;
+    close_result(c, result);
+    return rc < 0 ? failed(c) : c->failed;
 }
 
 int sp__wsgi_run(sp_request *req, sp_response *res)
 {
-    char what[160];
-    sp_str m = sp_method(req), p = sp_path(req);
-    snprintf(what, sizeof(what), "%.*s %.*s", SP_STR_ARGS(m), (int)(p.len > 120 ? 120 : p.len),
-             p.ptr);
     call *c = PyObject_New(call, &sp__wsgi_call_type);
     if (c == NULL) {
         PyErr_Clear();
@@ -546,9 +554,9 @@ int sp__wsgi_run(sp_request *req, sp_response *res)
     PyObject *result =
         sr ? PyObject_CallFunctionObjArgs(sp__wsgi_self.callable, env, sr, NULL) : NULL;
     if (result == NULL) {
-        rc = failed(c, what);
+        rc = failed(c);
     } else {
-        rc = respond(c, result, what);
+        rc = respond(c, result);
         Py_DECREF(result);
     }
     if (input)
