@@ -8,14 +8,16 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import threading
 import unittest
 
-from spindle_harness import (BUILD, EX_CONFIG, Conn, Server, build_request, connect, free_port,
-                             get, http, read_until_close, run_binary, wait_until, write_temp_ini)
+from spindle_harness import (BIN, BUILD, EX_CONFIG, Conn, Server, build_request, connect, free_port,
+                             get, http, read_until_close, run_binary, wait_until, write_temp_ini,
+                             _die_with_parent)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 APPS = os.path.normpath(os.path.join(HERE, "..", "wsgi"))
@@ -456,6 +458,55 @@ class Reload(unittest.TestCase):
             self.assertTrue(wait_until(lambda: len(set(s.workers()) - old) == 2 and
                                        not old & set(s.workers()), 20.0), s.log()[-2000:])
             self.assertEqual(get(s.port, "/").body, b"version two")
+
+
+class DevMode(unittest.TestCase):
+
+    def test_spindle_dev_reloads_on_a_py_save(self):
+        """spindle dev serves the ini's folder; saving a .py there (an
+        editor's write beside and rename over) reloads the workers."""
+        d = tempfile.mkdtemp(prefix="spindle-wsgi-dev-")
+        self.addCleanup(shutil.rmtree, d, True)
+        port = free_port()
+        with open(os.path.join(d, "server.ini"), "w") as f:
+            f.write("[server]\nlisten = 127.0.0.1:%d\nprocesses = 1\nthreads = 2\n"
+                    "[app]\nmodule = %s\n[module:wsgi]\napp = devapp:application\n"
+                    "pythonpath = .\n" % (port, WSGI))
+        app = os.path.join(d, "devapp.py")
+
+        def save(text):
+            with open(app + ".swp", "w") as f:
+                f.write("def application(environ, start_response):\n"
+                        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                        "    return [%r]\n" % text.encode())
+            os.rename(app + ".swp", app)
+
+        def body():
+            try:
+                return get(port, "/").body
+            except OSError:
+                return None
+
+        save("before the edit")
+        log = open(os.path.join(d, "dev.log"), "w")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen([BIN, "dev", "server.ini"], cwd=d, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, preexec_fn=_die_with_parent)
+
+        def kill():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.addCleanup(kill)
+
+        def output():
+            with open(os.path.join(d, "dev.log"), errors="replace") as f:
+                return f.read()
+        self.assertTrue(wait_until(lambda: body() == b"before the edit", 30.0), output())
+        save("after the edit, longer")
+        self.assertTrue(wait_until(lambda: body() == b"after the edit, longer", 60.0), output())
+        self.assertIn("devapp.py changed", output())
 
 
 if __name__ == "__main__":
