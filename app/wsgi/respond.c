@@ -123,7 +123,8 @@ static int parse_status(PyObject *status)
 }
 
 /* One (name, value) pair: both str, Latin-1, a token and a clean value.
- * Content-Length is read into *length. */
+ * Content-Length is read into *length.  1: a header to send; 0: one that
+ * is the server's (Content-Length, hop-by-hop), dropped; -1: refused. */
 static int check_header(PyObject *pair, int64_t *length)
 {
     PyObject *name, *value;
@@ -161,26 +162,33 @@ static int check_header(PyObject *pair, int64_t *length)
             return -1;
         }
         *length = len;
+        return 0; /* spindle frames the body itself */
     }
-    return 0;
+    return hop_by_hop(n) ? 0 : 1;
 }
 
 /* ---- handing the answer to spindle ---------------------------------------- */
 
+/* ASCII text is its own UTF-8, held by the str: no copy.  Other Latin-1
+ * text is encoded to its bytes. */
+static const char *latin1(PyObject *text, PyObject **keep)
+{
+    *keep = NULL;
+    if (PyUnicode_IS_ASCII(text))
+        return PyUnicode_AsUTF8(text);
+    *keep = PyUnicode_AsLatin1String(text);
+    return *keep ? PyBytes_AS_STRING(*keep) : NULL;
+}
+
 static int latin1_header(sp_response *res, PyObject *pair)
 {
-    PyObject *n = PyUnicode_AsLatin1String(PyTuple_GET_ITEM(pair, 0));
-    PyObject *v = n ? PyUnicode_AsLatin1String(PyTuple_GET_ITEM(pair, 1)) : NULL;
-    int rc = SP_ENOMEM;
-    if (v != NULL) {
-        const char *name = PyBytes_AS_STRING(n);
-        if (strcasecmp(name, "Content-Length") == 0 || hop_by_hop(name))
-            rc = SP_OK;
-        else
-            rc = sp_add_header(res, name, PyBytes_AS_STRING(v));
-    }
-    Py_XDECREF(n);
-    Py_XDECREF(v);
+    PyObject *kn, *kv;
+    const char *name = latin1(PyTuple_GET_ITEM(pair, 0), &kn);
+    const char *value = name ? latin1(PyTuple_GET_ITEM(pair, 1), &kv) : NULL;
+    int rc = value ? sp_add_header(res, name, value) : SP_ENOMEM;
+    Py_XDECREF(kn);
+    if (name)
+        Py_XDECREF(kv);
     return rc;
 }
 
@@ -293,15 +301,18 @@ static PyObject *start_response(call *c, PyObject *args)
     int code = parse_status(status);
     if (code < 0)
         return NULL;
-    PyObject *list = PySequence_List(headers);
+    PyObject *given = PySequence_Fast(headers, "headers must be a list of (name, value) tuples");
+    PyObject *list = given ? PyList_New(0) : NULL;
+    int64_t length = -1;
+    for (Py_ssize_t i = 0; list && i < PySequence_Fast_GET_SIZE(given); i++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(given, i);
+        int keep = check_header(pair, &length);
+        if (keep < 0 || (keep && PyList_Append(list, pair) != 0))
+            Py_CLEAR(list);
+    }
+    Py_XDECREF(given);
     if (list == NULL)
         return NULL;
-    int64_t length = -1;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++)
-        if (check_header(PyList_GET_ITEM(list, i), &length) != 0) {
-            Py_DECREF(list);
-            return NULL;
-        }
     Py_XSETREF(c->headers, list);
     c->code = code;
     c->length = length;
