@@ -210,7 +210,7 @@ static int run_task(sp_task *t, const void *payload, size_t len)
     if (text == NULL)
         sp_task_set_error(t, error);
     else
-        rc = sp_task_set_result(t, text, (size_t)n);
+        rc = sp_task_set_result_json(t, text, (size_t)n); /* ABI 1.6: an object in /_tasks/ID */
     PyEval_RestoreThread(ts);
     Py_XDECREF(out);
     sp__wsgi_leave();

@@ -205,12 +205,12 @@ class Direct(DjangoBase):
         st = self.poll(location)
         self.assertEqual(st["state"], "done", st)
         self.assertEqual(st["name"], "shop.jobs:add")
-        self.assertEqual(json.loads(st["result"])["sum"], 15)
+        self.assertEqual(st["result"]["sum"], 15)  # JSON results come back as JSON
 
     def test_spooled_python_task(self):
         st = self.poll(self.submit("numbers=1,1&spool=1"))
         self.assertEqual(st["state"], "done", st)
-        result = json.loads(st["result"])
+        result = st["result"]
         self.assertEqual(result["sum"], 2)
         self.assertIn("spooler", cmdline(result["pid"]),
                       "a spooled task runs in a spooler, not a worker")
