@@ -9,15 +9,43 @@
 #include "app/tasks/record.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAGIC "spindle-task 1\n"
+
+static char machine[SP__MACHINE_MAX];
+static pthread_once_t machine_once = PTHREAD_ONCE_INIT;
+
+static void read_machine(void)
+{
+    char boot[64] = "";
+    struct stat st = {0};
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f != NULL) {
+        if (fgets(boot, sizeof(boot), f) == NULL)
+            boot[0] = '\0';
+        boot[strcspn(boot, "\n")] = '\0';
+        fclose(f);
+    }
+    if (stat("/proc/self/ns/pid", &st) != 0)
+        st.st_ino = 0;
+    snprintf(machine, sizeof(machine), "%s:%lu", boot[0] ? boot : "unknown",
+             (unsigned long)st.st_ino);
+}
+
+const char *sp__machine_id(void)
+{
+    pthread_once(&machine_once, read_machine);
+    return machine;
+}
 
 int64_t sp__unix_ms(void)
 {
@@ -60,6 +88,13 @@ bool sp__task_id_ok(const char *id)
     return strlen(id) == 32 && strspn(id, "0123456789abcdef") == 32;
 }
 
+/* What sp__machine_id makes: 1-79 of hex digits, '-', ':' and digits. */
+static bool machine_ok(const char *m)
+{
+    size_t n = strlen(m);
+    return n > 0 && n < SP__MACHINE_MAX && strspn(m, "0123456789abcdefunknow-:") == n;
+}
+
 int sp__rec_encode(const sp__taskrec *r, char **out, size_t *outlen)
 {
     char head[1024], error[sizeof(r->error)];
@@ -67,14 +102,16 @@ int sp__rec_encode(const sp__taskrec *r, char **out, size_t *outlen)
     for (char *c = error; *c; c++)
         if (*c == '\n' || *c == '\r')
             *c = ' ';
-    char flags[32] = "";
+    char flags[32] = "", where[SP__MACHINE_MAX + 16] = "";
     if (r->flags != 0)
         snprintf(flags, sizeof(flags), "flags %u\n", r->flags);
+    if (machine_ok(r->machine))
+        snprintf(where, sizeof(where), "machine %s\n", r->machine);
     int n = snprintf(head, sizeof(head),
                      MAGIC "id %s\nname %s\nstate %d\nattempts %d\nspooled %d\npid %d\n"
-                           "created %" PRId64 "\nupdated %" PRId64 "\nerror %s\n%slength %zu\n\n",
-                     r->id, r->name, r->state, r->attempts, r->spooled, r->pid, r->created_ms,
-                     r->updated_ms, error, flags, r->len);
+                           "%screated %" PRId64 "\nupdated %" PRId64 "\nerror %s\n%slength %zu\n\n",
+                     r->id, r->name, r->state, r->attempts, r->spooled, r->pid, where,
+                     r->created_ms, r->updated_ms, error, flags, r->len);
     if (n < 0 || (size_t)n >= sizeof(head))
         return SP_EINVAL;
     char *buf = malloc((size_t)n + r->len);
@@ -99,6 +136,8 @@ static int header(sp__taskrec *r, const char *key, const char *val, size_t *leng
         return sp__task_name_ok(val) ? (strcpy(r->name, val), *have |= 2, 0) : -1;
     if (strcmp(key, "error") == 0)
         return snprintf(r->error, sizeof(r->error), "%s", val), 0;
+    if (strcmp(key, "machine") == 0)
+        return machine_ok(val) ? (snprintf(r->machine, sizeof(r->machine), "%s", val), 0) : -1;
     if (*val)
         v = strtoll(val, &end, 10);
     if (*val == '\0' || *end != '\0' || v < 0)

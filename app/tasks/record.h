@@ -20,6 +20,7 @@
 #include "spindle/spindle.h"
 
 #define SP__TASK_NAME_MAX 128
+#define SP__MACHINE_MAX   80
 
 /* Record flags (the "flags" header line, absent when 0: records of
  * versions without it read as 0, and those versions skip the line). */
@@ -32,6 +33,8 @@ typedef struct sp__taskrec {
     int attempts; /* runs that ended with the spooler dead */
     int spooled;
     int pid; /* in-process: the worker that holds it (liveness); spooled: the spooler */
+    /* the machine pid belongs to (sp__machine_id); "" in older records */
+    char machine[SP__MACHINE_MAX];
     int64_t created_ms, updated_ms;
     char error[256];
     unsigned flags;      /* SP__REC_* */
@@ -51,6 +54,10 @@ void sp__task_new_id(char id[SP_TASK_ID_LEN]);
 bool sp__task_id_ok(const char *id);
 /* 1-127 of letters, digits, '_', '.', '-', ':'. */
 bool sp__task_name_ok(const char *name);
+/* This boot of this machine and its pid namespace ("BOOT_ID:PIDNS"): where
+ * a pid means something.  Instances sharing a store run on other machines,
+ * where a pid of ours names nobody, or someone else.  Read once. */
+const char *sp__machine_id(void);
 /* Wall-clock unix milliseconds: the times records carry. */
 int64_t sp__unix_ms(void);
 

@@ -50,7 +50,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -320,25 +319,6 @@ static void lease_key(const sp__config *cfg, char *buf, size_t len, int master_p
     snprintf(buf, len, "spindle:lease:%s:%d", cfg->instance, master_pid);
 }
 
-/* The lease's value: this boot of this machine and its pid namespace, so a
- * master starting here can tell a lease left by a master killed here (whose
- * pid is gone) from the lease of a live instance elsewhere of the same
- * name. */
-static void machine_id(char *buf, size_t len)
-{
-    char boot[64] = "?";
-    struct stat st = {0};
-    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
-    if (f != NULL) {
-        if (fgets(boot, sizeof(boot), f) == NULL)
-            strcpy(boot, "?");
-        boot[strcspn(boot, "\n")] = '\0';
-        fclose(f);
-    }
-    stat("/proc/self/ns/pid", &st);
-    snprintf(buf, len, "%s:%lu", boot, (unsigned long)st.st_ino);
-}
-
 static void forget_if_empty(const sp__config *cfg, const char *key)
 {
     redisReply *n = command(cfg, "LLEN %s", key);
@@ -388,16 +368,15 @@ static void recover_list(const sp__config *cfg, const char *key, const char *why
  * never while a live instance of the same name elsewhere renews it. */
 static bool master_gone(const sp__config *cfg, int master)
 {
-    char key[256], here[128];
+    char key[256];
     lease_key(cfg, key, sizeof(key), master);
     redisReply *rep = command(cfg, "GET %s", key);
     if (rep == NULL)
         return false;
     bool gone = rep->type == REDIS_REPLY_NIL;
-    if (!gone && rep->type == REDIS_REPLY_STRING) {
-        machine_id(here, sizeof(here));
-        gone = strcmp(rep->str, here) == 0 && kill(master, 0) != 0 && errno == ESRCH;
-    }
+    /* the lease's value is its master's sp__machine_id */
+    if (!gone && rep->type == REDIS_REPLY_STRING)
+        gone = strcmp(rep->str, sp__machine_id()) == 0 && kill(master, 0) != 0 && errno == ESRCH;
     freeReplyObject(rep);
     return gone;
 }
@@ -427,10 +406,9 @@ static void recover_lists(const sp__config *cfg, int pid, const char *why, sp__o
  * lease lapsed, a few per tick, and settle their tasks. */
 static void spool_lease(const sp__config *cfg, sp__orphan_fn *settle)
 {
-    char lease[256], mine[256], here[128], why[512];
+    char lease[256], mine[256], why[512];
     lease_key(cfg, lease, sizeof(lease), (int)getpid());
-    machine_id(here, sizeof(here));
-    redisReply *rep = command(cfg, "SET %s %s PX %d", lease, here, cfg->task_lease_ms);
+    redisReply *rep = command(cfg, "SET %s %s PX %d", lease, sp__machine_id(), cfg->task_lease_ms);
     if (rep == NULL)
         return;
     freeReplyObject(rep);

@@ -8,15 +8,18 @@
  * that is ahead of the work.
  *
  * An in-process task belongs to one worker; if that worker dies, the task
- * is gone, and its state (which names the worker's pid) reads as failed
- * once the pid is gone rather than "running" forever.  Durable work goes
- * through the spool (SP_TASK_SPOOL).
+ * is gone, and its state (which names the worker's pid and machine) reads
+ * as failed once the pid is gone rather than "running" forever.  Polled on
+ * another machine (instances sharing a Redis store), where that pid means
+ * nothing, the state reads as written.  Durable work goes through the
+ * spool (SP_TASK_SPOOL).
  */
 #include "app/tasks/tasks.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +141,7 @@ int sp__tasks_run(sp_app *app, sp__taskrec *rec)
     char what[256];
     sp_task_fn fn = sp__tasks_find(app, rec->name, what, sizeof(what));
     rec->pid = (int)getpid();
+    snprintf(rec->machine, sizeof(rec->machine), "%s", sp__machine_id());
     if (fn == NULL) {
         sp_log(SP_LOG_ERROR, "task %s: %s", rec->id, what);
         write_state(app, rec, SP_TASK_FAILED, NULL, 0, what);
@@ -306,6 +310,7 @@ SP_EXPORT int sp_task_submit(sp_app *app, const char *name, const void *payload,
     snprintf(r->name, sizeof(r->name), "%s", name);
     r->spooled = spool;
     r->pid = spool ? 0 : (int)getpid();
+    snprintf(r->machine, sizeof(r->machine), "%s", spool ? "" : sp__machine_id());
     r->created_ms = r->updated_ms = sp__unix_ms();
     if (len)
         memcpy(r->body, payload, len);
@@ -320,6 +325,13 @@ SP_EXPORT int sp_task_submit(sp_app *app, const char *name, const void *payload,
 }
 
 /* ---- reading ------------------------------------------------------------- */
+
+/* Does r's pid belong to this machine (and pid namespace)?  Only then can
+ * its liveness be checked here; a record of an older version names none. */
+static bool here(const sp__taskrec *r)
+{
+    return r->machine[0] == '\0' || strcmp(r->machine, sp__machine_id()) == 0;
+}
 
 SP_EXPORT int sp_task_status(sp_app *app, const char *id, sp_task_info *out)
 {
@@ -342,8 +354,8 @@ SP_EXPORT int sp_task_status_flags(sp_app *app, const char *id, sp_task_info *ou
     if (r.state >= SP_TASK_DONE && r.updated_ms + app->cfg->task_result_ttl_ms < sp__unix_ms()) {
         out->state = SP_TASK_EXPIRED;
         sp__rec_free(&r);
-    } else if (r.state < SP_TASK_DONE && !r.spooled && r.pid > 0 && kill(r.pid, 0) != 0 &&
-               errno == ESRCH) {
+    } else if (r.state < SP_TASK_DONE && !r.spooled && r.pid > 0 && here(&r) &&
+               kill(r.pid, 0) != 0 && errno == ESRCH) {
         out->state = SP_TASK_FAILED;
         snprintf(out->error, sizeof(out->error), "worker %d died before the task finished", r.pid);
     }

@@ -7,7 +7,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app/app.h"
 #include "app/tasks/store.h"
@@ -119,6 +121,42 @@ Test(tasks, failure_reason_and_unknown_ids)
     sp_task_info_free(&info);
     cr_assert_eq(sp_task_status(app, "0123456789abcdef0123456789abcdef", &info), SP_ENOENT);
     cr_assert_eq(sp_task_status(app, "short", &info), SP_ENOENT);
+}
+
+/* A pid that no process has: a child that exited and was reaped. */
+static int dead_pid(void)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    cr_assert_gt(pid, 0);
+    cr_assert_eq(waitpid(pid, NULL, 0), pid);
+    return (int)pid;
+}
+
+/* An in-process task whose worker is gone reads as failed here; written on
+ * another machine (a store shared through Redis), its pid says nothing
+ * here, and the state reads as written. */
+Test(tasks, a_dead_worker_is_judged_only_on_its_own_machine)
+{
+    sp__taskrec r = {.state = SP_TASK_RUNNING, .pid = dead_pid()};
+    sp_task_info info;
+    sp__task_new_id(r.id);
+    strcpy(r.name, "block");
+    r.created_ms = r.updated_ms = sp__unix_ms();
+    strcpy(r.machine, sp__machine_id());
+    cr_assert_eq(sp__state_write(&cfg, &r), SP_OK);
+    cr_assert_eq(state_of(r.id, &info), SP_TASK_FAILED);
+    cr_assert(strstr(info.error, "died before the task finished") != NULL, "%s", info.error);
+    sp_task_info_free(&info);
+    strcpy(r.machine, "0e3f7a52-1c6b-4d0e-9a57-2b8c1f6d4e90:4026531836");
+    cr_assert_eq(sp__state_write(&cfg, &r), SP_OK);
+    cr_assert_eq(state_of(r.id, &info), SP_TASK_RUNNING);
+    sp_task_info_free(&info);
+    r.machine[0] = '\0'; /* a record from before machines were written: judged here */
+    cr_assert_eq(sp__state_write(&cfg, &r), SP_OK);
+    cr_assert_eq(state_of(r.id, &info), SP_TASK_FAILED);
+    sp_task_info_free(&info);
 }
 
 Test(tasks, results_expire)

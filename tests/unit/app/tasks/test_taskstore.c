@@ -31,6 +31,7 @@ static sp__taskrec sample(void)
     sp__task_new_id(r.id);
     strcpy(r.name, "mod:fn");
     strcpy(r.error, "line one\nline two");
+    strcpy(r.machine, sp__machine_id());
     return r;
 }
 
@@ -48,6 +49,7 @@ Test(taskstore, round_trip)
     cr_assert_eq(d.attempts, 2);
     cr_assert_eq(d.spooled, 1);
     cr_assert_eq(d.pid, 42);
+    cr_assert_str_eq(d.machine, sp__machine_id());
     cr_assert_eq(d.created_ms, 1700000000123);
     cr_assert_eq(d.updated_ms, 1700000000456);
     cr_assert_eq(d.len, r.len);
@@ -109,6 +111,24 @@ Test(taskstore, short_long_and_malformed_records_are_refused)
     const char *bad_name = "spindle-task 1\nid 0123456789abcdef0123456789abcdef\nname a b\n"
                            "length 0\n\n";
     cr_assert_eq(sp__rec_decode(bad_name, strlen(bad_name), &d), SP_EINVAL);
+    const char *bad_machine = "spindle-task 1\nid 0123456789abcdef0123456789abcdef\nname a\n"
+                              "machine ../x\nlength 0\n\n";
+    cr_assert_eq(sp__rec_decode(bad_machine, strlen(bad_machine), &d), SP_EINVAL);
+}
+
+/* Where a pid means something: this boot and pid namespace, the same for
+ * every call; a record from before the field names none. */
+Test(taskstore, machine_ids)
+{
+    const char *m = sp__machine_id();
+    cr_assert(strlen(m) > 2 && strchr(m, ':') != NULL, "%s", m);
+    cr_assert_eq(sp__machine_id(), m);
+    const char *old = "spindle-task 1\nid 0123456789abcdef0123456789abcdef\nname a\n"
+                      "pid 7\nlength 0\n\n";
+    sp__taskrec d;
+    cr_assert_eq(sp__rec_decode(old, strlen(old), &d), SP_OK);
+    cr_assert_str_eq(d.machine, "");
+    sp__rec_free(&d);
 }
 
 Test(taskstore, unknown_keys_from_a_later_version_are_ignored)
