@@ -185,10 +185,10 @@ SP_EXPORT int sp_conf_duration_ms(const sp_section *conf, const char *key, uint6
 
 SP_EXPORT int sp_app_threads(const sp_app *app)
 {
-    return app && app->cfg ? app->cfg->threads : 0;
+    return app && app->cfg ? sp__threads_cap(app->cfg) : 0;
 }
 
 SP_EXPORT int sp_app_processes(const sp_app *app)
 {
-    return app && app->cfg ? app->cfg->processes : 0;
+    return app && app->cfg ? sp__processes_cap(app->cfg) : 0;
 }

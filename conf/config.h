@@ -83,8 +83,15 @@ typedef struct sp__config {
     /* [server] */
     sp__listen *listen;
     size_t n_listen;
-    int processes;
-    int threads;
+    int processes;         /* 0 = auto: processes_min .. sp__processes_cap */
+    int processes_min;     /* 0 = SP__PROCESSES_MIN */
+    int processes_max;     /* 0 = one per CPU, at least 2 */
+    int processes_busy_ms; /* saturated this long: one worker more */
+    int processes_idle_ms; /* one fewer enough this long: one retired */
+    int threads;           /* 0 = auto: sp__threads_min .. sp__threads_cap */
+    int threads_min;       /* 0 = SP__THREADS_MIN */
+    int threads_max;       /* 0 = SP__THREADS_MAX */
+    int threads_idle_ms;   /* an auto thread idle this long stops */
     int backlog;
     int request_queue;        /* per-worker queue bound; 0 = 4 x threads */
     size_t limit_uri;         /* bytes of request target */
@@ -185,6 +192,29 @@ int sp__config_load(sp__config *cfg, int argc, char **argv, enum sp__action *act
                     size_t errlen);
 
 /* Read only an ini file (no CLI): used by tests and by reload. */
+/* threads = auto and processes = auto (docs/operations.md): the bounds a
+ * worker and the master size themselves within.  For a fixed setting, min
+ * and cap are that number. */
+#define SP__THREADS_MIN   2
+#define SP__THREADS_MAX   64
+#define SP__PROCESSES_MIN 1
+static inline int sp__threads_cap(const sp__config *cfg)
+{
+    return cfg->threads ? cfg->threads : cfg->threads_max ? cfg->threads_max : SP__THREADS_MAX;
+}
+static inline int sp__threads_min(const sp__config *cfg)
+{
+    return cfg->threads ? cfg->threads : cfg->threads_min ? cfg->threads_min : SP__THREADS_MIN;
+}
+static inline int sp__processes_min(const sp__config *cfg)
+{
+    return cfg->processes       ? cfg->processes
+           : cfg->processes_min ? cfg->processes_min
+                                : SP__PROCESSES_MIN;
+}
+/* processes-max, or one per CPU (at least 2, at least processes-min). */
+int sp__processes_cap(const sp__config *cfg);
+
 int sp__config_load_file(sp__config *cfg, const char *path, char *err, size_t errlen);
 
 void sp__config_free(sp__config *cfg);

@@ -194,6 +194,8 @@ static const char *scalar_text(const sp__config *cfg, const sp__option *o, char 
     case SP__T_ENUM:
         return choice_text(o->choices, *(const int *)at, buf, len);
     default:
+        if (o->type == SP__T_INT && o->choices != NULL && *(const int *)at == 0)
+            return o->choices; /* the word that stands for 0: "auto" */
         snprintf(buf, len, "%d", *(const int *)at);
         return buf;
     }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf/crontab.h"
 #include "conf/ini.h"
@@ -52,18 +53,40 @@ static const sp__option options[] = {
      "Where to accept connections.  A host name is resolved when the config is read; *:port "
      "or :port means every IPv4 address.  Prefix uwsgi:// to speak the uwsgi protocol (nginx "
      "uwsgi_pass) instead of HTTP.  At least one is required."},
-    INT_OPT("processes", SP__SEC_SERVER, processes, 1, 1024, "2", "2",
-            "Worker processes the master forks; each serves requests on its own."),
-    INT_OPT("threads", SP__SEC_SERVER, threads, 1, 1024, "8", "8",
-            "Handler threads per worker: processes x threads requests run at once.  Short "
-            "requests run on the thread holding the IO loop instead, while a handler thread is "
-            "free (docs/operations.md, \"Where requests run\")."),
+    {"processes", SP__SEC_SERVER, SP__T_INT, AT(processes), 1, 1024, "2", "auto", "2",
+     "Worker processes the master forks; each serves requests on its own.  auto: the master "
+     "adds a worker while all are saturated and retires one that idles, between "
+     "processes-min and processes-max (docs/operations.md, \"processes = auto\")."},
+    INT_OPT("processes-min", SP__SEC_SERVER, processes_min, 0, 1024, "0", NULL,
+            "With processes = auto: the fewest workers, started at once; 0 means 1."),
+    INT_OPT("processes-max", SP__SEC_SERVER, processes_max, 0, 1024, "0", NULL,
+            "With processes = auto: the most workers; 0 means one per CPU (at least 2)."),
+    TIME_OPT("processes-busy", processes_busy_ms, "1s",
+             "With processes = auto: how long every worker must be saturated before one is "
+             "added; also the pause after each change."),
+    TIME_OPT("processes-idle", processes_idle_ms, "60s",
+             "With processes = auto: how long one worker fewer must have been enough before an "
+             "idle one is retired (gracefully, like a reload)."),
+    {"threads", SP__SEC_SERVER, SP__T_INT, AT(threads), 1, 1024, "8", "auto", "8",
+     "Handler threads per worker: processes x threads requests run at once.  Short requests "
+     "run on the thread holding the IO loop instead, while a handler thread is free "
+     "(docs/operations.md, \"Where requests run\").  auto: a worker starts a thread while "
+     "requests wait and every thread is busy, and stops one that idles, between threads-min "
+     "and threads-max."},
+    INT_OPT("threads-min", SP__SEC_SERVER, threads_min, 0, 1024, "0", NULL,
+            "With threads = auto: handler threads a worker keeps however idle; 0 means 2."),
+    INT_OPT("threads-max", SP__SEC_SERVER, threads_max, 0, 1024, "0", NULL,
+            "With threads = auto: the most handler threads per worker; 0 means 64."),
+    TIME_OPT("threads-idle", threads_idle_ms, "30s",
+             "With threads = auto: a handler thread that took no request for this long stops "
+             "(never below threads-min)."),
     INT_OPT("backlog", SP__SEC_SERVER, backlog, 1, 65535, "1024", NULL,
             "Pending-connection queue of each listen socket (listen(2)); the kernel caps it at "
             "net.core.somaxconn."),
     INT_OPT("request-queue", SP__SEC_SERVER, request_queue, 0, 65536, "0", NULL,
             "Complete requests a worker holds for busy threads before it stops accepting and "
-            "leaves new connections to its siblings; 0 means 4 x threads."),
+            "leaves new connections to its siblings; 0 means 4 x threads (x threads-max with "
+            "threads = auto)."),
     /* [server]: limits */
     SIZE_OPT("limit-uri", limit_uri, 64, MIB, "8K",
              "Longest request target (path and query); longer is answered 414."),
@@ -279,7 +302,8 @@ static const char *accepted_range(const sp__option *o, char *buf, size_t len)
     char lo[32], hi[32];
 
     if (o->type == SP__T_INT) {
-        snprintf(buf, len, "an integer from %lld to %lld", o->min, o->max);
+        snprintf(buf, len, "an integer from %lld to %lld%s%s", o->min, o->max,
+                 o->choices ? ", or " : "", o->choices ? o->choices : "");
     } else if (o->type == SP__T_SIZE) {
         sp__format_size((unsigned long long)o->min, lo, sizeof lo);
         sp__format_size((unsigned long long)o->max, hi, sizeof hi);
@@ -649,8 +673,45 @@ static int redis_url_ok(const char *url)
     return url[n] == '\0' || (url[n] == '/' && url[n + 1 + m] == '\0');
 }
 
+/* A bound of threads or processes given without auto, or bounds that
+ * cross: refused by name, since the line is not where the fault is. */
+static int check_auto(const char *where, char *err, size_t errlen, const char *key, int value,
+                      int lo, int hi, int dflt_lo)
+{
+    char min_key[32], max_key[32];
+    snprintf(min_key, sizeof min_key, "%s-min", key);
+    snprintf(max_key, sizeof max_key, "%s-max", key);
+    if (value != 0 && (lo != 0 || hi != 0)) {
+        sp__ini_error(err, errlen, where, 0, lo ? min_key : max_key,
+                      "applies only with %s = auto (%s is %d)", key, key, value);
+        return SP_EINVAL;
+    }
+    if (hi != 0 && (lo ? lo : dflt_lo) > hi) {
+        sp__ini_error(err, errlen, where, 0, max_key, "%d is below %s (%d)", hi, min_key,
+                      lo ? lo : dflt_lo);
+        return SP_EINVAL;
+    }
+    return 0;
+}
+
+int sp__processes_cap(const sp__config *cfg)
+{
+    if (cfg->processes != 0)
+        return cfg->processes;
+    if (cfg->processes_max != 0)
+        return cfg->processes_max;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = cpus < 2 ? 2 : cpus > 1024 ? 1024 : (int)cpus;
+    return n < sp__processes_min(cfg) ? sp__processes_min(cfg) : n;
+}
+
 int sp__config_check(const sp__config *cfg, const char *where, char *err, size_t errlen)
 {
+    if (check_auto(where, err, errlen, "threads", cfg->threads, cfg->threads_min, cfg->threads_max,
+                   SP__THREADS_MIN) ||
+        check_auto(where, err, errlen, "processes", cfg->processes, cfg->processes_min,
+                   cfg->processes_max, SP__PROCESSES_MIN))
+        return SP_EINVAL;
     if (cfg->tasks_backend && !redis_url_ok(cfg->tasks_backend)) {
         sp__ini_error(err, errlen, where, 0, "tasks-backend",
                       "'%.80s' is not a Redis URL "

@@ -44,7 +44,7 @@ typedef struct sp__option {
     size_t offset;       /* offsetof(sp__config, field); lists use their own fields */
     long long min, max;  /* int, size (bytes), duration (ms), mode */
     const char *dflt;    /* default as server.ini text, applied first; NULL = none */
-    const char *choices; /* SP__T_ENUM: "error|warn|info|debug" */
+    const char *choices; /* SP__T_ENUM: "error|warn|info|debug"; SP__T_INT: a word for 0 ("auto") */
     const char *example; /* live lines of the shipped server.ini, '\n' separated */
     const char *help;    /* one or two sentences */
 } sp__option;

@@ -74,6 +74,10 @@ const char *sp__set_int(sp__config *cfg, const sp__option *opt, const sp__arg *a
     int rc = parse_digits(&p, &mag);
     long long v;
 
+    if (opt->choices != NULL && strcasecmp(s, opt->choices) == 0) {
+        *(int *)field(cfg, opt) = 0; /* the one word an integer key may take: "auto" */
+        return NULL;
+    }
     if (rc < 0 || *p)
         return sp__phrase(arg, "'%.80s' is not a number", s);
     if (rc > 0 || mag > LLONG_MAX)

@@ -89,7 +89,7 @@ suite() {
 # interleave most.  (Criterion cannot run under TSan: its fixed-address
 # arena collides with TSan's shadow memory; the unit tests run in the other
 # two passes.)
-tsan_tiers='^(fuzz/fuzz_conn|integration/test_(http|signals|slow_clients|bodies|balance|loop|ops_reload|ops_stats|examples|tasks))'
+tsan_tiers='^(fuzz/fuzz_conn|integration/test_(http|signals|slow_clients|bodies|balance|loop|ops_reload|ops_stats|examples|tasks|auto_sizing))'
 
 sanitized() {
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}

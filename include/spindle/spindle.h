@@ -212,7 +212,9 @@ SP_EXPORT int sp_conf_size(const sp_section *conf, const char *key, uint64_t dfl
 SP_EXPORT int sp_conf_duration_ms(const sp_section *conf, const char *key, uint64_t dflt,
                                   uint64_t *out);
 /* (ABI 1.6) This worker's handler threads and the server's worker
- * processes (threads and processes of server.ini); 0 for a NULL app. */
+ * processes (threads and processes of server.ini); with threads = auto or
+ * processes = auto, the most there may be (threads-max, processes-max), so
+ * a pool sized from them is never short.  0 for a NULL app. */
 SP_EXPORT int sp_app_threads(const sp_app *app);
 SP_EXPORT int sp_app_processes(const sp_app *app);
 
@@ -421,7 +423,10 @@ SP_EXPORT int sp_worker_id(void);
  * for the handler threads, threads + 1 for the worker's main thread (it
  * runs short requests between turns of the IO loop); 0 on any other thread
  * (task threads, init_worker).  Stable for the thread's life, so it can
- * index per-thread state set up in init_thread: size it threads + 1. */
+ * index per-thread state set up in init_thread: size it
+ * sp_app_threads(app) + 1.  With threads = auto, threads start and stop
+ * while the worker runs (each runs init_thread first and exit_thread
+ * last), and a stopped thread's index is given to the next one started. */
 SP_EXPORT int sp_thread_index(void);
 /* When the calling thread took req (CLOCK_MONOTONIC, ns), so
  * (now - start) is the time spent handling it; 0 if unknown. */

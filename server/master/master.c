@@ -191,6 +191,7 @@ static void run_loop(sp__master *m)
         sp__m_check_deadlines(m);
         sp__m_fork_scheduled(m);
         sp__m_tasks_tick(m);
+        sp__m_autoscale(m);
         check_touch(m);
         if (m->stopping && sp__m_live(m) == 0)
             return;
@@ -281,16 +282,28 @@ static int start(sp__master *m, char *err, size_t errlen)
     write_pidfile(cfg->pidfile);
     if (sp__privs_drop(cfg, err, errlen) != 0)
         return SP_EINVAL;
-    m->sb = sp__sb_create(cfg->processes, cfg->threads + 1); /* + the IO loop's thread */
+    /* + the IO loop's thread */
+    m->sb = sp__sb_create(sp__processes_cap(cfg), sp__threads_cap(cfg) + 1);
     if (m->sb == NULL) {
         snprintf(err, errlen, "cannot map the scoreboard: %s", strerror(errno));
         return SP_EIO;
     }
     if (sp__m_tasks_start(m, err, errlen) != 0)
         return SP_EIO;
-    sp_log(SP_LOG_INFO, "spindle %s: %d workers x %d threads", SP_VERSION_STRING, cfg->processes,
-           cfg->threads);
-    for (int id = 1; id <= cfg->processes; id++)
+    m->target = sp__m_workers_for(m, cfg);
+    char procs[48], threads[48];
+    if (cfg->processes)
+        snprintf(procs, sizeof(procs), "%d", m->target);
+    else
+        snprintf(procs, sizeof(procs), "auto (%d of %d-%d)", m->target, sp__processes_min(cfg),
+                 sp__processes_cap(cfg));
+    if (cfg->threads)
+        snprintf(threads, sizeof(threads), "%d", cfg->threads);
+    else
+        snprintf(threads, sizeof(threads), "auto (%d-%d)", sp__threads_min(cfg),
+                 sp__threads_cap(cfg));
+    sp_log(SP_LOG_INFO, "spindle %s: %s workers x %s threads", SP_VERSION_STRING, procs, threads);
+    for (int id = 1; id <= m->target; id++)
         if (sp__m_spawn(m, id, m->gen, 0, 0) != 0)
             sp__m_schedule(m, id, m->gen, 1, 0, 0);
     return 0;
@@ -331,7 +344,7 @@ int sp__master_run(sp__config *cfg, int argc, char **argv)
                     .sfd = -1,
                     .control_fd = -1,
                     .stats_fd = -1,
-                    .target = cfg->processes};
+                    .target = 0};
     char err[1024];
 
     sp__ops_init(&m);

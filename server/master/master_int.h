@@ -8,7 +8,8 @@
  *   stats.c      the stats/metrics documents
  *   control.c    the control socket's commands (spindle ctl)
  *   ops.c        the clients of both sockets, never waited on
- *   tasks.c  the task store, spoolers' numbers, [cron], sweeping
+ *   tasks.c      the task store, spoolers' numbers, [cron], sweeping
+ *   autoscale.c  processes = auto: adding and retiring workers
  * Nothing here is touched by more than that one thread, so no locks.
  */
 #ifndef SPINDLE_SERVER_MASTER_MASTER_INT_H
@@ -37,8 +38,9 @@ typedef struct sp__mslot {
     pid_t succeeds; /* retire this worker once we are ready */
     int respawns;   /* times this worker number was started again */
     long long started_ms;
-    long long kill_at; /* SIGKILL at this time (ms), 0 = never */
-    int spooler;       /* a spooler's number (app/tasks/spooler.c); 0 for a worker */
+    long long kill_at;        /* SIGKILL at this time (ms), 0 = never */
+    int spooler;              /* a spooler's number (app/tasks/spooler.c); 0 for a worker */
+    long long cpu_ms, cpu_at; /* processes = auto: CPU time used, as of when (autoscale.c) */
 } sp__mslot;
 
 /* A client of the control or stats socket (ops.c). */
@@ -72,7 +74,8 @@ typedef struct sp__master {
     int exit_code;
     int fails;            /* consecutive workers dying before ready */
     long long respawn_at; /* backoff: no forks before this */
-    int target;           /* workers wanted: processes, then TTIN/TTOU */
+    int target;           /* workers wanted: processes, then TTIN/TTOU and autoscale */
+    int pending_target;   /* workers the pending generation starts with */
     int chain_mode;       /* the running reload goes one worker at a time */
     int chain_next;       /* chain reload: the next worker number to replace */
     sp__scoreboard *sb;
@@ -89,6 +92,15 @@ typedef struct sp__master {
     const sp__config *cron_cfg; /* the config cron was built from */
     long long sweep_at;         /* next sweep of expired task states */
     long long lease_at;         /* next renewal of the task lease */
+    /* processes = auto (autoscale.c) */
+    struct {
+        long long next_ms;         /* next sample */
+        long long saturated_since; /* every worker saturated since (0: not) */
+        long long spare_since;     /* one worker fewer enough since (0: not) */
+        long long hold_until;      /* no change before (after the last one) */
+        unsigned long long added, retired;
+        char last[160]; /* why the last change was made */
+    } as;
 } sp__master;
 
 /* supervise.c */
@@ -120,6 +132,14 @@ int sp__m_tasks_start(sp__master *m, char *err, size_t errlen);
 /* Each loop pass: spoolers up to `spoolers`, due cron lines, sweeping. */
 void sp__m_tasks_tick(sp__master *m);
 void sp__m_tasks_stop(sp__master *m);
+
+/* autoscale.c */
+/* Each loop pass: with processes = auto, add or retire a worker when the
+ * load says so (cheap between samples). */
+void sp__m_autoscale(sp__master *m);
+/* Workers a generation of cfg starts with: processes, or with auto the
+ * current count within the bounds. */
+int sp__m_workers_for(const sp__master *m, const sp__config *cfg);
 
 /* reload.c */
 /* HUP; chain < 0: as reload-mode says, 0 all at once, 1 chain.  0, or a

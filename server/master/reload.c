@@ -63,12 +63,13 @@ int sp__m_reload(sp__master *m, int chain, char *why, size_t whylen)
         return SP_EIO;
     }
     m->chain_mode = chain < 0 ? cfg->reload_mode == SP__RELOAD_CHAIN : chain;
+    m->pending_target = sp__m_workers_for(m, cfg);
     sp_log(SP_LOG_INFO, "reloading (%s): starting %d new workers", m->chain_mode ? "chain" : "all",
-           cfg->processes);
+           m->pending_target);
     sp__notify("RELOADING=1\nSTATUS=reloading");
     m->pending = cfg;
     m->gen++;
-    int first = m->chain_mode ? 1 : cfg->processes;
+    int first = m->chain_mode ? 1 : m->pending_target;
     for (m->chain_next = 1; m->chain_next <= first; m->chain_next++)
         if (spawn_next(m) != 0) {
             sp__m_reload_abandon(m, "cannot fork");
@@ -91,7 +92,7 @@ static void finish(sp__master *m)
     free(m->cfg);
     m->cfg = m->pending;
     m->pending = NULL;
-    m->target = m->cfg->processes;
+    m->target = m->pending_target;
     m->chain_next = 0;
     sp_log(SP_LOG_INFO, "reload done: generation %d serving", m->gen);
     sp__notify("READY=1\nSTATUS=serving: %d workers", m->target);
@@ -100,7 +101,7 @@ static void finish(sp__master *m)
 void sp__m_reload_progress(sp__master *m)
 {
     if (m->chain_mode) {
-        if (m->chain_next < m->pending->processes) {
+        if (m->chain_next < m->pending_target) {
             m->chain_next++;
             if (spawn_next(m) != 0)
                 sp__m_reload_abandon(m, "cannot fork");

@@ -180,11 +180,19 @@ static void json_threads(sp__master *m, const sp__mslot *s, FILE *out, uint64_t 
     int n = sl ? atomic_load(&sl->n_threads) : 0;
     char req[SP__SB_TEXT];
 
-    fputs("\"threads\":[", out);
-    for (int t = 0; t < n; t++) {
+    fprintf(out,
+            "\"threads_running\":%d,\"threads_max\":%d,\"threads_grown\":%llu,"
+            "\"threads_shrunk\":%llu,\"threads\":[",
+            sl ? sp__sb_threads_running(sl) : 0, sl ? atomic_load(&sl->threads_max) : 0,
+            sl ? (unsigned long long)atomic_load(&sl->threads_grown) : 0ULL,
+            sl ? (unsigned long long)atomic_load(&sl->threads_shrunk) : 0ULL);
+    for (int t = 0, listed = 0; t < n; t++) {
         uint64_t start = atomic_load(&sl->threads[t].start_ns);
-        fprintf(out, "%s{\"index\":%d,\"state\":\"%s\",\"requests\":%llu", t ? "," : "", t + 1,
-                start ? "busy" : "idle", (unsigned long long)atomic_load(&sl->threads[t].requests));
+        if (!atomic_load(&sl->threads[t].running))
+            continue; /* an entry no thread holds (threads = auto) */
+        fprintf(out, "%s{\"index\":%d,\"state\":\"%s\",\"requests\":%llu", listed++ ? "," : "",
+                t + 1, start ? "busy" : "idle",
+                (unsigned long long)atomic_load(&sl->threads[t].requests));
         if (start) {
             memcpy(req, sl->threads[t].request, sizeof(req));
             req[sizeof(req) - 1] = '\0';
@@ -286,6 +294,13 @@ void sp__stats_json(sp__master *m, FILE *out)
             SP_VERSION_STRING, (int)getpid(), (sp__now_ms() - m->started_ms) / 1000, m->gen);
     fprintf(out, "\"target_workers\":%d,\"reloading\":%s,", m->target,
             m->pending ? "true" : "false");
+    if (m->cfg->processes == 0) {
+        fprintf(out,
+                "\"autoscale\":{\"min\":%d,\"max\":%d,\"added\":%llu,\"retired\":%llu,\"last\":",
+                sp__processes_min(m->cfg), sp__processes_cap(m->cfg), m->as.added, m->as.retired);
+        put_json(out, m->as.last);
+        fputs("},", out);
+    }
     json_listeners(m, out);
     fprintf(out,
             "\"requests_total\":%llu,\"harakiri_total\":%llu,\"respawns_total\":%llu,"
@@ -359,7 +374,8 @@ static void metrics_requests(sp__master *m, const sp__sb_counts *tot, FILE *out)
 
 static void metrics_workers(sp__master *m, FILE *out)
 {
-    long busy = 0, threads = 0, queue = 0, workers = 0;
+    long busy = 0, threads = 0, queue = 0, workers = 0, max = 0;
+    unsigned long long grown = 0, shrunk = 0;
     for (size_t i = 0; i < m->n_slots; i++) {
         sp__sb_slot *sl =
             m->slots[i].sb >= 0 ? sp__sb_slot_at(m->sb, (size_t)m->slots[i].sb) : NULL;
@@ -367,13 +383,39 @@ static void metrics_workers(sp__master *m, FILE *out)
             continue;
         workers++;
         queue += atomic_load(&sl->queue);
-        for (int t = 0; t < atomic_load(&sl->n_threads); t++, threads++)
+        max += atomic_load(&sl->threads_max);
+        grown += atomic_load(&sl->threads_grown);
+        shrunk += atomic_load(&sl->threads_shrunk);
+        for (int t = 0; t < atomic_load(&sl->n_threads); t++) {
+            threads += atomic_load(&sl->threads[t].running) != 0;
             busy += atomic_load(&sl->threads[t].start_ns) != 0;
+        }
     }
     metric_head(out, "spindle_workers", "gauge", "Worker processes running.");
     fprintf(out, "spindle_workers %ld\n", workers);
-    metric_head(out, "spindle_threads", "gauge", "Handler threads of the running workers.");
+    metric_head(out, "spindle_workers_target", "gauge",
+                "Workers wanted: processes, or where processes = auto has put it.");
+    fprintf(out, "spindle_workers_target %d\n", m->target);
+    metric_head(out, "spindle_workers_added_total", "counter",
+                "Workers processes = auto added because every worker was saturated.");
+    fprintf(out, "spindle_workers_added_total %llu\n", m->as.added);
+    metric_head(out, "spindle_workers_retired_total", "counter",
+                "Workers processes = auto retired because fewer were enough.");
+    fprintf(out, "spindle_workers_retired_total %llu\n", m->as.retired);
+    metric_head(out, "spindle_threads", "gauge",
+                "Threads running requests in the running workers: handler threads and each "
+                "worker's IO loop thread.");
     fprintf(out, "spindle_threads %ld\n", threads);
+    metric_head(out, "spindle_threads_max", "gauge",
+                "Handler threads the running workers may have: threads, or threads-max with auto.");
+    fprintf(out, "spindle_threads_max %ld\n", max);
+    metric_head(
+        out, "spindle_threads_grown_total", "counter",
+        "Handler threads threads = auto started because requests waited (running workers).");
+    fprintf(out, "spindle_threads_grown_total %llu\n", grown);
+    metric_head(out, "spindle_threads_shrunk_total", "counter",
+                "Handler threads threads = auto stopped after threads-idle (running workers).");
+    fprintf(out, "spindle_threads_shrunk_total %llu\n", shrunk);
     metric_head(out, "spindle_busy_threads", "gauge", "Handler threads inside a request.");
     fprintf(out, "spindle_busy_threads %ld\n", busy);
     metric_head(out, "spindle_request_queue", "gauge",

@@ -113,7 +113,8 @@ int sp__m_spawn(sp__master *m, int id, int gen, pid_t succeeds, int respawns)
         sp__worker_run(&st);
     }
     close(p[1]);
-    sp__mslot s = {pid, id, gen, p[0], sb, 0, 0, 0, 0, succeeds, respawns, sp__now_ms(), 0, 0};
+    sp__mslot s = {pid, id,       gen,      p[0],         sb, 0, 0, 0,
+                   0,   succeeds, respawns, sp__now_ms(), 0,  0, 0, 0};
     if (pid < 0 || add_slot(m, s) == NULL) {
         sp_log(SP_LOG_ERROR, "cannot start worker %d: %s", id,
                pid < 0 ? strerror(errno) : "ENOMEM");
@@ -143,7 +144,7 @@ int sp__m_spawn_spooler(sp__master *m, int n, int respawns)
         sp__spooler_run(&st);
     }
     close(p[1]);
-    sp__mslot s = {pid, n, 0, p[0], -1, 0, 0, 0, 0, 0, respawns, sp__now_ms(), 0, n};
+    sp__mslot s = {pid, n, 0, p[0], -1, 0, 0, 0, 0, 0, respawns, sp__now_ms(), 0, n, 0, 0};
     if (pid < 0 || add_slot(m, s) == NULL) {
         sp_log(SP_LOG_ERROR, "cannot start spooler %d: %s", n,
                pid < 0 ? strerror(errno) : "ENOMEM");
@@ -184,7 +185,7 @@ void sp__m_schedule(sp__master *m, int id, int gen, int died_early, pid_t succee
     if (died_early && count_failure(m) != 0)
         return;
     /* Forked from the loop once respawn_at passes. */
-    sp__mslot s = {0, id, gen, -1, -1, 0, 0, 0, 0, succeeds, respawns, 0, 0, 0};
+    sp__mslot s = {0, id, gen, -1, -1, 0, 0, 0, 0, succeeds, respawns, 0, 0, 0, 0, 0};
     add_slot(m, s);
 }
 
@@ -192,7 +193,7 @@ static void schedule_spooler(sp__master *m, int n, int died_early, int respawns)
 {
     if (died_early && count_failure(m) != 0)
         return;
-    sp__mslot s = {0, n, 0, -1, -1, 0, 0, 0, 0, 0, respawns, 0, 0, n};
+    sp__mslot s = {0, n, 0, -1, -1, 0, 0, 0, 0, 0, respawns, 0, 0, n, 0, 0};
     add_slot(m, s);
 }
 
@@ -331,7 +332,8 @@ static void reaped(sp__master *m, size_t i, int status)
     log_death(m, &s, status, "replacing it");
     drop_slot(m, i);
     atomic_fetch_add(&m->sb->respawns_total, 1);
-    if (s.id > m->target || has_successor(m, s.pid))
+    int wanted = m->pending && m->pending_target > m->target ? m->pending_target : m->target;
+    if (s.id > wanted || has_successor(m, s.pid))
         return; /* removed by TTOU, or its successor is on the way */
     sp__m_schedule(m, s.id, s.gen, !s.ready, s.ready ? 0 : s.succeeds, s.respawns + 1);
 }

@@ -409,6 +409,7 @@ static void dispatch(sp__conn *c)
         return; /* the loop's thread runs it at the end of this turn */
     if (sp__queue_push(&w->queue, &c->qnode) >= w->queue_limit)
         sp__worker_accept(w, 0);
+    sp__worker_queued(w);
 }
 
 static void send_continue(sp__conn *c)

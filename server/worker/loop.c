@@ -182,6 +182,7 @@ bool sp__loop_turn(sp__worker *w)
             if (sp__queue_push(&w->queue, n) >= w->queue_limit)
                 sp__worker_accept(w, 0);
         while ((n = runq_pop(l)) != NULL);
+        sp__worker_queued(w);
     }
     return true;
 }
@@ -293,6 +294,7 @@ static void take_over(sp__worker *w, uint64_t running)
     sp_log(SP_LOG_DEBUG, "a quick request ran past %d ms; the IO loop moves to another thread",
            SP__LOOP_WATCH_MS);
     sp__queue_push_front(&w->queue, &l->node);
+    sp__worker_queued(w); /* threads = auto: someone must be there to take it */
 }
 
 static void *watch_main(void *arg)

@@ -24,10 +24,14 @@
  */
 #include "server/worker/queue.h"
 
+#include <errno.h>
+#include <time.h>
+
 #include "spindle/spindle.h"
 
 int sp__queue_init(sp__queue *q)
 {
+    pthread_condattr_t attr;
     q->head = q->tail = NULL;
     q->len = 0;
     q->closed = 0;
@@ -35,7 +39,14 @@ int sp__queue_init(sp__queue *q)
     q->waking = 0;
     if (pthread_mutex_init(&q->lock, NULL) != 0)
         return SP_ENOMEM;
-    if (pthread_cond_init(&q->ready, NULL) != 0) {
+    /* Idle timeouts (sp__queue_pop_idle) count on the monotonic clock. */
+    int rc = pthread_condattr_init(&attr);
+    if (rc == 0) {
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        rc = pthread_cond_init(&q->ready, &attr);
+        pthread_condattr_destroy(&attr);
+    }
+    if (rc != 0) {
         pthread_mutex_destroy(&q->lock);
         return SP_ENOMEM;
     }
@@ -89,15 +100,9 @@ void sp__queue_push_front(sp__queue *q, sp__qnode *n)
         pthread_cond_signal(&q->ready);
 }
 
-sp__qnode *sp__queue_pop(sp__queue *q)
+/* Under the lock: unlink the head, if any, hand the wake-up on, unlock. */
+static sp__qnode *take_head(sp__queue *q)
 {
-    pthread_mutex_lock(&q->lock);
-    while (q->head == NULL && !q->closed) {
-        q->idle++;
-        pthread_cond_wait(&q->ready, &q->lock);
-        q->idle--;
-        q->waking = 0;
-    }
     sp__qnode *n = q->head;
     int wake = 0;
     if (n != NULL) {
@@ -113,6 +118,54 @@ sp__qnode *sp__queue_pop(sp__queue *q)
     if (wake)
         pthread_cond_signal(&q->ready);
     return n;
+}
+
+sp__qnode *sp__queue_pop(sp__queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    while (q->head == NULL && !q->closed) {
+        q->idle++;
+        pthread_cond_wait(&q->ready, &q->lock);
+        q->idle--;
+        q->waking = 0;
+    }
+    return take_head(q);
+}
+
+static void deadline(struct timespec *t, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_sec += ms / 1000;
+    t->tv_nsec += (ms % 1000) * 1000000L;
+    if (t->tv_nsec >= 1000000000L)
+        t->tv_sec++, t->tv_nsec -= 1000000000L;
+}
+
+sp__qnode *sp__queue_pop_idle(sp__queue *q, int idle_ms, bool (*may_stop)(void *), void *arg,
+                              bool *stopped)
+{
+    struct timespec until;
+    deadline(&until, idle_ms);
+    *stopped = false;
+    pthread_mutex_lock(&q->lock);
+    while (q->head == NULL && !q->closed) {
+        q->idle++;
+        int rc = pthread_cond_timedwait(&q->ready, &q->lock, &until);
+        q->idle--;
+        /* A timed-out waiter may have taken a signal meant for a sleeper:
+         * clearing `waking` makes the next push signal again, and a node
+         * that is already here is taken below, like after any wake-up. */
+        q->waking = 0;
+        if (rc == ETIMEDOUT && q->head == NULL && !q->closed) {
+            if (may_stop(arg)) {
+                *stopped = true;
+                pthread_mutex_unlock(&q->lock);
+                return NULL;
+            }
+            deadline(&until, idle_ms); /* kept: idle for another while */
+        }
+    }
+    return take_head(q);
 }
 
 void sp__queue_close(sp__queue *q)
@@ -136,4 +189,11 @@ int sp__queue_spare(sp__queue *q)
     int idle = atomic_load_explicit(&q->idle, memory_order_relaxed);
     size_t len = atomic_load_explicit(&q->len, memory_order_relaxed);
     return len >= (size_t)idle ? 0 : idle - (int)len;
+}
+
+int sp__queue_unserved(sp__queue *q)
+{
+    int idle = atomic_load_explicit(&q->idle, memory_order_relaxed);
+    size_t len = atomic_load_explicit(&q->len, memory_order_relaxed);
+    return len <= (size_t)idle ? 0 : (int)(len - (size_t)idle);
 }

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct sp__qnode {
@@ -38,6 +39,12 @@ size_t sp__queue_push(sp__queue *q, sp__qnode *n);
 void sp__queue_push_front(sp__queue *q, sp__qnode *n);
 /* Blocks; NULL once the queue is closed and empty. */
 sp__qnode *sp__queue_pop(sp__queue *q);
+/* As sp__queue_pop, for a thread that may stop when idle (threads =
+ * auto): after idle_ms with nothing to take, may_stop(arg) is asked under
+ * the queue's lock, so no push can slip between its answer and the
+ * thread's leaving; if it says yes, NULL with *stopped set. */
+sp__qnode *sp__queue_pop_idle(sp__queue *q, int idle_ms, bool (*may_stop)(void *), void *arg,
+                              bool *stopped);
 /* Wake every waiter; pops drain what is left, then return NULL. */
 void sp__queue_close(sp__queue *q);
 size_t sp__queue_len(sp__queue *q);
@@ -45,5 +52,8 @@ size_t sp__queue_len(sp__queue *q);
  * would take a new node at once.  Read without the lock, so only a hint,
  * of the moment it was taken. */
 int sp__queue_spare(sp__queue *q);
+/* The other side: waiting nodes no sleeping thread is there for (the same
+ * kind of hint). */
+int sp__queue_unserved(sp__queue *q);
 
 #endif

@@ -129,7 +129,39 @@ void sp__sb_thread_bind(int index)
 {
     if (me != NULL && index >= 1 && index <= atomic_load(&me->n_threads))
         my_thread = &me->threads[index - 1];
+    if (my_thread != NULL)
+        atomic_store(&my_thread->running, 1);
     sp__facts_set_thread(index, my_thread ? &my_thread->start_ns : NULL);
+}
+
+void sp__sb_thread_unbind(void)
+{
+    if (my_thread != NULL) {
+        atomic_store(&my_thread->start_ns, 0);
+        atomic_store(&my_thread->running, 0);
+    }
+    my_thread = NULL;
+    sp__facts_set_thread(0, NULL);
+}
+
+void sp__sb_threads_max(int max)
+{
+    if (me != NULL)
+        atomic_store(&me->threads_max, max);
+}
+
+void sp__sb_thread_grown(bool grown)
+{
+    if (me != NULL)
+        atomic_fetch_add(grown ? &me->threads_grown : &me->threads_shrunk, 1);
+}
+
+int sp__sb_threads_running(sp__sb_slot *s)
+{
+    int n = 0;
+    for (int t = 0; t < atomic_load(&s->n_threads); t++)
+        n += atomic_load(&s->threads[t].running) != 0;
+    return n;
 }
 
 void sp__sb_on_request_limit(uint64_t limit, void (*fn)(void))

@@ -45,6 +45,7 @@ typedef struct sp__sb_counts {
 
 typedef struct sp__sb_thread {
     _Atomic uint64_t start_ns; /* CLOCK_MONOTONIC; 0 = idle */
+    _Atomic int running;       /* a thread holds this entry (threads = auto stops some) */
     _Atomic uint64_t requests;
     char request[SP__SB_TEXT]; /* "GET /path" of the current request */
 } __attribute__((aligned(64))) sp__sb_thread;
@@ -64,7 +65,9 @@ typedef struct sp__sb_slot {
     _Atomic int pid; /* 0 = free (master writes) */
     int id;          /* worker number (master writes before fork) */
     _Atomic int n_threads;
-    _Atomic uint32_t queue; /* requests waiting for a thread (sampled) */
+    _Atomic uint32_t queue;                         /* requests waiting for a thread (sampled) */
+    _Atomic int threads_max;                        /* the worker's cap of handler threads */
+    _Atomic uint64_t threads_grown, threads_shrunk; /* threads = auto: started, stopped */
     _Atomic uint64_t requests;
     sp__sb_counts counts;
     sp__sb_share share;
@@ -105,6 +108,15 @@ void sp__sb_attach(sp__scoreboard *sb, size_t i, int id, int n_threads);
 /* In a thread that runs requests, index 1-based (the handler threads, then
  * the IO loop's first thread): bind the thread to its entry. */
 void sp__sb_thread_bind(int index);
+/* The thread leaves its entry (threads = auto stopped it). */
+void sp__sb_thread_unbind(void);
+/* The worker's cap of handler threads, and one started or stopped by
+ * threads = auto. */
+void sp__sb_threads_max(int max);
+void sp__sb_thread_grown(bool grown);
+/* Entries a thread holds: the handler threads and the IO loop's first
+ * thread running now (master). */
+int sp__sb_threads_running(sp__sb_slot *s);
 /* Call fn (once) when the worker has served limit requests; 0 = never. */
 void sp__sb_on_request_limit(uint64_t limit, void (*fn)(void));
 void sp__sb_set_queue(uint32_t len);

@@ -62,18 +62,34 @@ static void on_request_limit(void)
     ask_replacement(self, "max-requests reached");
 }
 
+/* ---- handler threads ------------------------------------------------------------- */
+
+/* A worker's handler threads live in w->ht, cap entries: threads of them
+ * with a fixed `threads`, all started at once; with threads = auto,
+ * threads-min to begin with, more while requests wait and every thread is
+ * busy (sp__worker_grow), and fewer as they idle for threads-idle.  An
+ * entry's index is the thread's scoreboard entry and sp_thread_index (one
+ * more than its place), so a stopped thread's number is the next one
+ * started; the main thread is cap + 1. */
+enum { HT_FREE, HT_RUNNING, HT_DONE };
+
 /* Every thread that runs requests: the handler threads, and the main
  * thread, which holds the IO loop to begin with.  The loop may pass from
  * thread to thread (server/worker/loop.h); whoever holds it when the worker is
- * done closes the queue, and the others leave once it is empty. */
-static void serve(sp__worker *w, bool loop)
+ * done closes the queue, and the others leave once it is empty.  A thread
+ * that may stop when idle returns with *stopped set. */
+static bool may_stop(void *arg);
+
+static void serve(sp__worker *w, bool loop, bool can_stop, bool *stopped)
 {
     for (;;) {
         if (loop && sp__loop_run(w)) {
             sp__queue_close(&w->queue);
             return;
         }
-        sp__qnode *n = sp__queue_pop(&w->queue);
+        sp__qnode *n =
+            can_stop ? sp__queue_pop_idle(&w->queue, w->cfg->threads_idle_ms, may_stop, w, stopped)
+                     : sp__queue_pop(&w->queue);
         if (n == NULL)
             return;
         loop = sp__loop_claim(w, n);
@@ -92,15 +108,159 @@ static void thread_init(sp__worker *w, int index)
         _exit(SP__EX_CONFIG);
 }
 
-static void *handler_main(void *arg)
+/* Under the queue's lock, for an idle thread of threads = auto: it may
+ * stop while more than threads-min run.  Only this takes ht_running down
+ * and only start_one takes it up, so the bound holds without ht_lock. */
+static bool may_stop(void *arg)
 {
     sp__worker *w = arg;
+    int n = atomic_load(&w->ht_running);
+    while (n > w->ht_min)
+        if (atomic_compare_exchange_weak(&w->ht_running, &n, n - 1))
+            return true;
+    return false;
+}
+
+static void *handler_main(void *arg)
+{
+    sp__worker *w = self;
+    int i = (int)(intptr_t)arg;
+    bool stopped = false;
+
     sp__crash_thread();
-    thread_init(w, atomic_fetch_add(&w->next_thread, 1) + 1);
-    serve(w, false);
+    sp__sb_thread_bind(i + 1);
+    if (sp__app_thread_init(w->app) != SP_OK) {
+        if (!atomic_load(&w->serving))
+            _exit(SP__EX_CONFIG); /* at start: the worker cannot serve */
+        /* Grown while serving (threads = auto): the worker goes on with the
+         * threads it has; the next request that waits tries again. */
+        sp_log(SP_LOG_ERROR, "handler thread %d not started: a module's init_thread failed", i + 1);
+        atomic_fetch_sub(&w->ht_running, 1);
+        atomic_fetch_sub(&w->ht_starting, 1);
+        goto done;
+    }
+    atomic_fetch_sub(&w->ht_starting, 1);
+    serve(w, false, w->ht_min < w->ht_cap, &stopped);
     sp__app_thread_exit(w->app);
+    if (stopped) {
+        sp__sb_thread_grown(false);
+        sp_log(SP_LOG_INFO, "handler thread %d stopped: no request for %d ms (%d running)", i + 1,
+               w->cfg->threads_idle_ms, atomic_load(&w->ht_running));
+    }
+done:
+    sp__sb_thread_unbind();
+    pthread_mutex_lock(&w->ht_lock);
+    w->ht[i].state = HT_DONE;
+    w->ht_done++;
+    pthread_mutex_unlock(&w->ht_lock);
     return NULL;
 }
+
+/* Join the threads that stopped, freeing their entries (ht_lock held;
+ * they mark themselves done as the last thing they do). */
+static void reap(sp__worker *w)
+{
+    for (int i = 0; w->ht_done > 0 && i < w->ht_cap; i++)
+        if (w->ht[i].state == HT_DONE) {
+            pthread_join(w->ht[i].t, NULL);
+            w->ht[i].state = HT_FREE;
+            w->ht_done--;
+        }
+}
+
+/* Start one handler thread in the lowest free entry (ht_lock held). */
+static int start_one(sp__worker *w)
+{
+    int i = 0;
+    while (i < w->ht_cap && w->ht[i].state != HT_FREE)
+        i++;
+    if (i == w->ht_cap)
+        return -1;
+    atomic_fetch_add(&w->ht_running, 1);
+    atomic_fetch_add(&w->ht_starting, 1);
+    if (pthread_create(&w->ht[i].t, NULL, handler_main, (void *)(intptr_t)i) != 0) {
+        atomic_fetch_sub(&w->ht_running, 1);
+        atomic_fetch_sub(&w->ht_starting, 1);
+        return -1;
+    }
+    w->ht[i].state = HT_RUNNING;
+    char name[32]; /* the kernel keeps 15 bytes */
+    snprintf(name, sizeof(name), "handler %d", (i + 1) % 10000);
+    name[15] = '\0';
+    pthread_setname_np(w->ht[i].t, name);
+    return i;
+}
+
+/* threads = auto: a thread more for every request that waits with no
+ * thread asleep for it, beyond those already starting, up to the cap. */
+static void grow(sp__worker *w, bool reaping)
+{
+    pthread_mutex_lock(&w->ht_lock);
+    if (reaping)
+        reap(w);
+    for (;;) {
+        int unserved = sp__queue_unserved(&w->queue);
+        int running = atomic_load(&w->ht_running);
+        if (w->ht_closed || unserved <= atomic_load(&w->ht_starting) || running >= w->ht_cap)
+            break;
+        if (w->ht_done > 0)
+            reap(w);
+        int i = start_one(w);
+        if (i < 0) {
+            sp_log(SP_LOG_WARN, "cannot start another handler thread (%d running): %m", running);
+            break;
+        }
+        sp__sb_thread_grown(true);
+        sp_log(SP_LOG_INFO,
+               "handler thread %d started: %d request(s) waiting and every thread busy "
+               "(%d running, threads-max %d)",
+               i + 1, unserved, running + 1, w->ht_cap);
+    }
+    pthread_mutex_unlock(&w->ht_lock);
+}
+
+void sp__worker_grow(sp__worker *w)
+{
+    if (sp__queue_unserved(&w->queue) > atomic_load(&w->ht_starting) &&
+        atomic_load(&w->ht_running) < w->ht_cap)
+        grow(w, false);
+}
+
+static int start_threads(sp__worker *w)
+{
+    const sp__config *cfg = w->cfg;
+    w->ht_cap = sp__threads_cap(cfg);
+    w->ht_min = sp__threads_min(cfg);
+    w->ht = calloc((size_t)w->ht_cap, sizeof(*w->ht));
+    if (w->ht == NULL || pthread_mutex_init(&w->ht_lock, NULL) != 0)
+        return -1;
+    sp__sb_threads_max(w->ht_cap);
+    int rc = 0;
+    pthread_mutex_lock(&w->ht_lock);
+    for (int i = 0; i < w->ht_min && rc == 0; i++)
+        rc = start_one(w) < 0 ? -1 : 0;
+    pthread_mutex_unlock(&w->ht_lock);
+    return rc;
+}
+
+/* The worker is done (its queue closed): no thread starts after this. */
+static void join_threads(sp__worker *w)
+{
+    pthread_mutex_lock(&w->ht_lock);
+    w->ht_closed = 1;
+    pthread_mutex_unlock(&w->ht_lock);
+    /* Outside the lock: a thread takes it to mark itself done. */
+    for (int i = 0; i < w->ht_cap; i++) {
+        pthread_mutex_lock(&w->ht_lock);
+        int state = w->ht[i].state;
+        pthread_mutex_unlock(&w->ht_lock);
+        if (state != HT_FREE)
+            pthread_join(w->ht[i].t, NULL);
+    }
+    free(w->ht);
+}
+
+/* ---- the done list ---------------------------------------------------------------- */
 
 void sp__worker_take_done(sp__worker *w)
 {
@@ -375,6 +535,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     char why[96];
 
     sp__sb_set_queue((uint32_t)sp__queue_len(&w->queue));
+    if (w->ht_min < w->ht_cap)
+        grow(w, true); /* join the threads that stopped; start any a push missed */
     if (cfg->max_worker_lifetime_ms && sp__now_ms() - w->started_ms >= cfg->max_worker_lifetime_ms)
         ask_replacement(w, "max-worker-lifetime reached");
     if (cfg->reload_on_rss_mib && ++w->ticks % RSS_EVERY_TICKS == 0) {
@@ -437,23 +599,6 @@ static int setup_events(sp__worker *w, int sig_fd)
     return w->ev_done && w->ev_resume && w->ev_look && w->ev_grace && w->ev_sweep ? 0 : -1;
 }
 
-static int start_threads(sp__worker *w)
-{
-    w->threads = calloc((size_t)w->cfg->threads, sizeof(*w->threads));
-    if (w->threads == NULL)
-        return -1;
-    for (int i = 0; i < w->cfg->threads; i++) {
-        if (pthread_create(&w->threads[i], NULL, handler_main, w) != 0)
-            return -1;
-        char name[32]; /* the kernel keeps 15 bytes */
-        snprintf(name, sizeof(name), "handler %d", (i + 1) % 10000);
-        name[15] = '\0';
-        pthread_setname_np(w->threads[i], name);
-        w->n_threads++;
-    }
-    return 0;
-}
-
 static void init_worker_struct(sp__worker *w, const sp__config *cfg, sp__listeners *ls, int id)
 {
     memset(w, 0, sizeof(*w));
@@ -465,7 +610,8 @@ static void init_worker_struct(sp__worker *w, const sp__config *cfg, sp__listene
         cfg->limit_uri,          cfg->limit_headers,
         cfg->limit_header_count, (uint64_t)cfg->limit_body,
         cfg->body_buffer_size,   cfg->body_temp_path ? cfg->body_temp_path : "/tmp"};
-    w->queue_limit = cfg->request_queue ? (size_t)cfg->request_queue : 4 * (size_t)cfg->threads;
+    w->queue_limit =
+        cfg->request_queue ? (size_t)cfg->request_queue : 4 * (size_t)sp__threads_cap(cfg);
     pthread_mutex_init(&w->done_lock, NULL);
 }
 
@@ -533,7 +679,8 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
     init_worker_struct(w, cfg, st->ls, id);
     w->master_fd = st->master_fd;
     self = w;
-    sp__sb_attach(st->sb, (size_t)st->sb_slot, id, cfg->threads + 1); /* + the main thread */
+    sp__sb_attach(st->sb, (size_t)st->sb_slot, id,
+                  sp__threads_cap(cfg) + 1); /* + the main thread */
     sp__sb_on_request_limit(request_limit(cfg), on_request_limit);
     /* No evthread: the base is touched by the IO loop alone (handler
      * threads reach it through the done eventfd). */
@@ -550,19 +697,19 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
     }
     if (start_threads(w) != 0 || sp__loop_watch_start(w) != 0 || sp__tasks_start(w->app) != 0) {
         sp_log(SP_LOG_ERROR, "cannot start %d handler threads and %d task threads: %m",
-               cfg->threads, cfg->task_threads);
+               sp__threads_min(cfg), cfg->task_threads);
         _exit(1);
     }
-    thread_init(w, cfg->threads + 1);
+    thread_init(w, w->ht_cap + 1);
     sp__sb_share_key(listen_key(w->ls));
     sp__worker_accept(w, 1);
+    atomic_store(&w->serving, 1);
     if (write(w->master_fd, "R", 1) != 1)
         _exit(1);
-    serve(w, true);
+    serve(w, true, false, NULL);
     sp__app_thread_exit(w->app);
 
-    for (int i = 0; i < w->n_threads; i++)
-        pthread_join(w->threads[i], NULL);
+    join_threads(w);
     sp__loop_watch_stop(w);
     sp__queue_destroy(&w->queue);
     sp__loop_destroy(&w->loop);

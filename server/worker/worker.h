@@ -41,8 +41,18 @@ typedef struct sp__worker {
     sp__queue queue;
     size_t queue_limit;
     sp__loop loop; /* which thread runs the IO loop; quick requests (loop.h) */
-    pthread_t *threads;
-    int n_threads;
+    /* handler threads (worker.c): a fixed number, or threads = auto */
+    struct sp__hthread {
+        pthread_t t;
+        int state; /* ht_lock */
+    } * ht;
+    int ht_cap, ht_min;      /* threads-max and threads-min; both `threads` when fixed */
+    pthread_mutex_t ht_lock; /* starting and joining threads, the entries' states */
+    int ht_done;             /* entries of threads that stopped, to join (ht_lock) */
+    int ht_closed;           /* the worker is done: no more threads (ht_lock) */
+    atomic_int ht_running;   /* threads started and not stopped */
+    atomic_int ht_starting;  /* ...of which not yet serving */
+    atomic_int serving;      /* started up: a thread's init_thread failing no longer ends it */
     sp_app *app;
     sp__h1_limits lim;
     pthread_mutex_t done_lock;
@@ -67,8 +77,7 @@ typedef struct sp__worker {
     /* operations: the channel to the master and recycling */
     int master_fd; /* pipe to the master: 'R' ready, 'X' replace me */
     atomic_int replace_asked;
-    atomic_int next_thread; /* hands out handler thread indexes */
-    struct event *ev_tick;  /* queue sample, lifetime and RSS checks */
+    struct event *ev_tick; /* queue sample, lifetime and RSS checks */
     long long started_ms;
     int ticks;
 } sp__worker;
@@ -100,6 +109,14 @@ int sp__worker_done_init(sp__worker *w);
 void sp__worker_post_done(sp__conn *c);
 /* Accept again if nothing holds it back (IO loop only). */
 void sp__worker_accept_if_room(sp__worker *w);
+/* A request was queued: with threads = auto, start a handler thread if
+ * it waits with every thread busy (any thread; cheap when none is due). */
+void sp__worker_grow(sp__worker *w);
+static inline void sp__worker_queued(sp__worker *w)
+{
+    if (w->ht_min < w->ht_cap)
+        sp__worker_grow(w);
+}
 /* The last connection of a stopping worker went away. */
 void sp__worker_maybe_done(sp__worker *w);
 

@@ -119,13 +119,13 @@ Test(cli, cli_errors)
     cr_assert_str_eq(err, "<command line>: --: unknown option (see --help)");
     cr_assert_eq(CLI(&c, &a, err, "spindle", ini, "--threads"), -1);
     cr_assert_str_eq(err, "<command line>:2: threads: needs a value (accepted: an integer from "
-                          "1 to 1024)");
+                          "1 to 1024, or auto)");
     cr_assert_eq(CLI(&c, &a, err, "spindle", ini, "--threads", "abc"), -1);
     cr_assert_str_eq(err, "<command line>:2: threads: 'abc' is not a number (accepted: an "
-                          "integer from 1 to 1024)");
+                          "integer from 1 to 1024, or auto)");
     cr_assert_eq(CLI(&c, &a, err, "spindle", "--processes=0", ini), -1);
     cr_assert_str_eq(err, "<command line>:1: processes: 0 is out of range (accepted: an "
-                          "integer from 1 to 1024)");
+                          "integer from 1 to 1024, or auto)");
     cr_assert_eq(CLI(&c, &a, err, "spindle", ini, ini), -1);
     snprintf(want, sizeof want,
              "<command line>:2: %s: a second ini file (accepted: one ini "
@@ -141,7 +141,7 @@ Test(cli, cli_errors)
     cr_assert_eq(CLI(&c, &a, err, "spindle", ini), -1);
     snprintf(want, sizeof want,
              "%s:3: threads: 0 is out of range (accepted: an integer from 1 "
-             "to 1024)",
+             "to 1024, or auto)",
              ini);
     cr_assert_str_eq(err, want);
 }

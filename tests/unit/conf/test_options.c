@@ -63,9 +63,33 @@ Test(options, int_values_and_bounds)
     SERVER(c, "threads = 2\nthreads = 5", threads, 5); /* last one wins */
 }
 
+/* threads = auto and processes = auto: the word is 0, the bounds default. */
+Test(options, auto_sizing)
+{
+    sp__config c;
+
+    SERVER(c, "threads = auto", threads, 0);
+    SERVER(c, "threads = AUTO\nthreads-max = 16", threads_max, 16);
+    SERVER(c, "processes = auto", processes, 0);
+    server_ok(&c, "threads = auto\nprocesses = auto\nthreads-min = 3");
+    cr_assert_eq(sp__threads_min(&c), 3);
+    cr_assert_eq(sp__threads_cap(&c), SP__THREADS_MAX);
+    cr_assert_eq(sp__processes_min(&c), SP__PROCESSES_MIN);
+    cr_assert_geq(sp__processes_cap(&c), 2);
+    cr_assert_eq(c.threads_idle_ms, 30000);
+    cr_assert_eq(c.processes_busy_ms, 1000);
+    cr_assert_eq(c.processes_idle_ms, 60000);
+    sp__config_free(&c);
+    server_ok(&c, "threads = 6\nprocesses = 3");
+    cr_assert_eq(sp__threads_min(&c), 6);
+    cr_assert_eq(sp__threads_cap(&c), 6);
+    cr_assert_eq(sp__processes_cap(&c), 3);
+    sp__config_free(&c);
+}
+
 Test(options, int_errors)
 {
-    const char *acc = " (accepted: an integer from 1 to 1024)";
+    const char *acc = " (accepted: an integer from 1 to 1024, or auto)";
     char want[256];
 
     snprintf(want, sizeof want, ":3: threads: 'abc' is not a number%s", acc);
