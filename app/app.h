@@ -86,6 +86,9 @@ void *sp__app_symbol(const sp_app *app, const char *spec, char *what, size_t wha
 
 /* USR1: every module's reopen_logs hook (ABI 1.1; absent in 1.0 modules). */
 void sp__app_reopen_logs(sp_app *app);
+/* Harakiri retires this worker for thread's request: every module's
+ * harakiri hook (ABI 1.7), on the calling thread. */
+void sp__app_harakiri(sp_app *app, int thread, const char *request);
 
 int sp__app_thread_init(sp_app *app);
 void sp__app_thread_exit(sp_app *app);

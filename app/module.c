@@ -231,6 +231,15 @@ void sp__app_reopen_logs(sp_app *app)
     }
 }
 
+void sp__app_harakiri(sp_app *app, int thread, const char *request)
+{
+    for (size_t i = 0; app != NULL && i < app->n_mods; i++) {
+        const sp_module *d = app->mods[i].desc;
+        if (app->mods[i].initialised && HAS_FIELD(d, harakiri) && d->harakiri)
+            d->harakiri(app, thread, request);
+    }
+}
+
 /* ---- a module's declared settings (ABI 1.5) ------------------------------ */
 
 static const sp_conf_key *declared(const sp_module *d)

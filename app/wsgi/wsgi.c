@@ -24,6 +24,7 @@
 #include "app/wsgi/wsgi.h"
 
 #include <dlfcn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,11 +312,63 @@ static int setup(sp_app *app, const sp_section *conf)
     return rc;
 }
 
+/* Python's ident of each request thread, by sp_thread_index: what
+ * sys._current_frames() is keyed by, for the harakiri traceback. */
+#define IDENTS 1100 /* threads-max (1024), the IO loop's thread, spare */
+static _Atomic unsigned long idents[IDENTS];
+
 static int thread_start(sp_app *app)
 {
     if (thread_ts == NULL && main_ts != NULL)
         thread_ts = PyThreadState_New(PyThreadState_GetInterpreter(main_ts));
+    int i = sp_thread_index();
+    if (i > 0 && i < IDENTS)
+        atomic_store(&idents[i], PyThread_get_thread_ident());
     return main_ts == NULL || thread_ts != NULL ? SP_OK : SP_ENOMEM;
+}
+
+/* Harakiri (ABI 1.7): log the Python stack of the stuck thread, from
+ * sys._current_frames(), on the reporting thread.  It needs the GIL: a
+ * thread stuck in Python code lets it go every few milliseconds; one stuck
+ * in C code that holds it leaves no traceback before the worker is killed. */
+static void on_harakiri(sp_app *app, int thread, const char *request)
+{
+    unsigned long ident = thread > 0 && thread < IDENTS ? atomic_load(&idents[thread]) : 0;
+    if (ident == 0 || sp__wsgi_enter() != SP_OK)
+        return;
+    PyObject *frames = PySys_GetObject("_current_frames"); /* borrowed */
+    PyObject *all = frames ? PyObject_CallNoArgs(frames) : NULL;
+    PyObject *key = PyLong_FromUnsignedLong(ident);
+    PyObject *frame = all && key ? PyDict_GetItemWithError(all, key) : NULL; /* borrowed */
+    PyObject *tb = frame ? PyImport_ImportModule("traceback") : NULL;
+    PyObject *lines = tb ? PyObject_CallMethod(tb, "format_stack", "O", frame) : NULL;
+    PyObject *empty = lines ? PyUnicode_FromString("") : NULL;
+    PyObject *text = empty ? PyUnicode_Join(empty, lines) : NULL;
+    const char *s = text ? PyUnicode_AsUTF8(text) : NULL;
+    if (s == NULL) {
+        PyErr_Clear();
+        sp_log(SP_LOG_ERROR, "wsgi: harakiri: thread %d (%s) is not in Python code", thread,
+               request);
+    } else {
+        sp_log(SP_LOG_ERROR,
+               "wsgi: harakiri: thread %d (%s) is here, most recent call last:", thread, request);
+        for (const char *line = s; *line;) {
+            const char *nl = strchr(line, '\n');
+            int n = nl ? (int)(nl - line) : (int)strlen(line);
+            sp_log(SP_LOG_ERROR, "wsgi: harakiri: %.*s", n, line);
+            line += n + (nl != NULL);
+        }
+    }
+    Py_XDECREF(text);
+    Py_XDECREF(empty);
+    Py_XDECREF(lines);
+    Py_XDECREF(tb);
+    Py_XDECREF(key);
+    Py_XDECREF(all);
+    /* This thread ends after the report: its thread state goes with it. */
+    PyThreadState_Clear(thread_ts);
+    PyThreadState_DeleteCurrent();
+    thread_ts = NULL;
 }
 
 static void thread_stop(sp_app *app)
@@ -348,4 +401,4 @@ static void teardown(sp_app *app)
 }
 
 SP_MODULE(wsgi, .init_worker = setup, .init_thread = thread_start, .exit_thread = thread_stop,
-          .exit_worker = teardown, .conf_keys = keys);
+          .exit_worker = teardown, .conf_keys = keys, .harakiri = on_harakiri);

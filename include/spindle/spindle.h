@@ -48,7 +48,7 @@ extern "C" {
 
 #define SP_MODULE_MAGIC 0x53504e44u /* "SPND" */
 #define SP_ABI_MAJOR    1
-#define SP_ABI_MINOR    6
+#define SP_ABI_MINOR    7
 
 #if defined(__GNUC__)
 #define SP_EXPORT       __attribute__((visibility("default")))
@@ -158,6 +158,14 @@ typedef struct sp_module {
     /* 1.5: the settings the module reads, or NULL: then any key is passed
      * on as written (see sp_conf_key). */
     const sp_conf_key *conf_keys;
+    /* 1.7: harakiri is retiring this worker because the thread with
+     * sp_thread_index() `thread` has run `request` ("GET /path") past its
+     * deadline.  Called once per such thread, on a thread of its own, while
+     * the stuck thread runs on (it is not interrupted; the worker is killed
+     * after harakiri-mercy): a module may log what that thread is doing (the
+     * wsgi module logs its Python traceback).  It must not wait for the
+     * stuck thread to finish. */
+    void (*harakiri)(sp_app *app, int thread, const char *request);
 } sp_module;
 
 /* The symbol the loader looks up in every module. */

@@ -134,6 +134,18 @@ void sp__sb_thread_bind(int index)
     sp__facts_set_thread(index, my_thread ? &my_thread->start_ns : NULL);
 }
 
+bool sp__sb_thread_overdue(int index, uint64_t limit_ms, char *req, size_t len)
+{
+    if (me == NULL || index < 1 || index > atomic_load(&me->n_threads))
+        return false;
+    sp__sb_thread *t = &me->threads[index - 1];
+    uint64_t start = atomic_load(&t->start_ns), now = sp__now_ns();
+    if (start == 0 || now <= start || (now - start) / 1000000 <= limit_ms)
+        return false;
+    snprintf(req, len, "%.*s", (int)sizeof(t->request), t->request); /* may be torn: only logged */
+    return true;
+}
+
 void sp__sb_thread_unbind(void)
 {
     if (my_thread != NULL) {

@@ -108,6 +108,9 @@ void sp__sb_attach(sp__scoreboard *sb, size_t i, int id, int n_threads);
 /* In a thread that runs requests, index 1-based (the handler threads, then
  * the IO loop's first thread): bind the thread to its entry. */
 void sp__sb_thread_bind(int index);
+/* Whether this worker's thread `index` (1-based) has been inside its
+ * request for more than limit_ms; if so its request text goes to req. */
+bool sp__sb_thread_overdue(int index, uint64_t limit_ms, char *req, size_t len);
 /* The thread leaves its entry (threads = auto stopped it). */
 void sp__sb_thread_unbind(void);
 /* The worker's cap of handler threads, and one started or stopped by

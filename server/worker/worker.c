@@ -516,6 +516,35 @@ static void graceful_stop(sp__worker *w)
     close_idle(w, 0);
 }
 
+/* Harakiri: the master retires this worker (USR2) because a thread ran past
+ * its deadline.  The modules are told which thread and request on a thread
+ * of their own (ABI 1.7: the wsgi module logs the thread's Python
+ * traceback), so that neither the IO loop nor the stuck thread waits.  The
+ * same rule as the master's, read from the worker's own scoreboard slot;
+ * once per worker. */
+static void *harakiri_main(void *arg)
+{
+    sp__worker *w = arg;
+    char req[SP__SB_TEXT];
+    sp__crash_thread();
+    for (int t = 1; t <= w->ht_cap + 1; t++)
+        if (sp__sb_thread_overdue(t, (uint64_t)w->cfg->harakiri_ms, req, sizeof(req)))
+            sp__app_harakiri(w->app, t, req);
+    return NULL;
+}
+
+static void harakiri_report(sp__worker *w)
+{
+    char req[SP__SB_TEXT];
+    bool overdue = false;
+    if (w->cfg->harakiri_ms == 0 || w->harakiri_reported)
+        return;
+    for (int t = 1; t <= w->ht_cap + 1 && !overdue; t++)
+        overdue = sp__sb_thread_overdue(t, (uint64_t)w->cfg->harakiri_ms, req, sizeof(req));
+    if (overdue && pthread_create(&w->harakiri_thread, NULL, harakiri_main, w) == 0)
+        w->harakiri_reported = 1;
+}
+
 /* USR2: the master retires this worker (reload, recycle, TTOU, harakiri)
  * while others serve on.  No connection is closed under a request that
  * may be on its way: each one's next request is answered, with
@@ -523,6 +552,7 @@ static void graceful_stop(sp__worker *w)
  * the client closes it, at timeout-keepalive, or at graceful-timeout. */
 static void retire(sp__worker *w)
 {
+    harakiri_report(w);
     if (!atomic_exchange(&w->stopping, 1))
         stop_accepting(w);
     sp__worker_maybe_done(w);
@@ -710,6 +740,8 @@ _Noreturn void sp__worker_run(const sp__worker_start *st)
     sp__app_thread_exit(w->app);
 
     join_threads(w);
+    if (w->harakiri_reported)
+        pthread_join(w->harakiri_thread, NULL); /* before the modules are torn down */
     sp__loop_watch_stop(w);
     sp__queue_destroy(&w->queue);
     sp__loop_destroy(&w->loop);

@@ -46,13 +46,15 @@ typedef struct sp__worker {
         pthread_t t;
         int state; /* ht_lock */
     } * ht;
-    int ht_cap, ht_min;      /* threads-max and threads-min; both `threads` when fixed */
-    pthread_mutex_t ht_lock; /* starting and joining threads, the entries' states */
-    int ht_done;             /* entries of threads that stopped, to join (ht_lock) */
-    int ht_closed;           /* the worker is done: no more threads (ht_lock) */
-    atomic_int ht_running;   /* threads started and not stopped */
-    atomic_int ht_starting;  /* ...of which not yet serving */
-    atomic_int serving;      /* started up: a thread's init_thread failing no longer ends it */
+    int ht_cap, ht_min;        /* threads-max and threads-min; both `threads` when fixed */
+    pthread_mutex_t ht_lock;   /* starting and joining threads, the entries' states */
+    int ht_done;               /* entries of threads that stopped, to join (ht_lock) */
+    int ht_closed;             /* the worker is done: no more threads (ht_lock) */
+    atomic_int ht_running;     /* threads started and not stopped */
+    atomic_int ht_starting;    /* ...of which not yet serving */
+    atomic_int serving;        /* started up: a thread's init_thread failing no longer ends it */
+    pthread_t harakiri_thread; /* tells the modules of a harakiri (worker.c) */
+    int harakiri_reported;
     sp_app *app;
     sp__h1_limits lim;
     pthread_mutex_t done_lock;

@@ -460,6 +460,27 @@ class Reload(unittest.TestCase):
             self.assertEqual(get(s.port, "/").body, b"version two")
 
 
+class Harakiri(unittest.TestCase):
+
+    def test_harakiri_logs_the_python_traceback_of_the_stuck_thread(self):
+        """A view that never returns: harakiri replaces the worker, and the
+        log shows where in Python the thread was (tests/wsgi/stuck.py)."""
+        cfg = wsgi_config("stuck:application", threads=2,
+                          server={"harakiri": "1s", "harakiri-mercy": "2s"})
+        with Server(cfg) as s:
+            old = set(s.workers())
+            with Conn(s.port) as c:
+                c.send(build_request("GET", "/stuck"))
+                self.assertTrue(wait_until(lambda: log_lines(s, r"wsgi: harakiri: .*in compute_forever"),
+                                           30.0), s.log()[-3000:])
+            self.assertTrue(log_lines(s, r"wsgi: harakiri: thread \d+ \(GET /stuck\) is here"),
+                            s.log()[-3000:])
+            self.assertTrue(log_lines(s, r"wsgi: harakiri: .*in application"), s.log()[-3000:])
+            # The replacement serves.
+            self.assertTrue(wait_until(lambda: set(s.workers()) - old, 30.0), s.log()[-3000:])
+            self.assertEqual(get(s.port, "/").body, b"ok")
+
+
 class DevMode(unittest.TestCase):
 
     def test_spindle_dev_reloads_on_a_py_save(self):
