@@ -21,6 +21,7 @@ typedef struct sp__loaded {
     int copy_fd; /* the private copy it was loaded from (module.c); -1 for built-ins */
     struct sp_section *section; /* its section with declared paths resolved, or NULL */
     int initialised;
+    int shared; /* the master's preloaded copy (handle and copy_fd are not ours) */
 } sp__loaded;
 
 typedef struct sp__mw_def {
@@ -62,6 +63,12 @@ const char *sp__modules_builtin_names(void);
 int sp__modules_open(sp__loaded **out, size_t *n_out, const sp__config *cfg, char *err,
                      size_t errlen);
 void sp__modules_close(sp__loaded *mods, size_t n);
+/* preload = on, in the master before it forks (and in -t's check): open
+ * every module, check its section and run its preload hook.  Processes
+ * forked afterwards load a module of the same path from this copy.  On
+ * failure: SP_EINVAL (a module or section) or SP_EIO (a hook), one line
+ * naming the file in err. */
+int sp__modules_preload(const sp__config *cfg, char *err, size_t errlen);
 /* Every [module:NAME] section names a loaded module (SP_ENOENT with
  * file:line, the loaded names and a "did you mean" otherwise), and holds
  * only the keys its module declared, if it declared them (SP_EINVAL),

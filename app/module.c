@@ -93,9 +93,33 @@ static void *dlopen_private(const char *path, int *fd_out, char *err, size_t err
     return h;
 }
 
+/* The master's modules under `preload = on`: loaded once, before any fork,
+ * and kept for the master's life.  A process forked later takes a module
+ * of the same path from here (the very code and data its preload hook set
+ * up, copied by the fork) instead of loading a copy of its own. */
+static sp__loaded *preloaded;
+static size_t n_preloaded;
+
+static const sp__loaded *preloaded_at(const char *path)
+{
+    for (size_t i = 0; i < n_preloaded; i++)
+        if (preloaded[i].handle != NULL && strcmp(preloaded[i].path, path) == 0)
+            return &preloaded[i];
+    return NULL;
+}
+
 /* dlopen one module file and find its descriptor. */
 static int open_one(sp__loaded *m, const char *path, char *err, size_t errlen)
 {
+    const sp__loaded *pre = preloaded_at(path);
+    if (pre != NULL) {
+        m->handle = pre->handle;
+        m->desc = pre->desc;
+        m->copy_fd = -1;
+        m->shared = 1;
+        m->path = strdup(path);
+        return m->path ? 0 : -1;
+    }
     void *h = dlopen_private(path, &m->copy_fd, err, errlen);
     if (h == NULL)
         return SP_EINVAL;
@@ -212,7 +236,7 @@ static void free_section(struct sp_section *s)
 void sp__modules_close(sp__loaded *mods, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (mods[i].handle != NULL)
+        if (mods[i].handle != NULL && !mods[i].shared)
             dlclose(mods[i].handle);
         if (mods[i].copy_fd >= 0)
             close(mods[i].copy_fd);
@@ -342,6 +366,27 @@ static const char *closest(const sp__loaded *mods, size_t n, const char *name)
     for (size_t i = 0; i < n + n_builtins; i++)
         sp__nearest_try(&near, i < n ? mods[i].desc->name : builtins[i - n]->name);
     return sp__nearest_pick(&near);
+}
+
+int sp__modules_preload(const sp__config *cfg, char *err, size_t errlen)
+{
+    if (sp__modules_open(&preloaded, &n_preloaded, cfg, err, errlen) != 0 ||
+        sp__modules_check_sections(preloaded, n_preloaded, cfg, err, errlen) != 0)
+        return SP_EINVAL;
+    for (size_t i = 0; i < n_preloaded; i++) {
+        const sp__loaded *m = &preloaded[i];
+        if (!HAS_FIELD(m->desc, preload) || m->desc->preload == NULL)
+            continue;
+        const struct sp_section *sec =
+            m->section ? m->section : sp__config_section(cfg, m->desc->name);
+        int rc = m->desc->preload(sec);
+        if (rc != SP_OK) {
+            snprintf(err, errlen, "%s: module '%s': preload failed: %s", m->path, m->desc->name,
+                     sp_strerror(rc));
+            return SP_EIO;
+        }
+    }
+    return 0;
 }
 
 int sp__modules_check_sections(sp__loaded *mods, size_t n, const sp__config *cfg, char *err,

@@ -141,6 +141,7 @@ typedef struct sp__config {
     size_t n_middleware;
     sp__route_spec *routes;
     size_t n_routes;
+    int preload; /* load the modules in the master and run their preload hooks */
 
     /* [tasks] (app/tasks/tasks.c, app/tasks/spooler.c, app/tasks/cron.c; docs/tasks.md) */
     int task_threads;       /* per-worker task threads; 0 = no in-process tasks */

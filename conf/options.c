@@ -212,6 +212,10 @@ static const sp__option options[] = {
     {"route", SP__SEC_APP, SP__T_ROUTE, AT(routes), 0, 0, NULL, NULL, NULL,
      "Send requests to a handler function a module exports; {name} matches one path "
      "segment, METHOD * any method.  Modules may also add routes themselves."},
+    {"preload", SP__SEC_APP, SP__T_BOOL, AT(preload), 0, 0, "false", NULL, NULL,
+     "Load the modules once in the master and run their preload hooks (the wsgi module "
+     "imports the application there) before forking: workers start at once and share "
+     "those pages.  A reload (HUP) keeps the loaded code; new module files need a restart."},
 
     /* [tasks] (docs/tasks.md) */
     INT_OPT("task-threads", SP__SEC_TASKS, task_threads, 0, 1024, "4", NULL,

@@ -96,6 +96,8 @@ static PyObject *py_define(PyObject *self, PyObject *arg)
     const char *name = PyUnicode_AsUTF8(arg);
     if (name == NULL)
         return NULL;
+    if (sp__wsgi_self.app == NULL && sp__wsgi_self.preloaded)
+        Py_RETURN_NONE; /* the master imports: each worker defines it at its start */
     if (sp__wsgi_self.app == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "spindle tasks are defined in a spindle worker only");
         return NULL;
@@ -214,6 +216,23 @@ static int run_task(sp_task *t, const void *payload, size_t len)
     PyEval_RestoreThread(ts);
     Py_XDECREF(out);
     sp__wsgi_leave();
+    return rc;
+}
+
+int sp__wsgi_pymod_define_all(void)
+{
+    PyObject *mod = PyImport_ImportModule("spindle");
+    PyObject *tasks = mod ? PyObject_GetAttrString(mod, "_tasks") : NULL;
+    PyObject *name;
+    Py_ssize_t pos = 0;
+    int rc = tasks && PyDict_Check(tasks) ? 0 : -1;
+    while (rc == 0 && PyDict_Next(tasks, &pos, &name, NULL)) {
+        PyObject *r = py_define(NULL, name);
+        rc = r ? 0 : -1;
+        Py_XDECREF(r);
+    }
+    Py_XDECREF(tasks);
+    Py_XDECREF(mod);
     return rc;
 }
 

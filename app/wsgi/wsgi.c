@@ -10,7 +10,9 @@
  *
  * One interpreter per process, started in init_worker, after the fork:
  * nothing of Python exists in the master, and each worker (and spooler)
- * imports the application itself.  The interpreter is isolated (no
+ * imports the application itself.  With `preload = on` in [app] the
+ * master starts it and imports the application once, before it forks,
+ * and the workers inherit both (see "preload" below).  The interpreter is isolated (no
  * PYTHON* variables, no user site-packages); `home` points it at a
  * virtualenv.  At the end of init_worker the GIL is let go.
  *
@@ -24,10 +26,12 @@
 #include "app/wsgi/wsgi.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Python is one per process; so is this (see wsgi.h). */
 sp__wsgi sp__wsgi_self;
@@ -275,10 +279,11 @@ static int add_routes(sp_app *app)
     return rc ? rc : sp_route(app, "*", pattern, handle);
 }
 
-static int setup(sp_app *app, const sp_section *conf)
+/* Start Python and import the application: in init_worker, or in the
+ * master with preload.  Returns holding the GIL when Python started. */
+static int start(const sp_section *conf)
 {
     const char *spec = sp_conf_get(conf, "app");
-    sp__wsgi_self.app = app;
     if (spec == NULL || !spec_ok(spec)) {
         sp_log(SP_LOG_ERROR, "[module:wsgi] app = %s: expected package.module:callable",
                spec ? spec : "(missing)");
@@ -305,10 +310,94 @@ static int setup(sp_app *app, const sp_section *conf)
         sp__wsgi_log_exception(SP_LOG_ERROR, "start");
         return SP_EINVAL;
     }
-    rc = load_app(spec);
+    return load_app(spec);
+}
+
+/* ---- preload (ABI 1.8) ------------------------------------------------------ */
+
+/* With `preload = on` the master starts Python and imports the
+ * application, then keeps the GIL on its only thread for good: it runs no
+ * Python after this, and a fork copies the thread that holds it.  Around
+ * each of the master's forks Python is told (PyOS_BeforeFork and the two
+ * AfterFork calls, from pthread_atfork handlers), so every worker starts
+ * as the thread that holds the GIL in a consistent interpreter, and its
+ * init_worker only lets it go.  A fork elsewhere (os.fork or subprocess
+ * in a worker) is Python's own business: the handlers act in the master
+ * alone. */
+static pid_t preload_pid;
+static bool forking; /* between prepare and parent/child, in the master */
+static char *preload_spec, *preload_mount;
+
+static void fork_prepare(void)
+{
+    if (getpid() != preload_pid)
+        return;
+    PyOS_BeforeFork();
+    forking = true;
+}
+
+static void fork_parent(void)
+{
+    if (!forking)
+        return;
+    forking = false;
+    PyOS_AfterFork_Parent();
+}
+
+static void fork_child(void)
+{
+    if (!forking)
+        return;
+    forking = false;
+    PyOS_AfterFork_Child();
+}
+
+static int preload(const sp_section *conf)
+{
+    sp__wsgi_self.preloaded = true; /* before the import: it may define tasks */
+    int rc = start(conf);
+    if (rc != SP_OK)
+        return rc;
+    const char *mount = sp_conf_get(conf, "mount");
+    preload_spec = strdup(sp_conf_get(conf, "app"));
+    preload_mount = strdup(mount ? mount : "");
+    if (preload_spec == NULL || preload_mount == NULL ||
+        pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
+        return SP_ENOMEM;
+    preload_pid = getpid();
+    return SP_OK;
+}
+
+/* What a reload changed that only a restart brings in. */
+static void preload_changed(const sp_section *conf)
+{
+    const char *spec = sp_conf_get(conf, "app"), *mount = sp_conf_get(conf, "mount");
+    if (spec && strcmp(spec, preload_spec) != 0)
+        sp_log(SP_LOG_WARN,
+               "wsgi: app = %s, but the master preloaded %s: a restart loads the new one", spec,
+               preload_spec);
+    if (strcmp(mount ? mount : "", preload_mount) != 0)
+        sp_log(SP_LOG_WARN,
+               "wsgi: mount = %s, but the master preloaded mount = %s: a restart applies it",
+               mount ? mount : "", preload_mount);
+}
+
+static int setup(sp_app *app, const sp_section *conf)
+{
+    int rc;
+    sp__wsgi_self.app = app;
+    if (sp__wsgi_self.preloaded) { /* this thread holds the GIL (see preload) */
+        preload_changed(conf);
+        rc = sp__wsgi_pymod_define_all() == 0 ? SP_OK : SP_EINVAL;
+        if (rc != SP_OK)
+            sp__wsgi_log_exception(SP_LOG_ERROR, "tasks");
+    } else {
+        rc = start(conf);
+    }
     if (rc == SP_OK)
         rc = add_routes(app);
-    thread_ts = main_ts = PyEval_SaveThread();
+    if (Py_IsInitialized())
+        thread_ts = main_ts = PyEval_SaveThread();
     return rc;
 }
 
@@ -401,4 +490,4 @@ static void teardown(sp_app *app)
 }
 
 SP_MODULE(wsgi, .init_worker = setup, .init_thread = thread_start, .exit_thread = thread_stop,
-          .exit_worker = teardown, .conf_keys = keys, .harakiri = on_harakiri);
+          .exit_worker = teardown, .conf_keys = keys, .harakiri = on_harakiri, .preload = preload);

@@ -29,6 +29,7 @@ typedef struct sp__wsgi {
     PyObject *format_tb; /* traceback.format_exception */
     char *mount;         /* SCRIPT_NAME, "" for the root */
     size_t mount_len;
+    bool preloaded; /* Python started and the application imported in the master */
 } sp__wsgi;
 
 extern sp__wsgi sp__wsgi_self;
@@ -75,5 +76,8 @@ PyObject *sp__wsgi_log_new(int level, const char *prefix);
 
 /* The `spindle` module's init function, for PyImport_AppendInittab. */
 PyObject *sp__wsgi_pymod_init(void);
+/* Preloaded: define in this worker's app the tasks the import in the
+ * master defined (spindle._tasks); -1 with an exception. */
+int sp__wsgi_pymod_define_all(void);
 
 #endif /* SPINDLE_WSGI_WSGI_H */

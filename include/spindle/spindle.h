@@ -48,7 +48,7 @@ extern "C" {
 
 #define SP_MODULE_MAGIC 0x53504e44u /* "SPND" */
 #define SP_ABI_MAJOR    1
-#define SP_ABI_MINOR    7
+#define SP_ABI_MINOR    8
 
 #if defined(__GNUC__)
 #define SP_EXPORT       __attribute__((visibility("default")))
@@ -166,6 +166,14 @@ typedef struct sp_module {
      * wsgi module logs its Python traceback).  It must not wait for the
      * stuck thread to finish. */
     void (*harakiri)(sp_app *app, int thread, const char *request);
+    /* 1.8: with `preload = on` in [app], called once in the master, after
+     * it dropped privileges and before it forks anything, with the module's
+     * section; SP_OK or an error (the master then exits 78).  What it
+     * builds is inherited by every worker and spooler, which run
+     * init_worker as usual and share the code loaded here: a reload keeps
+     * it.  The master runs no requests and, after this, no module code:
+     * leave no threads behind (fork copies only the calling thread). */
+    int (*preload)(const sp_section *conf);
 } sp_module;
 
 /* The symbol the loader looks up in every module. */

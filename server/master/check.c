@@ -33,7 +33,9 @@
 static int check_app(const sp__config *cfg, char *err, size_t errlen)
 {
     sp_app *app = NULL;
-    int rc = sp__app_load(&app, cfg, err, errlen);
+    int rc = cfg->preload ? sp__modules_preload(cfg, err, errlen) : 0; /* as the master would */
+    if (rc == 0)
+        rc = sp__app_load(&app, cfg, err, errlen);
     if (rc == 0)
         rc = sp__cron_check_jobs(app, cfg, err, errlen);
     sp__app_free(app);

@@ -26,6 +26,9 @@
  * files have been quiet for DEBOUNCE_MS, so an editor's save (often a
  * write, a rename and a chmod) is one rebuild.
  *
+ * The server runs with preload off whatever the ini says (a preloaded
+ * master keeps the code it loaded at start across reloads).
+ *
  * Ctrl-C (INT) or TERM stops the server gracefully and then spindle dev.
  * If the server exits by itself (a config that does not load at start),
  * spindle dev waits for the next change and starts it again.
@@ -184,7 +187,7 @@ static bool build(void)
 
 static void start_server(void)
 {
-    int argc = 2 + dev.n_server_args;
+    int argc = 3 + dev.n_server_args;
     char **argv = calloc((size_t)argc + 1, sizeof(*argv));
     if (argv == NULL)
         return;
@@ -192,6 +195,9 @@ static void start_server(void)
     argv[1] = dev.ini;
     for (int i = 0; i < dev.n_server_args; i++)
         argv[2 + i] = dev.server_args[i];
+    /* Last, so it wins: a preloaded master would hand every reload the
+     * code it loaded at start, and a save would change nothing. */
+    argv[argc - 1] = "--preload=false";
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();

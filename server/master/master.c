@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/app.h"
 #include "server/master/control.h"
 #include "server/lib/log.h"
 #include "server/master/master_int.h"
@@ -282,6 +283,15 @@ static int start(sp__master *m, char *err, size_t errlen)
     write_pidfile(cfg->pidfile);
     if (sp__privs_drop(cfg, err, errlen) != 0)
         return SP_EINVAL;
+    if (cfg->preload) { /* as the user the workers run as, before any fork */
+        long long t0 = sp__now_ms();
+        if (sp__modules_preload(cfg, err, errlen) != 0) {
+            m->exit_code = SP__EX_CONFIG;
+            return SP_EINVAL;
+        }
+        sp_log(SP_LOG_INFO, "preload: %zu module(s) loaded in the master in %lld ms",
+               cfg->n_modules, sp__now_ms() - t0);
+    }
     /* + the IO loop's thread */
     m->sb = sp__sb_create(sp__processes_cap(cfg), sp__threads_cap(cfg) + 1);
     if (m->sb == NULL) {
@@ -357,7 +367,7 @@ int sp__master_run(sp__config *cfg, int argc, char **argv)
     }
     if (start(&m, err, sizeof(err)) != 0) {
         sp_log(SP_LOG_ERROR, "%s", err);
-        m.exit_code = 1;
+        m.exit_code = m.exit_code ? m.exit_code : 1;
     } else {
         run_loop(&m);
     }

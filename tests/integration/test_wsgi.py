@@ -481,6 +481,93 @@ class Harakiri(unittest.TestCase):
             self.assertEqual(get(s.port, "/").body, b"ok")
 
 
+class Preload(unittest.TestCase):
+    """preload = on: the master imports the application once, before it
+    forks; the workers inherit it and serve (tests/wsgi/preloaded.py)."""
+
+    def config(self, **server):
+        d = tempfile.mkdtemp(prefix="spindle-wsgi-preload-")
+        self.addCleanup(shutil.rmtree, d, True)
+        cfg = wsgi_config("preloaded:application", processes=2, threads=4, server=server)
+        cfg["app"]["preload"] = "on"
+        cfg["module:tasks"] = {}
+        cfg["tasks"] = {"task-threads": 2}
+        return cfg
+
+    def pids(self, port):
+        r = get(port, "/pids")
+        self.assertEqual(r.status, 200, r)
+        return json.loads(r.body)
+
+    def test_imported_once_in_the_master_and_served_by_the_workers(self):
+        with Server(self.config(), probe="/pids") as s:
+            self.assertTrue(log_lines(s, r"preload: 1 module\(s\) loaded in the master"),
+                            s.log()[-2000:])
+            seen = [self.pids(s.port) for _ in range(20)]
+            self.assertEqual({p["imported_by"] for p in seen}, {s.pid})
+            self.assertTrue({p["served_by"] for p in seen} <= set(s.workers()), seen)
+
+            # The workers' threads run Python at once (each has its own
+            # thread state; the GIL the fork copied was let go).
+            results = []
+
+            def one():
+                r = get(s.port, "/sleep", timeout=20)
+                results.append(json.loads(r.body) if r.status == 200 else r)
+            ts = [threading.Thread(target=one) for _ in range(8)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(30)
+            self.assertEqual(len(results), 8, results)
+            self.assertGreater(max(r["max_inflight"] for r in results), 1)
+
+            # A child process from a request: the master's fork handlers
+            # stay out of the workers' own forks.
+            r = get(s.port, "/subprocess", timeout=20)
+            self.assertEqual((r.status, json.loads(r.body)), (200, {"stdout": "from a child"}))
+
+    def test_a_task_defined_at_import_runs_in_a_worker(self):
+        with Server(self.config(), probe="/pids") as s:
+            r = get(s.port, "/task")
+            self.assertEqual(r.status, 202, r)
+            location = r.header("Location")
+
+            def done():
+                st = json.loads(get(s.port, location).body)
+                return st if st.get("state") in ("done", "failed") else None
+            st = wait_until(done, 30.0)
+            self.assertTrue(st, s.log()[-3000:])
+            self.assertEqual(st["state"], "done", st)
+            self.assertEqual(st["result"]["n"], 42, st)
+            self.assertIn(st["result"]["pid"], s.workers())
+
+    def test_hup_forks_new_workers_from_the_preloaded_master(self):
+        with Server(self.config(), probe="/pids") as s:
+            old = set(s.workers())
+            s.reload()
+            self.assertTrue(wait_until(lambda: not old & set(s.workers()) and
+                                       len(s.workers()) == 2, 30.0), s.log()[-2000:])
+            p = self.pids(s.port)
+            self.assertEqual(p["imported_by"], s.pid)
+            self.assertIn(p["served_by"], s.workers())
+
+    def test_import_error_stops_the_master_with_78(self):
+        d = tempfile.mkdtemp(prefix="spindle-wsgi-")
+        self.addCleanup(shutil.rmtree, d, True)
+        ini = write_temp_ini("[server]\nlisten = 127.0.0.1:%d\nprocesses = 2\n"
+                             "[app]\nmodule = %s\npreload = on\n[module:wsgi]\n"
+                             "app = broken:application\npythonpath = %s\n"
+                             % (free_port(), WSGI, APPS), d)
+        for args in ([ini], ["-t", ini]):
+            rc, out, err = run_binary(args, timeout=30)
+            log = out + err
+            self.assertEqual(rc, EX_CONFIG, log)
+            self.assertIn('broken.py", line 3, in <module>', log)
+            self.assertIn("No module named 'helper_that_is_not_there'", log)
+        self.assertIn("preload failed", log)
+
+
 class DevMode(unittest.TestCase):
 
     def test_spindle_dev_reloads_on_a_py_save(self):

@@ -1,0 +1,49 @@
+"""The preload tests' application (test_wsgi.py, Preload): it records who
+imported it, defines a task at import time, runs Python on several threads
+at once, and starts a child process from a request."""
+import json
+import os
+import subprocess
+import threading
+import time
+
+import spindle
+
+IMPORTED_BY = os.getpid()
+_lock = threading.Lock()
+_inflight = 0
+_max_inflight = 0
+
+
+@spindle.task
+def double(payload):
+    return {"n": payload["n"] * 2, "pid": os.getpid()}
+
+
+def _json(start_response, obj, status="200 OK"):
+    body = json.dumps(obj).encode()
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def application(environ, start_response):
+    global _inflight, _max_inflight
+    path = environ["PATH_INFO"]
+    if path == "/pids":
+        return _json(start_response, {"imported_by": IMPORTED_BY, "served_by": os.getpid()})
+    if path == "/sleep":
+        with _lock:
+            _inflight += 1
+            _max_inflight = max(_max_inflight, _inflight)
+        time.sleep(0.2)
+        with _lock:
+            _inflight -= 1
+            seen = _max_inflight
+        return _json(start_response, {"max_inflight": seen})
+    if path == "/subprocess":
+        out = subprocess.run(["/bin/echo", "from a child"], capture_output=True, check=True)
+        return _json(start_response, {"stdout": out.stdout.decode().strip()})
+    if path == "/task":
+        return spindle.accepted(start_response, spindle.submit(double, {"n": 21}))
+    return _json(start_response, {"error": "not found"}, "404 Not Found")
