@@ -90,6 +90,54 @@ class ReadsConfigUnset(ServerCase):
         self.assertEqual((r.status, r.body), (200, b"(unset)"))
 
 
+class Preload(unittest.TestCase):
+    """preload = on: the master runs each module's preload hook once,
+    before forking, and the workers serve on what it built
+    (tests/modules/preloads.c); hello, which has no hook, loads as usual."""
+
+    def config(self, preload, **section):
+        return {"server": {"processes": 2, "threads": 2},
+                "app": {"module": [example("hello"), test_module("preloads")],
+                        "preload": preload},
+                "module:preloads": section}
+
+    def answer(self, port):
+        r = get(port, "/preloaded")
+        self.assertEqual(r.status, 200, r)
+        _, by, _, calls, _, pid = r.body.decode().split()
+        return int(by), int(calls), int(pid)
+
+    def test_the_master_runs_the_hook_once(self):
+        with Server(self.config("on")) as s:
+            for _ in range(6):
+                by, calls, pid = self.answer(s.port)
+                self.assertEqual((by, calls), (s.pid, 1))
+                self.assertIn(pid, s.workers())
+            self.assertEqual(get(s.port, "/").status, 200)
+            old = set(s.workers())
+            s.reload()  # new workers from the same master: the hook is not run again
+            self.assertTrue(wait_until(lambda: not old & set(s.workers()) and
+                                       len(s.workers()) == 2, 30.0), s.log()[-2000:])
+            self.assertEqual(self.answer(s.port)[:2], (s.pid, 1))
+
+    def test_without_preload_the_hook_is_not_run(self):
+        with Server(self.config("off")) as s:
+            self.assertEqual(self.answer(s.port)[:2], (0, 0))
+
+    def test_a_failing_hook_stops_the_start_and_the_check(self):
+        d = tempfile.mkdtemp(prefix="spindle-it-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "server.ini")
+        with open(path, "w") as f:
+            f.write("[server]\nlisten = 127.0.0.1:%d\nprocesses = 2\n[app]\nmodule = %s\n"
+                    "preload = on\n[module:preloads]\nfail = on\n"
+                    % (free_port(), test_module("preloads")))
+        for args in ([path], ["-t", path]):
+            rc, out, err = run_binary(args, timeout=20)
+            self.assertEqual(rc, EX_CONFIG, out + err)
+            self.assertIn("preloads.so: module 'preloads': preload failed", out + err)
+
+
 class ConfigRoutes(ServerCase):
     config = {
         "server": {"processes": 1, "threads": 2},
