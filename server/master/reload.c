@@ -11,6 +11,8 @@
  * serving; in a chain, workers already replaced are put back.
  */
 #include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +39,37 @@ static int spawn_next(sp__master *m)
     return sp__m_spawn(m, id, m->gen, old_worker(m, id), 0);
 }
 
+/* The scoreboard is mapped once, at start, before the first fork (every
+ * process shares it), with a slot per worker for twice the most workers
+ * the start's config may run, plus spare, and an entry per thread for the
+ * most threads a worker may run.  A reload runs the new workers beside the
+ * old ones: refuse one whose sizes do not fit, rather than start workers
+ * that go unwatched (harakiri, stats) or fail for want of a slot. */
+static bool fits(const sp__master *m, const sp__config *cfg, char *err, size_t errlen)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < m->n_slots; i++)
+        live += m->slots[i].sb >= 0;
+    size_t need = live + (size_t)sp__processes_cap(cfg);
+    size_t threads = (size_t)sp__threads_cap(cfg) + 1; /* + the main thread */
+    if (need > m->sb->n_slots) {
+        snprintf(err, errlen,
+                 "processes%s = %d: with the %zu running, that is %zu workers at once, and this "
+                 "master has room for %zu; a restart sizes it for the new value",
+                 cfg->processes ? "" : "-max", sp__processes_cap(cfg), live, need,
+                 m->sb->n_slots);
+        return false;
+    }
+    if (threads > m->sb->thread_cap) {
+        snprintf(err, errlen,
+                 "threads%s = %d: this master watches at most %zu threads per worker; a restart "
+                 "sizes it for the new value",
+                 cfg->threads ? "" : "-max", sp__threads_cap(cfg), m->sb->thread_cap - 1);
+        return false;
+    }
+    return true;
+}
+
 int sp__m_reload(sp__master *m, int chain, char *why, size_t whylen)
 {
     char err[1024]; /* the details, for the log; why is the short reason */
@@ -51,6 +84,13 @@ int sp__m_reload(sp__master *m, int chain, char *why, size_t whylen)
         sp_log(SP_LOG_ERROR, "reload refused: %s", cfg ? err : "out of memory");
         free(cfg);
         snprintf(why, whylen, "the configuration does not load (see the error log)");
+        return SP_EINVAL;
+    }
+    if (!fits(m, cfg, err, sizeof(err))) {
+        sp_log(SP_LOG_ERROR, "reload refused: %s", err);
+        sp__config_free(cfg);
+        free(cfg);
+        snprintf(why, whylen, "the new sizes need a restart (see the error log)");
         return SP_EINVAL;
     }
     if (sp__taskstore_prepare(cfg, m->cfg, err, sizeof(err)) != 0 ||

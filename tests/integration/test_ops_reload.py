@@ -180,5 +180,30 @@ class WorkerCount(unittest.TestCase):
             self.assertEqual(s.url_get("/").status, 200)
 
 
+
+class ReloadSizes(unittest.TestCase):
+    """The scoreboard is sized at start: a reload asking for more workers or
+    threads than it holds is refused with the reason, and the running
+    workers keep serving; one that fits goes through."""
+
+    def test_too_many_is_refused_and_what_fits_reloads(self):
+        cfg = default_config(("hello",), processes=2, threads=2)
+        with Server(cfg) as s:
+            old = set(s.workers())
+            for key, value, says in (("processes", 30, r"reload refused: processes = 30: "
+                                      r"with the 2 running, that is 32 workers at once"),
+                                     ("threads", 200, r"reload refused: threads = 200: this "
+                                      r"master watches at most \d+ threads per worker")):
+                bigger = default_config(("hello",), processes=2, threads=2)
+                bigger["server"][key] = value
+                s.reload(bigger)
+                self.assertTrue(wait_until(lambda: re.search(says, s.log()), 10), s.log())
+                self.assertEqual(set(s.workers()), old)
+                self.assertEqual(s.url_get("/").status, 200)
+            s.reload(default_config(("hello",), processes=4, threads=16))
+            self.assertTrue(wait_until(lambda: len(s.workers()) == 4 and
+                                       not old & set(s.workers()), 15), s.log())
+            self.assertEqual(s.url_get("/").status, 200)
+
 if __name__ == "__main__":
     unittest.main()
