@@ -56,8 +56,7 @@ static bool fits(const sp__master *m, const sp__config *cfg, char *err, size_t e
         snprintf(err, errlen,
                  "processes%s = %d: with the %zu running, that is %zu workers at once, and this "
                  "master has room for %zu; a restart sizes it for the new value",
-                 cfg->processes ? "" : "-max", sp__processes_cap(cfg), live, need,
-                 m->sb->n_slots);
+                 cfg->processes ? "" : "-max", sp__processes_cap(cfg), live, need, m->sb->n_slots);
         return false;
     }
     if (threads > m->sb->thread_cap) {
