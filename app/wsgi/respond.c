@@ -30,46 +30,73 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define BUFFER_MAX     (8u << 20) /* a longer Content-Length body is streamed */
 #define GIL_FREE_WRITE 4096       /* sp_write of less is a memcpy: keep the GIL */
 
+#define INLINE_HEADERS 8 /* more are kept in an array of their own */
+
 typedef struct {
-    PyObject ob_base; /* PyObject_HEAD */
+    PyObject ob_base;          /* PyObject_HEAD */
+    vectorcallfunc vectorcall; /* start_response: the object is what the application calls */
     sp_request *req;
     sp_response *res;
-    int code;          /* status from start_response, 0 before */
-    PyObject *headers; /* list of (name, value), checked */
-    int64_t length;    /* Content-Length the application gave, or -1 */
-    uint64_t written;  /* body bytes handed to spindle */
-    bool sent;         /* status and headers handed to spindle */
+    int code;           /* status from start_response, 0 before */
+    PyObject **headers; /* the (name, value) pairs to send, checked; references */
+    Py_ssize_t n_headers;
+    int64_t length;   /* Content-Length the application gave, or -1 */
+    uint64_t written; /* body bytes handed to spindle */
+    bool sent;        /* status and headers handed to spindle */
     bool streaming;
-    bool sequence; /* the iterable is a list or tuple */
-    int failed;    /* an SP_E* code from writing: the client is gone */
+    bool sequence;   /* the iterable is a list or tuple */
+    int failed;      /* an SP_E* code from writing: the client is gone */
+    PyObject *write; /* what start_response returns, made once: it holds the call */
+    PyObject *inline_headers[INLINE_HEADERS];
 } call;
 
 /* ---- checks ---------------------------------------------------------------- */
 
+/* tchar (RFC 9110 5.6.2), for bytes below 0x80; none above is one. */
+static const unsigned char tchar[128] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 10 */
+    0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0, /* 20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, /* 30 */
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, /* 50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0, /* 70 */
+};
+
 static bool is_token(const char *s, Py_ssize_t n)
 {
-    static const char extra[] = "!#$%&'*+-.^_`|~";
     if (n == 0)
         return false;
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c != 0 && strchr(extra, c))))
+        if (c >= 0x80 || !tchar[c])
             return false;
     }
     return true;
 }
 
+/* No control byte but tab (0x00-0x1F but 0x09, and 0x7F).  Eight bytes at
+ * a time while none of them is below 0x20 or is 0x7F, which is nearly
+ * always; byte by byte from the first word that may hold one. */
 static bool is_value(const char *s, Py_ssize_t n)
 {
-    for (Py_ssize_t i = 0; i < n; i++) {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w, del;
+        memcpy(&w, s + i, 8);
+        del = w ^ (ones * 0x7f); /* a zero byte where w has 0x7F */
+        if ((((w - ones * 0x20) & ~w) | ((del - ones) & ~del)) & highs)
+            break;
+    }
+    for (; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if ((c < 0x20 && c != '\t') || c == 0x7f)
             return false;
@@ -77,22 +104,53 @@ static bool is_value(const char *s, Py_ssize_t n)
     return true;
 }
 
-/* Hop-by-hop headers are the server's (PEP 3333); dropped if given. */
-static bool hop_by_hop(const char *name)
+/* A str's text as Latin-1 bytes without a copy when it is one byte per
+ * character (compact str are NUL-terminated); NULL for wider text. */
+static const char *text1(PyObject *s, Py_ssize_t *n)
 {
-    static const char *const hop[] = {"Connection",
-                                      "Keep-Alive",
-                                      "Proxy-Authenticate",
-                                      "Proxy-Authorization",
-                                      "TE",
-                                      "Trailers",
-                                      "Trailer",
-                                      "Transfer-Encoding",
-                                      "Upgrade"};
-    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-        if (strcasecmp(name, hop[i]) == 0)
-            return true;
-    return false;
+    *n = PyUnicode_GET_LENGTH(s);
+    if (PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND)
+        return NULL;
+    return (const char *)PyUnicode_1BYTE_DATA(s);
+}
+
+/* s equals lower but for the case of its letters. */
+static bool same_name(const char *s, const char *lower, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i], t = (unsigned char)lower[i];
+        if (c != t && ((c | 0x20) != t || t < 'a' || t > 'z'))
+            return false;
+    }
+    return true;
+}
+
+enum { H_SEND, H_LENGTH, H_HOP };
+
+/* Content-Length, which spindle frames itself, and the hop-by-hop headers
+ * (the server's, PEP 3333), told by length first: most names are none. */
+static int server_header(const char *n, Py_ssize_t len)
+{
+    switch (len) {
+    case 2:
+        return same_name(n, "te", 2) ? H_HOP : H_SEND;
+    case 7:
+        return same_name(n, "trailer", 7) || same_name(n, "upgrade", 7) ? H_HOP : H_SEND;
+    case 8:
+        return same_name(n, "trailers", 8) ? H_HOP : H_SEND;
+    case 10:
+        return same_name(n, "connection", 10) || same_name(n, "keep-alive", 10) ? H_HOP : H_SEND;
+    case 14:
+        return same_name(n, "content-length", 14) ? H_LENGTH : H_SEND;
+    case 17:
+        return same_name(n, "transfer-encoding", 17) ? H_HOP : H_SEND;
+    case 18:
+        return same_name(n, "proxy-authenticate", 18) ? H_HOP : H_SEND;
+    case 19:
+        return same_name(n, "proxy-authorization", 19) ? H_HOP : H_SEND;
+    default:
+        return H_SEND;
+    }
 }
 
 /* "200 OK" -> 200; -1 with ValueError. */
@@ -104,8 +162,8 @@ static int parse_status(PyObject *status)
         PyErr_Format(PyExc_TypeError, "status must be a str, not %.100s", Py_TYPE(status)->tp_name);
         return -1;
     }
-    s = PyUnicode_AsUTF8AndSize(status, &n);
-    if (s == NULL)
+    s = text1(status, &n);
+    if (s == NULL && (s = PyUnicode_AsUTF8AndSize(status, &n)) == NULL)
         return -1;
     if (n < 4 || s[0] < '1' || s[0] > '9' || s[1] < '0' || s[1] > '9' || s[2] < '0' || s[2] > '9' ||
         s[3] != ' ' || !is_value(s, n)) {
@@ -120,6 +178,21 @@ static int parse_status(PyObject *status)
         return -1;
     }
     return code;
+}
+
+/* A value of 1 to 18 digits, as nearly every Content-Length is; -1 for
+ * anything else, which strtoll reads. */
+static long long digits(const char *s, Py_ssize_t n)
+{
+    long long v = 0;
+    if (n == 0 || n > 18)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
 }
 
 /* One (name, value) pair: both str, Latin-1, a token and a clean value.
@@ -139,14 +212,11 @@ static int check_header(PyObject *pair, int64_t *length)
         PyErr_Format(PyExc_TypeError, "header %R: name and value must be str", pair);
         return -1;
     }
-    if (PyUnicode_MAX_CHAR_VALUE(name) > 0xff || PyUnicode_MAX_CHAR_VALUE(value) > 0xff) {
+    const char *n = text1(name, &nl), *v = text1(value, &vl);
+    if (n == NULL || v == NULL) {
         PyErr_Format(PyExc_ValueError, "header %R: not Latin-1 (encode it, RFC 8187)", pair);
         return -1;
     }
-    const char *n = PyUnicode_AsUTF8AndSize(name, &nl);
-    const char *v = PyUnicode_AsUTF8AndSize(value, &vl);
-    if (n == NULL || v == NULL)
-        return -1;
     if (!is_token(n, nl) || !is_value(v, vl)) {
         PyErr_Format(PyExc_ValueError,
                      "header %R: a name that is not a token, or a control "
@@ -154,9 +224,14 @@ static int check_header(PyObject *pair, int64_t *length)
                      pair);
         return -1;
     }
-    if (strcasecmp(n, "Content-Length") == 0) {
+    int kind = server_header(n, nl);
+    if (kind == H_LENGTH) {
         char *end;
-        long long len = strtoll(v, &end, 10);
+        long long len = digits(v, vl);
+        if (len < 0)
+            len = strtoll(v, &end, 10);
+        else
+            end = (char *)v + vl;
         if (vl == 0 || *end != '\0' || len < 0 || v[0] == '-' || v[0] == '+') {
             PyErr_Format(PyExc_ValueError, "header %R: not a length", pair);
             return -1;
@@ -164,7 +239,17 @@ static int check_header(PyObject *pair, int64_t *length)
         *length = len;
         return 0; /* spindle frames the body itself */
     }
-    return hop_by_hop(n) ? 0 : 1;
+    return kind == H_SEND;
+}
+
+static void clear_headers(call *c)
+{
+    for (Py_ssize_t i = 0; i < c->n_headers; i++)
+        Py_DECREF(c->headers[i]);
+    if (c->headers != c->inline_headers)
+        PyMem_Free(c->headers);
+    c->headers = c->inline_headers;
+    c->n_headers = 0;
 }
 
 /* ---- handing the answer to spindle ---------------------------------------- */
@@ -174,8 +259,8 @@ static int check_header(PyObject *pair, int64_t *length)
 static const char *latin1(PyObject *text, PyObject **keep)
 {
     *keep = NULL;
-    if (PyUnicode_IS_ASCII(text))
-        return PyUnicode_AsUTF8(text);
+    if (PyUnicode_IS_COMPACT_ASCII(text))
+        return (const char *)PyUnicode_1BYTE_DATA(text);
     *keep = PyUnicode_AsLatin1String(text);
     return *keep ? PyBytes_AS_STRING(*keep) : NULL;
 }
@@ -201,8 +286,8 @@ static int apply(call *c)
         return -1;
     }
     int rc = sp_set_status(c->res, c->code);
-    for (Py_ssize_t i = 0; rc == SP_OK && i < PyList_GET_SIZE(c->headers); i++)
-        rc = latin1_header(c->res, PyList_GET_ITEM(c->headers, i));
+    for (Py_ssize_t i = 0; rc == SP_OK && i < c->n_headers; i++)
+        rc = latin1_header(c->res, c->headers[i]);
     if (rc != SP_OK) {
         if (!PyErr_Occurred())
             PyErr_Format(PyExc_ValueError, "spindle refused the response headers: %s",
@@ -216,8 +301,8 @@ static int apply(call *c)
 /* An error page is to replace what apply() set. */
 static void unapply(call *c)
 {
-    for (Py_ssize_t i = 0; c->headers && i < PyList_GET_SIZE(c->headers); i++) {
-        const char *name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(PyList_GET_ITEM(c->headers, i), 0));
+    for (Py_ssize_t i = 0; i < c->n_headers; i++) {
+        const char *name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(c->headers[i], 0));
         if (name != NULL)
             sp_del_header(c->res, name);
     }
@@ -274,11 +359,31 @@ static int output(call *c, const char *data, size_t len, bool force_stream)
 
 /* ---- the call object: start_response and write ------------------------------ */
 
-static PyObject *start_response(call *c, PyObject *args)
+static PyObject *call_write(call *c, PyObject *arg);
+
+static PyMethodDef write_def = {"write", (PyCFunction)call_write, METH_O,
+                                "write(data): send body bytes now (streamed)"};
+
+/* start_response(status, headers, exc_info=None) -> write: the call
+ * object itself, called with the arguments in place (vectorcall), so a
+ * request makes no bound method and no argument tuple for it. */
+static PyObject *start_response(PyObject *self, PyObject *const *args, size_t nargsf,
+                                PyObject *kwnames)
 {
-    PyObject *status, *headers, *exc_info = Py_None;
-    if (!PyArg_ParseTuple(args, "OO|O:start_response", &status, &headers, &exc_info))
+    call *c = (call *)self;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
+        PyErr_SetString(PyExc_TypeError, "start_response() takes no keyword arguments");
         return NULL;
+    }
+    if (nargs < 2 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError,
+                     "start_response() takes 2 or 3 arguments (status, headers, exc_info), "
+                     "%zd given",
+                     nargs);
+        return NULL;
+    }
+    PyObject *status = args[0], *headers = args[1], *exc_info = nargs == 3 ? args[2] : Py_None;
     if (c->res == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "start_response called after its request ended");
         return NULL;
@@ -302,21 +407,43 @@ static PyObject *start_response(call *c, PyObject *args)
     if (code < 0)
         return NULL;
     PyObject *given = PySequence_Fast(headers, "headers must be a list of (name, value) tuples");
-    PyObject *list = given ? PyList_New(0) : NULL;
-    int64_t length = -1;
-    for (Py_ssize_t i = 0; list && i < PySequence_Fast_GET_SIZE(given); i++) {
-        PyObject *pair = PySequence_Fast_GET_ITEM(given, i);
-        int keep = check_header(pair, &length);
-        if (keep < 0 || (keep && PyList_Append(list, pair) != 0))
-            Py_CLEAR(list);
-    }
-    Py_XDECREF(given);
-    if (list == NULL)
+    if (given == NULL)
         return NULL;
-    Py_XSETREF(c->headers, list);
+    /* Checked into kept[] first: a refused list leaves the earlier one. */
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(given), n_kept = 0;
+    PyObject *local[INLINE_HEADERS];
+    PyObject **kept = n <= INLINE_HEADERS ? local : PyMem_New(PyObject *, n);
+    int64_t length = -1;
+    int rc = kept ? 0 : -1;
+    if (kept == NULL)
+        PyErr_NoMemory();
+    for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(given, i);
+        rc = check_header(pair, &length);
+        if (rc > 0)
+            kept[n_kept++] = Py_NewRef(pair);
+        rc = rc < 0 ? -1 : 0;
+    }
+    Py_DECREF(given);
+    if (rc != 0) {
+        for (Py_ssize_t i = 0; i < n_kept; i++)
+            Py_DECREF(kept[i]);
+        if (kept != local)
+            PyMem_Free(kept);
+        return NULL;
+    }
+    clear_headers(c);
+    if (kept == local) {
+        memcpy(c->inline_headers, local, (size_t)n_kept * sizeof(PyObject *));
+    } else {
+        c->headers = kept;
+    }
+    c->n_headers = n_kept;
     c->code = code;
     c->length = length;
-    return PyObject_GetAttrString((PyObject *)c, "write");
+    if (c->write == NULL && (c->write = PyCFunction_New(&write_def, self)) == NULL)
+        return NULL;
+    return Py_NewRef(c->write);
 }
 
 static PyObject *call_write(call *c, PyObject *arg)
@@ -337,23 +464,65 @@ static PyObject *call_write(call *c, PyObject *arg)
 
 static void call_dealloc(call *c)
 {
-    Py_XDECREF(c->headers);
+    /* c->write is NULL here: while set, it held c. */
+    clear_headers(c);
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
-static PyMethodDef call_methods[] = {
-    {"start_response", (PyCFunction)start_response, METH_VARARGS,
-     "start_response(status, headers, exc_info=None) -> write"},
-    {"write", (PyCFunction)call_write, METH_O, "write(data): send body bytes now (streamed)"},
-    {NULL, NULL, 0, NULL}};
+/* A call object and its write are kept for the next request when nobody
+ * else holds either (most applications keep neither): making and freeing
+ * them was a good part of a small request's work.  One per thread running
+ * Python at once is enough; the GIL guards the pool. */
+#define POOL_MAX 16
+static call *pool[POOL_MAX];
+static int pooled;
+
+static call *call_get(sp_request *req, sp_response *res)
+{
+    call *c;
+    if (pooled > 0) {
+        c = pool[--pooled];
+    } else if ((c = PyObject_New(call, &sp__wsgi_call_type)) != NULL) {
+        c->vectorcall = start_response;
+        c->headers = c->inline_headers;
+        c->n_headers = 0;
+        c->write = NULL;
+    } else {
+        return NULL;
+    }
+    c->req = req;
+    c->res = res;
+    c->code = 0;
+    c->length = -1;
+    c->written = 0;
+    c->sent = c->streaming = c->sequence = false;
+    c->failed = 0;
+    return c;
+}
+
+/* The request ended: c goes back to the pool, or write lets go of it. */
+static void call_put(call *c)
+{
+    c->req = NULL;
+    c->res = NULL;
+    clear_headers(c);
+    /* Held by the caller and by write, which only c holds: nobody kept either. */
+    if (c->write != NULL && Py_REFCNT(c) == 2 && Py_REFCNT(c->write) == 1 && pooled < POOL_MAX) {
+        pool[pooled++] = c;
+        return;
+    }
+    Py_CLEAR(c->write);
+    Py_DECREF(c);
+}
 
 PyTypeObject sp__wsgi_call_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "spindle.Call",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "spindle.start_response",
     .tp_basicsize = sizeof(call),
     .tp_dealloc = (destructor)call_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "One WSGI call's start_response and write.",
-    .tp_methods = call_methods,
+    .tp_vectorcall_offset = offsetof(call, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "start_response(status, headers, exc_info=None) -> write, for one WSGI call.",
 };
 
 /* ---- wsgi.file_wrapper ----------------------------------------------------- */
@@ -465,30 +634,49 @@ static const char *req_line(const call *c, char *buf, size_t cap)
     return buf;
 }
 
+/* One piece of the body: bytes, or a TypeError. */
+static int piece(call *c, PyObject *item)
+{
+    if (!PyBytes_Check(item)) {
+        PyErr_Format(PyExc_TypeError, "the application yielded %.100s, not bytes",
+                     Py_TYPE(item)->tp_name);
+        return -1;
+    }
+    if (PyBytes_GET_SIZE(item) == 0)
+        return 0;
+    return output(c, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item), false);
+}
+
 static int iterate(call *c, PyObject *result)
 {
-    PyObject *it = PyObject_GetIter(result), *item;
-    if (it == NULL)
-        return -1;
     c->sequence = PyList_CheckExact(result) || PyTuple_CheckExact(result);
-    while ((item = PyIter_Next(it)) != NULL) {
-        int rc = 0;
-        if (!PyBytes_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "the application yielded %.100s, not bytes",
-                         Py_TYPE(item)->tp_name);
-            rc = -1;
-        } else if (PyBytes_GET_SIZE(item) > 0) {
-            rc = output(c, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item), false);
+    if (c->sequence) {
+        /* By index, as a list iterator goes: no iterator to make.  The
+         * size is read again each time, the list may change while a write
+         * lets the GIL go. */
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(result); i++) {
+            PyObject *item = Py_NewRef(PySequence_Fast_GET_ITEM(result, i));
+            int rc = piece(c, item);
+            Py_DECREF(item);
+            if (rc != 0)
+                return -1;
         }
-        Py_DECREF(item);
-        if (rc != 0) {
-            Py_DECREF(it);
+    } else {
+        PyObject *it = PyObject_GetIter(result), *item;
+        if (it == NULL)
             return -1;
+        while ((item = PyIter_Next(it)) != NULL) {
+            int rc = piece(c, item);
+            Py_DECREF(item);
+            if (rc != 0) {
+                Py_DECREF(it);
+                return -1;
+            }
         }
+        Py_DECREF(it);
+        if (PyErr_Occurred())
+            return -1;
     }
-    Py_DECREF(it);
-    if (PyErr_Occurred())
-        return -1;
     if (!c->sent && apply(c) != 0)
         return -1;
     char what[160];
@@ -499,14 +687,26 @@ static int iterate(call *c, PyObject *result)
     return 0;
 }
 
+/* Looked up without making the AttributeError most iterables would give. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define lookup_attr PyObject_GetOptionalAttr
+#else
+#define lookup_attr _PyObject_LookupAttr
+#endif
+
 static void close_result(const call *c, PyObject *result)
 {
+    static PyObject *name;
+    PyObject *close = NULL;
+    if (PyList_CheckExact(result) || PyTuple_CheckExact(result))
+        return; /* neither has a close(), nor can be given one */
     PyObject *exc_t, *exc_v, *exc_tb;
     PyErr_Fetch(&exc_t, &exc_v, &exc_tb); /* close() runs even while one is pending */
-    PyObject *close = PyObject_GetAttrString(result, "close");
-    if (close == NULL) {
+    if (name == NULL)
+        name = PyUnicode_InternFromString("close");
+    if (name == NULL || lookup_attr(result, name, &close) < 0) {
         PyErr_Clear();
-    } else {
+    } else if (close != NULL) {
         PyObject *r = PyObject_CallNoArgs(close);
         Py_DECREF(close);
         char what[160];
@@ -545,25 +745,20 @@ static int respond(call *c, PyObject *result)
 
 int sp__wsgi_run(sp_request *req, sp_response *res)
 {
-    call *c = PyObject_New(call, &sp__wsgi_call_type);
+    call *c = call_get(req, res);
     if (c == NULL) {
         PyErr_Clear();
         return 500;
     }
-    c->req = req;
-    c->res = res;
-    c->code = 0;
-    c->headers = NULL;
-    c->length = -1;
-    c->written = 0;
-    c->sent = c->streaming = c->sequence = false;
-    c->failed = 0;
     int rc;
     PyObject *input = sp__wsgi_input_new(req);
     PyObject *env = input ? sp__wsgi_environ(req, input) : NULL;
-    PyObject *sr = env ? PyObject_GetAttrString((PyObject *)c, "start_response") : NULL;
-    PyObject *result =
-        sr ? PyObject_CallFunctionObjArgs(sp__wsgi_self.callable, env, sr, NULL) : NULL;
+    /* args[-1] is there for the callee's use (PY_VECTORCALL_ARGUMENTS_OFFSET):
+     * a bound method puts its self there instead of copying the arguments. */
+    PyObject *args[3] = {NULL, env, (PyObject *)c};
+    PyObject *result = env ? PyObject_Vectorcall(sp__wsgi_self.callable, args + 1,
+                                                 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL)
+                           : NULL;
     if (result == NULL) {
         rc = failed(c);
     } else {
@@ -572,11 +767,8 @@ int sp__wsgi_run(sp_request *req, sp_response *res)
     }
     if (input)
         sp__wsgi_input_end(input);
-    c->req = NULL;
-    c->res = NULL;
-    Py_XDECREF(sr);
     Py_XDECREF(env);
     Py_XDECREF(input);
-    Py_DECREF(c);
+    call_put(c);
     return rc;
 }
