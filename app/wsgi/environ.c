@@ -151,17 +151,6 @@ static unsigned name_hash(const char *p, size_t n)
            (N_BUCKETS - 1);
 }
 
-/* s equals lower but for the case of its letters. */
-static bool same_name(const char *s, const char *lower, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i], t = (unsigned char)lower[i];
-        if (c != t && ((c | 0x20) != t || t < 'a' || t > 'z'))
-            return false;
-    }
-    return true;
-}
-
 static common_header *find_common(sp_str name)
 {
     if (name.len == 0)
@@ -170,7 +159,8 @@ static common_header *find_common(sp_str name)
         int i = buckets[h];
         if (i < 0)
             return NULL;
-        if (common[i].len == name.len && same_name(name.ptr, common_names[i].name, name.len))
+        if (common[i].len == name.len &&
+            sp__wsgi_same_name(name.ptr, common_names[i].name, name.len))
             return &common[i];
     }
 }

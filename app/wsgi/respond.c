@@ -114,17 +114,6 @@ static const char *text1(PyObject *s, Py_ssize_t *n)
     return (const char *)PyUnicode_1BYTE_DATA(s);
 }
 
-/* s equals lower but for the case of its letters. */
-static bool same_name(const char *s, const char *lower, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i], t = (unsigned char)lower[i];
-        if (c != t && ((c | 0x20) != t || t < 'a' || t > 'z'))
-            return false;
-    }
-    return true;
-}
-
 enum { H_SEND, H_LENGTH, H_HOP };
 
 /* Content-Length, which spindle frames itself, and the hop-by-hop headers
@@ -133,21 +122,24 @@ static int server_header(const char *n, Py_ssize_t len)
 {
     switch (len) {
     case 2:
-        return same_name(n, "te", 2) ? H_HOP : H_SEND;
+        return sp__wsgi_same_name(n, "te", 2) ? H_HOP : H_SEND;
     case 7:
-        return same_name(n, "trailer", 7) || same_name(n, "upgrade", 7) ? H_HOP : H_SEND;
+        return sp__wsgi_same_name(n, "trailer", 7) || sp__wsgi_same_name(n, "upgrade", 7) ? H_HOP
+                                                                                          : H_SEND;
     case 8:
-        return same_name(n, "trailers", 8) ? H_HOP : H_SEND;
+        return sp__wsgi_same_name(n, "trailers", 8) ? H_HOP : H_SEND;
     case 10:
-        return same_name(n, "connection", 10) || same_name(n, "keep-alive", 10) ? H_HOP : H_SEND;
+        return sp__wsgi_same_name(n, "connection", 10) || sp__wsgi_same_name(n, "keep-alive", 10)
+                   ? H_HOP
+                   : H_SEND;
     case 14:
-        return same_name(n, "content-length", 14) ? H_LENGTH : H_SEND;
+        return sp__wsgi_same_name(n, "content-length", 14) ? H_LENGTH : H_SEND;
     case 17:
-        return same_name(n, "transfer-encoding", 17) ? H_HOP : H_SEND;
+        return sp__wsgi_same_name(n, "transfer-encoding", 17) ? H_HOP : H_SEND;
     case 18:
-        return same_name(n, "proxy-authenticate", 18) ? H_HOP : H_SEND;
+        return sp__wsgi_same_name(n, "proxy-authenticate", 18) ? H_HOP : H_SEND;
     case 19:
-        return same_name(n, "proxy-authorization", 19) ? H_HOP : H_SEND;
+        return sp__wsgi_same_name(n, "proxy-authorization", 19) ? H_HOP : H_SEND;
     default:
         return H_SEND;
     }

@@ -34,6 +34,18 @@ typedef struct sp__wsgi {
 
 extern sp__wsgi sp__wsgi_self;
 
+/* s (n bytes) equals lower, a lower-case name, but for the case of its
+ * letters: header names, compared without a locale. */
+static inline bool sp__wsgi_same_name(const char *s, const char *lower, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i], t = (unsigned char)lower[i];
+        if (c != t && ((c | 0x20) != t || t < 'a' || t > 'z'))
+            return false;
+    }
+    return true;
+}
+
 /* ---- wsgi.c ---------------------------------------------------------------- */
 
 /* Take the GIL with this thread's own thread state (made on its first
