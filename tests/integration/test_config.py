@@ -53,6 +53,11 @@ class CheckTellsTheTruth(unittest.TestCase):
             get(self.port, "/", timeout=1)
         return err
 
+    def test_preload_that_is_not_a_boolean(self):
+        text = ini_lines(self.port, app=["preload = sometimes"])
+        self.refused(text, "server.ini:%d: preload: 'sometimes' is not a boolean (accepted: true, "
+                     "false, yes, no, on, off, 1 or 0)" % line_of(text, "preload ="))
+
     def test_unknown_middleware(self):
         self.refused(ini_lines(self.port, app=["middleware = acces_log"]),
                      "middleware: no middleware named 'acces_log'")
