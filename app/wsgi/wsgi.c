@@ -33,14 +33,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Python is one per process; so is this (see wsgi.h). */
-sp__wsgi sp__wsgi_self;
-
-/* The main thread state, saved when init_worker lets the GIL go. */
-static PyThreadState *main_ts;
-/* This thread's state; made on first use, kept for the thread's life. */
-static _Thread_local PyThreadState *thread_ts;
-
 static const sp_conf_key keys[] = {
     {"app", SP_CONF_STRING, "the application, as package.module:callable (required)"},
     {"pythonpath", SP_CONF_PATH, "a folder put in front of sys.path; repeatable"},
@@ -48,47 +40,6 @@ static const sp_conf_key keys[] = {
     {"env", SP_CONF_STRING, "NAME=VALUE set in the environment before Python starts; repeatable"},
     {"mount", SP_CONF_STRING, "the URL prefix the application answers under (SCRIPT_NAME)"},
     {NULL, 0, NULL}};
-
-/* ---- logging --------------------------------------------------------------- */
-
-void sp__wsgi_log_exception(int level, const char *what)
-{
-    PyObject *t, *v, *tb;
-    PyErr_Fetch(&t, &v, &tb);
-    if (t == NULL)
-        return;
-    PyErr_NormalizeException(&t, &v, &tb);
-    PyObject *lines = NULL, *text = NULL;
-    if (sp__wsgi_self.format_tb)
-        lines = PyObject_CallFunctionObjArgs(sp__wsgi_self.format_tb, t, v ? v : Py_None,
-                                             tb ? tb : Py_None, NULL);
-    if (lines) {
-        PyObject *empty = PyUnicode_FromString("");
-        text = empty ? PyUnicode_Join(empty, lines) : NULL;
-        Py_XDECREF(empty);
-    }
-    const char *s = text ? PyUnicode_AsUTF8(text) : NULL;
-    if (s == NULL) {
-        PyErr_Clear();
-        PyObject *r = v ? PyObject_Repr(v) : NULL;
-        const char *rs = r ? PyUnicode_AsUTF8(r) : NULL;
-        sp_log(level, "wsgi: %s: %s", what, rs ? rs : "an exception (unprintable)");
-        PyErr_Clear();
-        Py_XDECREF(r);
-    } else {
-        for (const char *line = s; *line;) {
-            const char *nl = strchr(line, '\n');
-            int n = nl ? (int)(nl - line) : (int)strlen(line);
-            sp_log(level, "wsgi: %s: %.*s", what, n, line);
-            line += n + (nl != NULL);
-        }
-    }
-    Py_XDECREF(text);
-    Py_XDECREF(lines);
-    Py_XDECREF(t);
-    Py_XDECREF(v);
-    Py_XDECREF(tb);
-}
 
 /* ---- the interpreter --------------------------------------------------------- */
 
@@ -208,23 +159,6 @@ static int load_app(const char *spec)
 }
 
 /* ---- the module's hooks ------------------------------------------------------ */
-
-int sp__wsgi_enter(void)
-{
-    if (main_ts == NULL)
-        return SP_ESTATE;
-    if (thread_ts == NULL)
-        thread_ts = PyThreadState_New(PyThreadState_GetInterpreter(main_ts));
-    if (thread_ts == NULL)
-        return SP_ENOMEM;
-    PyEval_RestoreThread(thread_ts);
-    return SP_OK;
-}
-
-void sp__wsgi_leave(void)
-{
-    PyEval_SaveThread();
-}
 
 static int handle(sp_request *req, sp_response *res)
 {
@@ -397,7 +331,7 @@ static int setup(sp_app *app, const sp_section *conf)
     if (rc == SP_OK)
         rc = add_routes(app);
     if (Py_IsInitialized())
-        thread_ts = main_ts = PyEval_SaveThread();
+        sp__wsgi_thread_ts = sp__wsgi_self.main_ts = PyEval_SaveThread();
     return rc;
 }
 
@@ -408,12 +342,12 @@ static _Atomic unsigned long idents[IDENTS];
 
 static int thread_start(sp_app *app)
 {
-    if (thread_ts == NULL && main_ts != NULL)
-        thread_ts = PyThreadState_New(PyThreadState_GetInterpreter(main_ts));
+    if (sp__wsgi_thread_ts == NULL && sp__wsgi_self.main_ts != NULL)
+        sp__wsgi_thread_ts = PyThreadState_New(PyThreadState_GetInterpreter(sp__wsgi_self.main_ts));
     int i = sp_thread_index();
     if (i > 0 && i < IDENTS)
         atomic_store(&idents[i], PyThread_get_thread_ident());
-    return main_ts == NULL || thread_ts != NULL ? SP_OK : SP_ENOMEM;
+    return sp__wsgi_self.main_ts == NULL || sp__wsgi_thread_ts != NULL ? SP_OK : SP_ENOMEM;
 }
 
 /* Harakiri (ABI 1.7): log the Python stack of the stuck thread, from
@@ -455,26 +389,26 @@ static void on_harakiri(sp_app *app, int thread, const char *request)
     Py_XDECREF(key);
     Py_XDECREF(all);
     /* This thread ends after the report: its thread state goes with it. */
-    PyThreadState_Clear(thread_ts);
+    PyThreadState_Clear(sp__wsgi_thread_ts);
     PyThreadState_DeleteCurrent();
-    thread_ts = NULL;
+    sp__wsgi_thread_ts = NULL;
 }
 
 static void thread_stop(sp_app *app)
 {
-    if (thread_ts == NULL || thread_ts == main_ts)
+    if (sp__wsgi_thread_ts == NULL || sp__wsgi_thread_ts == sp__wsgi_self.main_ts)
         return;
-    PyEval_RestoreThread(thread_ts);
-    PyThreadState_Clear(thread_ts);
+    PyEval_RestoreThread(sp__wsgi_thread_ts);
+    PyThreadState_Clear(sp__wsgi_thread_ts);
     PyThreadState_DeleteCurrent();
-    thread_ts = NULL;
+    sp__wsgi_thread_ts = NULL;
 }
 
 static void teardown(sp_app *app)
 {
-    if (main_ts == NULL)
+    if (sp__wsgi_self.main_ts == NULL)
         return;
-    PyEval_RestoreThread(main_ts);
+    PyEval_RestoreThread(sp__wsgi_self.main_ts);
     PyObject *out = PySys_GetObject("stdout");
     PyObject *r = out ? PyObject_CallMethod(out, "flush", NULL) : NULL;
     Py_XDECREF(r);
@@ -484,7 +418,7 @@ static void teardown(sp_app *app)
     Py_CLEAR(sp__wsgi_self.format_tb);
     if (Py_FinalizeEx() != 0)
         sp_log(SP_LOG_WARN, "wsgi: Python did not finalise cleanly");
-    main_ts = thread_ts = NULL;
+    sp__wsgi_self.main_ts = sp__wsgi_thread_ts = NULL;
     free(sp__wsgi_self.mount);
     sp__wsgi_self.mount = NULL;
 }
