@@ -45,6 +45,19 @@ SP_EXPORT int sp_route(sp_app *app, const char *method, const char *pattern, sp_
     return sp__router_add(app->router, method, pattern, fn);
 }
 
+SP_EXPORT int sp_handler_serial(sp_app *app, sp_handler_fn fn)
+{
+    if (app == NULL || fn == NULL)
+        return SP_EINVAL;
+    for (size_t i = 0; i < app->n_serial; i++)
+        if (app->serial[i] == fn)
+            return SP_OK;
+    if (app->n_serial == SP__APP_SERIAL_MAX)
+        return SP_EFULL;
+    app->serial[app->n_serial++] = fn;
+    return SP_OK;
+}
+
 static sp__mw_def *find_def(sp_app *app, const char *name)
 {
     for (size_t i = 0; i < app->n_defs; i++)

@@ -34,6 +34,8 @@ typedef struct sp__slot {
     void *data;
 } sp__slot;
 
+#define SP__APP_SERIAL_MAX 8 /* handlers an app may declare serial */
+
 struct sp_app {
     const sp__config *cfg;
     sp__router *router;
@@ -50,6 +52,9 @@ struct sp_app {
      * rather than app.c calling up into it. */
     struct sp__tasks *tasks;
     void (*tasks_free)(sp_app *app);
+    /* Handlers declared serial (sp_handler_serial), in init_worker only. */
+    sp_handler_fn serial[SP__APP_SERIAL_MAX];
+    size_t n_serial;
 };
 
 /* The modules linked into the binary (main() passes middleware/'s table);
@@ -103,6 +108,16 @@ void sp__app_thread_exit(sp_app *app);
 /* Route req, once (req->match, req->route); the chain's end does it if
  * nobody did before.  SP_ENOMEM when the arena is out of memory. */
 int sp__app_route(sp_app *app, sp_request *req);
+/* Whether a routed req goes to a handler declared serial. */
+static inline bool sp__app_serial(const sp_app *app, const sp_request *req)
+{
+    if (req->match == NULL || req->route != SP__ROUTE_FOUND)
+        return false;
+    for (size_t i = 0; i < app->n_serial; i++)
+        if (app->serial[i] == req->match->fn)
+            return true;
+    return false;
+}
 
 /* Run the chain, the router and the handler; the response is filled when
  * this returns (error statuses already rendered).  Negative only when the

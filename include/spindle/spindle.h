@@ -48,7 +48,7 @@ extern "C" {
 
 #define SP_MODULE_MAGIC 0x53504e44u /* "SPND" */
 #define SP_ABI_MAJOR    1
-#define SP_ABI_MINOR    8
+#define SP_ABI_MINOR    9
 
 #if defined(__GNUC__)
 #define SP_EXPORT       __attribute__((visibility("default")))
@@ -199,6 +199,17 @@ typedef struct sp_module {
  * sp_param); a trailing slash-star mounts a prefix (like "/static/" then a star).  Strings are
  * copied.  SP_EEXIST if the same method and pattern are already routed. */
 SP_EXPORT int sp_route(sp_app *app, const char *method, const char *pattern, sp_handler_fn fn);
+
+/* (ABI 1.9) Declare fn serial: wherever it is routed, it computes under a
+ * lock that every thread of the worker shares (Python's GIL, a library
+ * that is not thread-safe), so two of its requests never compute at once
+ * in one worker.  Several handler threads would then only wait for each
+ * other, paying context switches.  spindle runs such requests one after
+ * another on the thread that holds the IO loop, and hands them to handler
+ * threads while they block (IO or a sleep with the lock let go):
+ * docs/operations.md, "Where requests run".  Call in init_worker; up to 8
+ * handlers (SP_EFULL after that). */
+SP_EXPORT int sp_handler_serial(sp_app *app, sp_handler_fn fn);
 
 /* Make middleware fn available under name; server.ini's "middleware = name"
  * lines put it in the chain, in their order.  Strings are copied. */

@@ -68,6 +68,7 @@ typedef struct sp__exchange {
     off_t file_off;
     uint64_t file_left;
     unsigned char cost_slot; /* the route's slot in the loop's cost table */
+    bool serial;             /* its handler is serial (sp_handler_serial) */
 } sp__exchange;
 
 /* An open connection.  Kept small (it is all an idle keep-alive connection

@@ -35,6 +35,7 @@
 
 #include "app/app.h"
 #include "server/worker/conn.h"
+#include "server/lib/clock.h"
 #include "server/lib/log.h"
 #include "server/worker/worker.h"
 
@@ -93,17 +94,38 @@ void sp__loop_note(sp__worker *w, unsigned slot, uint64_t us)
     atomic_store_explicit(cost, now, memory_order_relaxed);
 }
 
+/* A serial request of a slot the watch caught goes to a handler thread
+ * (true), counting down the slot's share; only the loop's holder calls
+ * it, the watch only ever raises the count. */
+static bool serial_off_loop(sp__loop *l, unsigned slot)
+{
+    _Atomic unsigned *left = &l->off_left[slot % SP__LOOP_SLOTS];
+    unsigned n = atomic_load_explicit(left, memory_order_relaxed);
+    while (n > 0)
+        if (atomic_compare_exchange_weak_explicit(left, &n, n - 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return true;
+    return false;
+}
+
 bool sp__loop_offer(sp__worker *w, sp__conn *c)
 {
     sp__loop *l = &w->loop;
     c->x->cost_slot = 0;
+    c->x->serial = false;
     if (sp__app_route(w->app, &c->x->req) != SP_OK)
         return false; /* the chain's end answers for it */
     c->x->cost_slot = (unsigned char)sp__loop_slot(&c->x->req);
-    unsigned cost = atomic_load_explicit(&l->cost_us[c->x->cost_slot], memory_order_relaxed);
-    if (cost >= SP__LOOP_QUICK_US || cost + 1 > l->budget)
-        return false;
-    l->budget -= cost + 1;
+    c->x->serial = sp__app_serial(w->app, &c->x->req);
+    if (c->x->serial) {
+        if (serial_off_loop(l, c->x->cost_slot))
+            return false;
+    } else {
+        unsigned cost = atomic_load_explicit(&l->cost_us[c->x->cost_slot], memory_order_relaxed);
+        if (cost >= SP__LOOP_QUICK_US || cost + 1 > l->budget)
+            return false;
+        l->budget -= cost + 1;
+    }
     c->qnode.next = NULL;
     if (l->runq_tail != NULL)
         l->runq_tail->next = &c->qnode;
@@ -116,6 +138,15 @@ bool sp__loop_offer(sp__worker *w, sp__conn *c)
 }
 
 /* ---- running quick requests ------------------------------------------------------ */
+
+static void runq_push_front(sp__loop *l, sp__qnode *n)
+{
+    n->next = l->runq;
+    l->runq = n;
+    if (l->runq_tail == NULL)
+        l->runq_tail = n;
+    l->runq_len++;
+}
 
 static sp__qnode *runq_pop(sp__loop *l)
 {
@@ -140,8 +171,11 @@ static void wake_watch(sp__loop *l)
 static bool run_quick(sp__worker *w, sp__conn *c)
 {
     sp__loop *l = &w->loop;
+    bool serial = c->x->serial;
     uint64_t idle = atomic_load_explicit(&l->word, memory_order_relaxed);
+    uint64_t t0 = serial ? sp__now_ns() : 0;
     atomic_store_explicit(&l->run_slot, c->x->cost_slot, memory_order_relaxed);
+    atomic_store_explicit(&l->run_serial, serial, memory_order_relaxed);
     atomic_store(&l->word, idle | RUNNING); /* from here the watch may take the loop */
     if (atomic_load(&l->parked))
         wake_watch(l);
@@ -150,6 +184,12 @@ static bool run_quick(sp__worker *w, sp__conn *c)
     if (!atomic_compare_exchange_strong(&l->word, &expect, idle + SEQ_ONE)) {
         sp__conn_finish(c);
         return false;
+    }
+    if (serial) {
+        l->serial_budget -= (int64_t)((sp__now_ns() - t0) / 1000);
+        _Atomic unsigned *b = &l->backoff[c->x->cost_slot % SP__LOOP_SLOTS];
+        atomic_store_explicit(b, atomic_load_explicit(b, memory_order_relaxed) / 2,
+                              memory_order_relaxed); /* it ran through */
     }
     sp__conn_completed(c);
     return true;
@@ -160,6 +200,7 @@ bool sp__loop_turn(sp__worker *w)
     sp__loop *l = &w->loop;
     sp__qnode *n;
     l->budget = SP__LOOP_BUDGET_US;
+    l->serial_budget = SP__LOOP_SERIAL_BUDGET_US;
     /* Quick requests left by a thread the loop was taken from must not
      * wait for the next event. */
     int rc = event_base_loop(w->base, EVLOOP_ONCE | (l->runq != NULL ? EVLOOP_NONBLOCK : 0));
@@ -171,6 +212,18 @@ bool sp__loop_turn(sp__worker *w)
         l->finished = 1;
     }
     while ((n = runq_pop(l)) != NULL) {
+        const sp__conn *c = (const sp__conn *)n;
+        if (c->x->serial && l->serial_budget <= 0) {
+            runq_push_front(l, n); /* after the next read, which polls */
+            break;
+        }
+        if (c->x->serial && serial_off_loop(l, c->x->cost_slot)) {
+            /* its slot was caught since it was read */
+            if (sp__queue_push(&w->queue, n) >= w->queue_limit)
+                sp__worker_accept(w, 0);
+            sp__worker_queued(w);
+            continue;
+        }
         if (sp__queue_spare(&w->queue) > 0) {
             if (!run_quick(w, (sp__conn *)n))
                 return false;
@@ -235,12 +288,17 @@ bool sp__loop_claim(sp__worker *w, sp__qnode *n)
 
 bool sp__loop_stalled(sp__loop *l, uint64_t word, char state, uint64_t cpu_ns)
 {
+    l->seen_looks = l->seen_word == word ? l->seen_looks + 1 : 0;
     if (state != 'R')
         return true; /* asleep, stopped, or unknown: the loop waits on it */
     /* Running, or waiting for a CPU: stuck only if it computed for at
-     * least half the time between this look and the last. */
+     * least half the time between this look and the last (a serial
+     * request: and has run for SP__LOOP_SERIAL_RUN_MS). */
     bool computing =
         l->seen_word == word && cpu_ns - l->seen_cpu_ns >= SP__LOOP_WATCH_MS * 1000000ull / 2;
+    if (atomic_load_explicit(&l->run_serial, memory_order_relaxed) &&
+        l->seen_looks * SP__LOOP_WATCH_MS < SP__LOOP_SERIAL_RUN_MS)
+        computing = false;
     l->seen_word = word;
     l->seen_cpu_ns = cpu_ns;
     return computing;
@@ -287,12 +345,21 @@ static void take_over(sp__worker *w, uint64_t running)
     uint64_t taken = (running & ~(uint64_t)STATE) | TAKEN;
     if (!atomic_compare_exchange_strong(&l->word, &running, taken))
         return; /* it finished just now */
-    unsigned slot = atomic_load_explicit(&l->run_slot, memory_order_relaxed);
-    _Atomic unsigned *cost = &l->cost_us[slot % SP__LOOP_SLOTS];
-    if (atomic_load_explicit(cost, memory_order_relaxed) < CAUGHT_US)
-        atomic_store_explicit(cost, CAUGHT_US, memory_order_relaxed);
-    sp_log(SP_LOG_DEBUG, "a quick request ran past %d ms; the IO loop moves to another thread",
-           SP__LOOP_WATCH_MS);
+    unsigned slot = atomic_load_explicit(&l->run_slot, memory_order_relaxed) % SP__LOOP_SLOTS;
+    if (atomic_load_explicit(&l->run_serial, memory_order_relaxed)) {
+        unsigned b = atomic_load_explicit(&l->backoff[slot], memory_order_relaxed);
+        b = b < SP__LOOP_BACKOFF_MIN        ? SP__LOOP_BACKOFF_MIN
+            : b >= SP__LOOP_BACKOFF_MAX / 2 ? SP__LOOP_BACKOFF_MAX
+                                            : 2 * b;
+        atomic_store_explicit(&l->backoff[slot], b, memory_order_relaxed);
+        atomic_store_explicit(&l->off_left[slot], b, memory_order_relaxed);
+    } else {
+        _Atomic unsigned *cost = &l->cost_us[slot];
+        if (atomic_load_explicit(cost, memory_order_relaxed) < CAUGHT_US)
+            atomic_store_explicit(cost, CAUGHT_US, memory_order_relaxed);
+    }
+    sp_log(SP_LOG_DEBUG, "a request on the IO loop's thread blocked or ran long: the IO loop moves "
+                         "to another thread");
     sp__queue_push_front(&w->queue, &l->node);
     sp__worker_queued(w); /* threads = auto: someone must be there to take it */
 }

@@ -50,6 +50,24 @@
  * goes back to the default.  Only a thread of the normal policy is
  * touched, and its nice value is kept.
  *
+ * Serial requests (a handler declared with sp_handler_serial: the wsgi
+ * module, whose requests all compute under Python's GIL) run on the loop's
+ * thread whatever their cost, since a handler thread could not compute
+ * beside another anyway; with eight threads each taking a request and
+ * waiting its turn for the GIL, a Django view paid some seven context
+ * switches a request, and about 8 % more CPU, against two on the loop.
+ * Each turn runs up to SP__LOOP_SERIAL_BUDGET_US of them, then reads
+ * again (polling, as serial work is left waiting) before running the
+ * rest: their order stays first come, first served, and the worker's
+ * other connections wait one budget at most.  One that blocks (asleep at
+ * a look) or computes past SP__LOOP_SERIAL_RUN_MS is caught by the watch
+ * as a quick one is; then the next SP__LOOP_BACKOFF_MIN requests of its
+ * slot go to the handler threads, where blocking ones overlap, and each
+ * further catch doubles that, up to SP__LOOP_BACKOFF_MAX; each serial
+ * request that runs through on the loop halves it again.  A slot of
+ * views that sleep therefore stays on the handler threads but for one
+ * probe in 4096, and a mix settles at the share it blocks.
+ *
  * Ownership: the run queue, the budget and `finished` belong to whichever
  * thread holds the loop, like everything else the IO loop owns.  The loop
  * changes hands only through `word` and the queue's lock, which order
@@ -72,6 +90,11 @@
 #define SP__LOOP_WATCH_MS  2    /* how often the watch looks */
 #define SP__LOOP_SLOTS     64   /* routes told apart by the cost table */
 #define SP__LOOP_SLICE_US  100  /* the scheduler slice of the loop's thread */
+/* Serial handlers (sp_handler_serial; see below). */
+#define SP__LOOP_SERIAL_BUDGET_US 10000 /* serial work per turn before the next read */
+#define SP__LOOP_SERIAL_RUN_MS    10    /* a serial request computing this long loses the loop */
+#define SP__LOOP_BACKOFF_MIN      64    /* a caught slot's requests sent to handler threads, */
+#define SP__LOOP_BACKOFF_MAX      4096  /* doubling with each catch up to this */
 
 struct sp__worker;
 struct sp__conn;
@@ -84,12 +107,18 @@ typedef struct sp__loop {
     _Atomic unsigned run_slot;                /* the cost slot of the quick request running */
     _Atomic int holder_tid;                   /* the thread holding the loop */
     _Atomic unsigned cost_us[SP__LOOP_SLOTS]; /* recent run time per route, averaged */
-    sp__qnode node; /* "take the loop": queued ahead of everything on a hand-over */
+    /* serial slots: requests still to go to the handler threads since the
+     * watch caught one, and how many the next catch sends */
+    _Atomic unsigned off_left[SP__LOOP_SLOTS];
+    _Atomic unsigned backoff[SP__LOOP_SLOTS];
+    atomic_bool run_serial; /* the quick request running is serial */
+    sp__qnode node;         /* "take the loop": queued ahead of everything on a hand-over */
     /* the loop's holder only */
     sp__qnode *runq, *runq_tail; /* quick requests, for this turn's end */
     unsigned runq_len;
-    unsigned budget; /* microseconds of quick work left this turn */
-    int finished;    /* the worker is done: every thread goes */
+    unsigned budget;       /* microseconds of quick work left this turn */
+    int64_t serial_budget; /* microseconds of serial work left this turn */
+    int finished;          /* the worker is done: every thread goes */
     /* the watch */
     pthread_t watch;
     int watching;
@@ -97,6 +126,7 @@ typedef struct sp__loop {
     pthread_cond_t wake;
     atomic_int parked;               /* the watch sleeps until the next quick request */
     uint64_t seen_word, seen_cpu_ns; /* the watch's last look at a runnable thread */
+    unsigned seen_looks;             /* looks in a row that saw seen_word */
     int stop;                        /* under lock */
 } sp__loop;
 
@@ -110,15 +140,17 @@ void sp__loop_watch_stop(struct sp__worker *w);
  * thread at the end of this turn (then it is queued nowhere). */
 bool sp__loop_offer(struct sp__worker *w, struct sp__conn *c);
 /* Remember that a request on the route of cost slot `slot` ran for us
- * microseconds (any thread). */
+ * microseconds (any thread).  Not for serial requests: they run on the
+ * loop whatever their cost. */
 void sp__loop_note(struct sp__worker *w, unsigned slot, uint64_t us);
 /* The cost slot of a request's route (method and path). */
 unsigned sp__loop_slot(const sp_request *req);
 /* Whether the watch takes the loop from a thread it has seen running the
  * same quick request at two looks: `state` is the thread's scheduler state
  * ('R' running or waiting for a CPU, 'S' asleep, ...; 0 if unknown) and
- * cpu_ns the CPU time it has used.  Remembers what it needs in l for the
- * next look. */
+ * cpu_ns the CPU time it has used.  A serial request (l->run_serial) may
+ * compute for SP__LOOP_SERIAL_RUN_MS.  Remembers what it needs in l for
+ * the next look. */
 bool sp__loop_stalled(sp__loop *l, uint64_t word, char state, uint64_t cpu_ns);
 
 /* One turn of the loop, then the quick requests it gathered.  false if

@@ -318,7 +318,9 @@ void sp__conn_run(sp__conn *c)
     /* Counted before the answer leaves: a client that has its response
      * must find it in the stats (latency is thus up to the response being
      * ready; the writes below are non-blocking, or the stream's last chunk). */
-    sp__loop_note(w, c->x->cost_slot, sp__sb_end(&c->x->req, c->x->res.status));
+    uint64_t us = sp__sb_end(&c->x->req, c->x->res.status);
+    if (!c->x->serial)
+        sp__loop_note(w, c->x->cost_slot, us);
     if (c->x->res.streaming)
         finish_stream(c);
     else if (!c->broken)

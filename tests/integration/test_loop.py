@@ -7,7 +7,9 @@ the IO loop.  These tests check what an operator relies on around that:
   another thread;
 - `threads` still caps the requests that run at once;
 - thread indexes stay within 1..threads + 1;
-- a graceful stop works while the loop sits on another thread.
+- a graceful stop works while the loop sits on another thread;
+- serial handlers (sp_handler_serial) run on the loop's thread whatever
+  they cost, and go to the handler threads once one blocks.
 
 One worker, so that every request meets the same loop.  Nothing here is
 timed: holds are released by the test (or expire as a bound), and the
@@ -60,6 +62,31 @@ def answered(conn, timeout=0.0):
         return True
     r, _, _ = select.select([conn.sock], [], [], timeout)
     return bool(r)
+
+
+def clients(test, port, path, clients=8, rounds=3):
+    """`clients` connections, each sending `rounds` GETs of path, all at
+    once: the X-Thread of every answer (every one must be a 200)."""
+    seen, errors = [], []
+
+    def client():
+        try:
+            with Conn(port, timeout=30) as c:
+                for _ in range(rounds):
+                    r = c.request("GET", path)
+                    if r.status != 200:
+                        errors.append(r.status)
+                    seen.append(int(r.header("X-Thread")))
+        except AssertionError as e:  # no answer within the bound
+            errors.append(str(e))
+
+    ts = [threading.Thread(target=client) for _ in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    test.assertEqual(errors, [])
+    return seen
 
 
 class Handover(unittest.TestCase):
@@ -150,29 +177,42 @@ class Handover(unittest.TestCase):
         self.assertEqual(self.s.wait_exit(15), 0, self.s.log()[-2000:])
 
 
+class Serial(unittest.TestCase):
+    """Handlers declared serial compute under a lock every thread shares
+    (the wsgi module's: the GIL), so the loop's thread runs them in turn;
+    one that blocks is caught and its route goes to the handler threads."""
+
+    THREADS = 4
+
+    def test_computing_serial_requests_run_on_the_loop_thread(self):
+        with Server(config(self.THREADS)) as s:
+            # 2 ms each: forty times a quick route's bound, well under the
+            # serial one (SP__LOOP_SERIAL_RUN_MS)
+            seen = clients(self, s.port, "/serial/spin?ms=2", clients=4, rounds=10)
+            self.assertEqual(len(seen), 40)
+            if "the IO loop moves to another thread" in s.log():
+                self.skipTest("the loop moved (a thread descheduled for long on a busy "
+                              "machine): where requests ran tells nothing")
+            # threads = 4: the main thread, which holds the loop, is 5
+            self.assertEqual(set(seen), {self.THREADS + 1}, seen)
+
+    def test_a_serial_request_that_blocks_goes_to_the_handler_threads(self):
+        with Server(config(self.THREADS)) as s:
+            seen = clients(self, s.port, "/serial/busy?ms=50")
+            self.assertIn("the IO loop moves to another thread", s.log())
+            r = get(s.port, "/busy-max")
+            self.assertEqual(r.status, 200)
+            # they slept side by side on the handler threads, within the cap
+            self.assertGreater(int(r.body), 1, seen)
+            self.assertLessEqual(int(r.body), self.THREADS)
+
+
 class ThreadsCap(unittest.TestCase):
     """`threads = N`: never more than N requests at once, quick or not."""
 
-    def busy_max(self, threads_, clients=8, rounds=3):
+    def busy_max(self, threads_):
         with Server(config(threads_)) as s:
-            errors = []
-
-            def client():
-                try:
-                    with Conn(s.port, timeout=30) as c:
-                        for _ in range(rounds):
-                            r = c.request("GET", "/busy?ms=50")
-                            if r.status != 200:
-                                errors.append(r.status)
-                except AssertionError as e:  # no answer within the bound
-                    errors.append(str(e))
-
-            ts = [threading.Thread(target=client) for _ in range(clients)]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join(60)
-            self.assertEqual(errors, [])
+            clients(self, s.port, "/busy?ms=50")
             r = get(s.port, "/busy-max")
             self.assertEqual(r.status, 200)
             return int(r.body)

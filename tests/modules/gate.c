@@ -15,6 +15,9 @@
  *   GET /busy?ms=MS        sleeps MS ms, counting the /busy requests that
  *                          run at once: 200 "busy"
  *   GET /busy-max          the most that ever ran at once: 200 "N"
+ *   GET /serial/spin, /serial/busy
+ *                          /spin and /busy by handlers declared serial
+ *                          (sp_handler_serial), as the wsgi module's are
  *
  * Every answer carries X-Thread: sp_thread_index() of the thread that ran it.
  */
@@ -135,11 +138,26 @@ static int busy_most(sp_request *req, sp_response *res)
     return answer(res, text);
 }
 
+/* The same, as other functions: serial is a property of the function. */
+static int serial_spin(sp_request *req, sp_response *res)
+{
+    return spin(req, res);
+}
+
+static int serial_busy(sp_request *req, sp_response *res)
+{
+    return busy_for(req, res);
+}
+
 static int setup(sp_app *app, const sp_section *conf)
 {
     int rc;
     (void)conf;
-    if ((rc = sp_route(app, "GET", "/gate", gate)) != SP_OK ||
+    if ((rc = sp_handler_serial(app, serial_spin)) != SP_OK ||
+        (rc = sp_handler_serial(app, serial_busy)) != SP_OK ||
+        (rc = sp_route(app, "GET", "/serial/spin", serial_spin)) != SP_OK ||
+        (rc = sp_route(app, "GET", "/serial/busy", serial_busy)) != SP_OK ||
+        (rc = sp_route(app, "GET", "/gate", gate)) != SP_OK ||
         (rc = sp_route(app, "GET", "/hold", gate)) != SP_OK ||
         (rc = sp_route(app, "GET", "/open", open_gate)) != SP_OK ||
         (rc = sp_route(app, "GET", "/spin", spin)) != SP_OK ||

@@ -24,6 +24,8 @@ static void teardown(void)
     sp__loop_destroy(&w.loop);
 }
 
+#define SEQ 4 /* one request more in the loop's word (loop.c's SEQ_ONE) */
+
 static unsigned cost(unsigned slot)
 {
     return atomic_load(&w.loop.cost_us[slot]);
@@ -84,6 +86,24 @@ Test(loop, the_watch_takes_the_loop_from_a_stuck_thread_only)
               "a thread computing through a look kept the loop");
     /* another request starts the count again */
     cr_assert_not(sp__loop_stalled(&w.loop, next, 'R', 20 * ms));
+}
+
+Test(loop, a_serial_request_may_compute_longer_but_not_sleep)
+{
+    const uint64_t ms = 1000000, word = 4 << 2 | 1;
+    atomic_store(&w.loop.run_serial, true);
+    uint64_t cpu = 10 * ms;
+    cr_assert_not(sp__loop_stalled(&w.loop, word, 'R', cpu));
+    int looks = 1;
+    for (; looks < 100; looks++) {
+        cpu += SP__LOOP_WATCH_MS * ms; /* computing through every look */
+        if (sp__loop_stalled(&w.loop, word, 'R', cpu))
+            break;
+    }
+    cr_assert_eq(looks, SP__LOOP_SERIAL_RUN_MS / SP__LOOP_WATCH_MS,
+                 "a serial request computing lost the loop after %d looks", looks);
+    /* asleep (IO, a sleep, a lock let go): caught at once, serial or not */
+    cr_assert(sp__loop_stalled(&w.loop, word + SEQ, 'S', 0));
 }
 
 Test(loop, slots_keep_routes_apart)
