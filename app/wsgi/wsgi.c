@@ -202,10 +202,17 @@ static int set_mount(const char *mount)
     return sp__wsgi_self.mount ? SP_OK : SP_ENOMEM;
 }
 
+/* Every request computes under the GIL: serial, so they run one after
+ * another on the IO loop's thread rather than wait for each other on
+ * handler threads; those that block (a sleep, a socket, a lock) go to the
+ * handler threads (docs/python.md, "Threads and the GIL"). */
 static int add_routes(sp_app *app)
 {
     char pattern[1024];
     const char *m = sp__wsgi_self.mount;
+    int serial = sp_handler_serial(app, handle);
+    if (serial != SP_OK)
+        return serial;
     if (sp__wsgi_self.mount_len == 0)
         return sp_route(app, "*", "/*", handle);
     int rc = sp_route(app, "*", m, handle);
