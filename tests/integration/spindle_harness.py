@@ -13,6 +13,7 @@ Every wait here is bounded in both count and time.
 """
 
 import ctypes
+import errno
 import os
 import re
 import shutil
@@ -54,6 +55,7 @@ BIN = os.environ.get("SPINDLE_BIN") or os.path.join(BUILD, "spindle")
 
 EX_CONFIG = 78
 START_TIMEOUT = 10.0
+PORT_TRIES = 3
 STOP_TIMEOUT = 10.0
 POLL = 0.02
 
@@ -622,22 +624,45 @@ class Server:
 
     # lifecycle --------------------------------------------------------------
     def start(self):
-        self.write_config()
-        self._logf = open(self.log_path, "wb")
-        env = dict(os.environ)
-        if self.env:
-            env.update(self.env)
-        self.proc = subprocess.Popen([BIN, self.ini] + self.args, stdin=subprocess.DEVNULL,
-                                     stdout=self._logf, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=self.dir, env=env,
-                                     preexec_fn=_die_with_parent)
-        self.pid = self.proc.pid
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        # free_port() only says the port was free when it looked: a test
+        # running beside this one may take it before spindle binds it.  That
+        # is the harness's race, not spindle's, so a start that lost it
+        # tries again on another port.
+        for attempt in range(PORT_TRIES):
+            self.write_config()
+            self._logf = open(self.log_path, "wb")
+            env = dict(os.environ)
+            if self.env:
+                env.update(self.env)
+            self.proc = subprocess.Popen([BIN, self.ini] + self.args, stdin=subprocess.DEVNULL,
+                                         stdout=self._logf, stderr=subprocess.STDOUT,
+                                         start_new_session=True, cwd=self.dir, env=env,
+                                         preexec_fn=_die_with_parent)
+            self.pid = self.proc.pid
+            try:
+                self._wait_ready()
+                return self
+            except ServerFailed:
+                self.stop()
+                if attempt + 1 == PORT_TRIES or not self._lost_port():
+                    raise
+                self.port = free_port(self.host)
+            except BaseException:
+                self.stop()
+                raise
         return self
+
+    def _lost_port(self):
+        """Whether the last start failed because another process took the
+        port the harness chose (and not a port the test chose itself)."""
+        if isinstance(self.config, dict):
+            srv = self.config.get("server")
+            if isinstance(srv, dict) and "listen" in srv:
+                return False
+        elif "@PORT@" not in self.config:
+            return False
+        taken = ":%d: %s" % (self.port, os.strerror(errno.EADDRINUSE))
+        return "cannot listen on" in self.log() and taken in self.log()
 
     def _wait_ready(self):
         deadline = time.monotonic() + START_TIMEOUT
