@@ -407,8 +407,7 @@ static void dispatch(sp__conn *c)
     atomic_store(&c->sync, SP__CONN_BUSY);
     if (sp__loop_offer(w, c))
         return; /* the loop's thread runs it at the end of this turn */
-    if (sp__queue_push(&w->queue, &c->qnode) >= w->queue_limit)
-        sp__worker_accept(w, 0);
+    sp__worker_enqueue(w, &c->qnode);
     sp__worker_queued(w);
 }
 

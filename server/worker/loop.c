@@ -213,16 +213,17 @@ bool sp__loop_turn(sp__worker *w)
     }
     while ((n = runq_pop(l)) != NULL) {
         const sp__conn *c = (const sp__conn *)n;
-        if (c->x->serial && l->serial_budget <= 0) {
-            runq_push_front(l, n); /* after the next read, which polls */
-            break;
-        }
-        if (c->x->serial && serial_off_loop(l, c->x->cost_slot)) {
-            /* its slot was caught since it was read */
-            if (sp__queue_push(&w->queue, n) >= w->queue_limit)
-                sp__worker_accept(w, 0);
-            sp__worker_queued(w);
-            continue;
+        if (c->x->serial) {
+            if (l->serial_budget <= 0) {
+                runq_push_front(l, n); /* after the next read, which polls */
+                break;
+            }
+            if (serial_off_loop(l, c->x->cost_slot)) {
+                /* its slot was caught since it was read */
+                sp__worker_enqueue(w, n);
+                sp__worker_queued(w);
+                continue;
+            }
         }
         if (sp__queue_spare(&w->queue) > 0) {
             if (!run_quick(w, (sp__conn *)n))
@@ -232,8 +233,7 @@ bool sp__loop_turn(sp__worker *w)
         /* Every handler thread is busy: running it here would be one more
          * than `threads` at once, and leave nobody to take the loop. */
         do
-            if (sp__queue_push(&w->queue, n) >= w->queue_limit)
-                sp__worker_accept(w, 0);
+            sp__worker_enqueue(w, n);
         while ((n = runq_pop(l)) != NULL);
         sp__worker_queued(w);
     }

@@ -119,6 +119,14 @@ static inline void sp__worker_queued(sp__worker *w)
     if (w->ht_min < w->ht_cap)
         sp__worker_grow(w);
 }
+/* Hand a request to the handler threads (the IO loop's holder only):
+ * queued, and accepting stops while the queue is at its limit.  The
+ * caller then calls sp__worker_queued, once for a batch. */
+static inline void sp__worker_enqueue(sp__worker *w, sp__qnode *n)
+{
+    if (sp__queue_push(&w->queue, n) >= w->queue_limit)
+        sp__worker_accept(w, 0);
+}
 /* The last connection of a stopping worker went away. */
 void sp__worker_maybe_done(sp__worker *w);
 
