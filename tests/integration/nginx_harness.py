@@ -18,7 +18,7 @@ import socket
 import subprocess
 import tempfile
 
-from spindle_harness import SRC, connect, free_port, parse_one, read_until_close, wait_until
+from spindle_harness import PORT_TRIES, SRC, connect, free_port, parse_one, read_until_close, wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 UWSGI_PARAMS = "/etc/nginx/uwsgi_params"
@@ -57,17 +57,16 @@ class Nginx:
 
     def __init__(self, site, subs=()):
         self.dir = tempfile.mkdtemp(prefix="spindle-ngx-")
-        self.port = free_port()
         self.site = site
         with open(site_path(site)) as f:
             text = f.read()
-        for old, new in [("listen 80;", "listen 127.0.0.1:%d;" % self.port)] + list(subs):
+        for old, new in [("listen 80;", None)] + list(subs):
             if old not in text:
                 raise AssertionError("%s no longer contains %r" % (site, old))
-            text = text.replace(old, new)
-        self.site_text = text
-        with open(os.path.join(self.dir, "site.conf"), "w") as f:
-            f.write(text)
+            if new is not None:
+                text = text.replace(old, new)
+        self._template = text
+        self._listen_on(free_port())
         if os.path.exists(UWSGI_PARAMS):
             shutil.copy(UWSGI_PARAMS, os.path.join(self.dir, "uwsgi_params"))
         user = "user root;\n" if os.geteuid() == 0 else ""
@@ -76,7 +75,29 @@ class Nginx:
             f.write(MAIN_CONF.format(user=user, dir=self.dir))
         self.proc = None
 
+    def _listen_on(self, port):
+        self.port = port
+        self.site_text = self._template.replace("listen 80;", "listen 127.0.0.1:%d;" % port)
+        with open(os.path.join(self.dir, "site.conf"), "w") as f:
+            f.write(self.site_text)
+
     def start(self):
+        # free_port() only says the port was free when it looked: a server
+        # another test starts may take it first; nginx then says so in its
+        # log, and starts again on another port
+        for attempt in range(PORT_TRIES):
+            try:
+                return self._start()
+            except AssertionError:
+                if attempt + 1 == PORT_TRIES or ":%d failed (98" % self.port not in self.log():
+                    raise
+                self.stop()
+                self._listen_on(free_port())
+
+    def _start(self):
+        pid_file = os.path.join(self.dir, "nginx.pid")
+        if os.path.exists(pid_file):
+            os.unlink(pid_file)
         self._out = open(os.path.join(self.dir, "stdout.log"), "wb")
         self.proc = subprocess.Popen([NGINX, "-p", self.dir, "-c", self.conf, "-e",
                                       os.path.join(self.dir, "error.log")],
@@ -86,6 +107,10 @@ class Nginx:
         def up():
             if self.proc.poll() is not None:
                 raise AssertionError("nginx exited %s:\n%s" % (self.proc.returncode, self.log()))
+            # nginx writes its pid file once its sockets are bound: before
+            # that, a connect could reach whatever else holds the port
+            if not os.path.exists(pid_file):
+                return False
             try:
                 connect(self.port, 0.5).close()
                 return True
