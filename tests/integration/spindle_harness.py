@@ -58,6 +58,9 @@ START_TIMEOUT = 10.0
 PORT_TRIES = 3
 STOP_TIMEOUT = 10.0
 POLL = 0.02
+# bound of a wait for what must happen: it ends as soon as it happens, so a
+# slow or busy machine makes a test slower, never red
+WAIT = 30.0
 
 
 def _die_with_parent():

@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from spindle_harness import (Conn, ServerCase, build_request, connect, default_config,
+from spindle_harness import (WAIT, Conn, ServerCase, build_request, connect, default_config,
                              parse_responses, read_until_close, send_all, wait_until)
 
 LIMIT = 1 << 20
@@ -92,7 +92,7 @@ class Bodies(ServerCase):
         [self.worker] = self.server.workers()
 
     def assertNoTempLeft(self):
-        self.assertTrue(wait_until(lambda: not temp_fds(self.worker, self.tmp), 3.0),
+        self.assertTrue(wait_until(lambda: not temp_fds(self.worker, self.tmp), WAIT),
                         "temp file descriptors left: %r" % temp_fds(self.worker, self.tmp))
         self.assertEqual(os.listdir(self.tmp), [], "body-temp-path not empty")
 
@@ -112,7 +112,7 @@ class Bodies(ServerCase):
                 self.assertEqual(r.status, 200, "request %d" % i)
                 self.assertEqual(hashlib.sha256(r.body).digest(), hashlib.sha256(data).digest(),
                                  "request %d" % i)
-            self.assertTrue(wait_until(lambda: not temp_fds(self.worker, folder), 3.0),
+            self.assertTrue(wait_until(lambda: not temp_fds(self.worker, folder), WAIT),
                             "file descriptors left open: %d" % len(temp_fds(self.worker, folder)))
         self.assertEqual(temp_fds(self.worker, folder), [])
 
@@ -174,7 +174,7 @@ class Bodies(ServerCase):
         with s:
             s.sendall(build_request("POST", "/blob", [("Content-Length", str(size))]))
             s.sendall(body[:100 * 1024])
-            fds = wait_until(lambda: temp_fds(self.worker, self.tmp), 3.0)
+            fds = wait_until(lambda: temp_fds(self.worker, self.tmp), WAIT)
             self.assertTrue(fds, "no temp file while a %d-byte body is being read" % size)
             self.assertTrue(all(f.endswith("(deleted)") for f in fds), fds)
             self.assertEqual(os.listdir(self.tmp), [], "the temp file has a name")
@@ -205,7 +205,7 @@ class Bodies(ServerCase):
         with connect(self.port, 5.0) as s:
             s.sendall(build_request("POST", "/blob", [("Content-Length", str(LIMIT))]))
             s.sendall(pattern(64 * 1024))
-            self.assertTrue(wait_until(lambda: temp_fds(self.worker, self.tmp), 3.0))
+            self.assertTrue(wait_until(lambda: temp_fds(self.worker, self.tmp), WAIT))
         self.assertNoTempLeft()
         self.assertProbeOK()
 

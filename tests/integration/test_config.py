@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import unittest
 
-from spindle_harness import (EX_CONFIG, SRC, Server, example, free_port, get, run_binary,
+from spindle_harness import (EX_CONFIG, SRC, WAIT, Server, example, free_port, get, run_binary,
                              skip_if_sanitized, test_module, threads, wait_until, worker_threads)
 
 
@@ -330,7 +330,8 @@ class ConfigTakesEffect(unittest.TestCase):
         with Server(cfg, env={"SP_IT_THREADS": "3"}) as s:
             ws = s.workers()
             self.assertEqual(len(ws), 1)
-            self.assertTrue(wait_until(lambda: threads(ws[0]) == worker_threads(3), 5.0), threads(ws[0]))
+            self.assertTrue(wait_until(lambda: threads(ws[0]) == worker_threads(3), WAIT),
+                            threads(ws[0]))
             self.assertEqual(get(s.port, "/").status, 200)
 
 

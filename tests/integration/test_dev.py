@@ -16,7 +16,7 @@ import time
 import unittest
 
 from project_harness import build_project, install_sdk, module_env, run
-from spindle_harness import _die_with_parent, free_port, get, group_members, wait_until
+from spindle_harness import WAIT, _die_with_parent, free_port, get, group_members, wait_until
 
 CHANGE_TIMEOUT = 120.0  # a rebuild and a reload on a loaded machine
 
@@ -104,7 +104,7 @@ class DevLoop(unittest.TestCase):
         # Ctrl-C's graceful path: TERM stops the server, then spindle dev
         self.proc.send_signal(signal.SIGTERM)
         self.assertEqual(self.proc.wait(60), 0, self.output())
-        self.assertTrue(wait_until(lambda: not group_members(self.proc.pid), 10.0),
+        self.assertTrue(wait_until(lambda: not group_members(self.proc.pid), WAIT),
                         group_members(self.proc.pid))
 
     def test_bad_ini_then_fixed(self):

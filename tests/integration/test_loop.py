@@ -22,7 +22,7 @@ import signal
 import threading
 import unittest
 
-from spindle_harness import (Conn, Server, build_request, default_config, free_port, get,
+from spindle_harness import (WAIT, Conn, Server, build_request, default_config, free_port, get,
                              wait_until)
 
 HOLD_MS = 20000  # a held request's own bound; the tests release it long before
@@ -161,7 +161,7 @@ class Handover(unittest.TestCase):
         # is done.
         self.warm()
         self.hand_over("/gate?hold=%d" % HOLD_MS, b"released 1", b"opened")
-        moved = wait_until(lambda: len(short()) == 1 and short()[0] != w, 10.0)
+        moved = wait_until(lambda: len(short()) == 1 and short()[0] != w, WAIT)
         self.assertTrue(moved, "short slices after the hand-over: %r" % slices(w))
 
     def test_graceful_stop_with_the_loop_handed_over(self):
@@ -240,7 +240,7 @@ class ThreadsCap(unittest.TestCase):
                 doc = json.loads(get(sport, "/").body)
                 return any(t.get("request", "").startswith("GET /hold")
                            for w in doc["workers"] for t in w["threads"])
-            self.assertTrue(wait_until(holding, 10.0), "the slow request never started")
+            self.assertTrue(wait_until(holding, WAIT), "the slow request never started")
             quick = Conn(s.port, timeout=30)
             self.addCleanup(quick.close)
             quick.send(build_request("GET", "/gate"))

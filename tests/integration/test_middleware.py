@@ -6,7 +6,7 @@ import re
 import time
 import unittest
 
-from spindle_harness import (Server, ServerCase, default_config, example, get, test_module,
+from spindle_harness import (WAIT, Server, ServerCase, default_config, example, get, test_module,
                              wait_until)
 
 ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -89,12 +89,12 @@ class AccessLogFile(unittest.TestCase):
         self.addCleanup(s.cleanup)
         s.start()
         # start() probed "/" once (maybe more): count from here.
-        wait_until(lambda: len(file_lines(path)) >= 1, 5.0)
+        wait_until(lambda: len(file_lines(path)) >= 1, WAIT)
         base = len(file_lines(path))
         get(s.port, "/hello?name=x", headers=[("User-Agent", "itest/1.0"),
                                                ("Referer", "http://ref.example/")])
         get(s.port, "/nowhere", headers=[("User-Agent", "itest/2.0")])
-        wait_until(lambda: len(file_lines(path)) >= base + 2, 5.0)
+        wait_until(lambda: len(file_lines(path)) >= base + 2, WAIT)
         time.sleep(0.2)  # nothing more may come
         lines = file_lines(path)[base:]
         self.assertTrue(lines, "access log %s has no lines; server log:\n%s" % (path, s.log()))
@@ -123,7 +123,7 @@ class AccessLogFile(unittest.TestCase):
         s.start()
         get(s.port, "/hello?name=stderr", headers=[("User-Agent", "itest/3.0")])
         want = '"GET /hello?name=stderr HTTP/1.1" 200 14 "-" "itest/3.0"'
-        self.assertTrue(wait_until(lambda: want in s.log(), 5.0), s.log())
+        self.assertTrue(wait_until(lambda: want in s.log(), WAIT), s.log())
         line = [l for l in s.log().splitlines() if want in l][0]
         self.assertRegex(line, COMBINED)
 

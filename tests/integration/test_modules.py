@@ -8,7 +8,7 @@ import tempfile
 import unittest
 
 from ops_load import stats
-from spindle_harness import (EX_CONFIG, Server, ServerCase, build_request, connect,
+from spindle_harness import (EX_CONFIG, WAIT, Server, ServerCase, build_request, connect,
                              default_config, example, free_port, get, http, parse_responses,
                              read_until_close, run_binary, test_module, wait_until)
 
@@ -270,7 +270,7 @@ class ModuleOverwrittenInPlace(unittest.TestCase):
             c.sendall(build_request("GET", "/slow?ms=1500", [("Connection", "close")]))
             running = lambda: any(t.get("request", "").startswith("GET /slow")
                                   for w in stats(sport)["workers"] for t in w["threads"])
-            self.assertTrue(wait_until(running, 10), "the request never ran")
+            self.assertTrue(wait_until(running, WAIT), "the request never ran")
             with open(example("echo"), "rb") as f:
                 new = f.read()
             with open(loaded, "r+b") as f:  # what cp does: same inode, truncated, rewritten
@@ -284,5 +284,5 @@ class ModuleOverwrittenInPlace(unittest.TestCase):
             self.assertEqual(s.workers(), workers, "a worker died: " + s.log())
             self.assertEqual(get(s.port, "/slow?ms=1").status, 200)
             s.reload(cfg)
-            self.assertTrue(wait_until(lambda: get(s.port, "/echo/x").status == 200, 15),
+            self.assertTrue(wait_until(lambda: get(s.port, "/echo/x").status == 200, WAIT),
                             "the reload did not bring the new module: " + s.log())

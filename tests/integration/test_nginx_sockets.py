@@ -12,7 +12,7 @@ import unittest
 
 import time
 
-from spindle_harness import (BIN, Conn, Server, build_request, example, read_until_close,
+from spindle_harness import (BIN, WAIT, Conn, Server, build_request, example, read_until_close,
                              render_ini, test_module, wait_until)
 
 
@@ -81,7 +81,7 @@ class UnixSockets(unittest.TestCase):
         self.assertIn("cannot listen on unix:" + self.path, text)
         self.assertIn("in use", text)
         # The first server still owns and serves its socket.
-        self.assertTrue(wait_until(lambda: os.path.exists(self.path), 1.0))
+        self.assertTrue(wait_until(lambda: os.path.exists(self.path), WAIT))
         self.assertTrue(unix_get(self.path).startswith(b"HTTP/1.1 200"))
 
 

@@ -7,7 +7,7 @@ import re
 import signal
 import unittest
 
-from spindle_harness import Server, default_config, get, wait_until
+from spindle_harness import WAIT, Server, default_config, get, wait_until
 
 
 def read(path):
@@ -37,14 +37,14 @@ class Logs(unittest.TestCase):
             acc, err = os.path.join(s.dir, "access.log"), os.path.join(s.dir, "error.log")
             for _ in range(4):
                 get(s.port, "/")
-            self.assertTrue(wait_until(lambda: read(acc).count("\n") >= 4, 5))
+            self.assertTrue(wait_until(lambda: read(acc).count("\n") >= 4, WAIT))
             os.rename(acc, acc + ".1")
             os.rename(err, err + ".1")
             old_lines = read(acc + ".1").count("\n")
             s.signal(signal.SIGUSR1)
-            self.assertTrue(wait_until(lambda: "log files reopened" in read(err), 5),
+            self.assertTrue(wait_until(lambda: "log files reopened" in read(err), WAIT),
                             read(err + ".1"))
-            self.assertTrue(wait_until(lambda: os.path.exists(acc), 5))
+            self.assertTrue(wait_until(lambda: os.path.exists(acc), WAIT))
             # every worker reopened: both workers' lines land in the new file
             for _ in range(200):
                 get(s.port, "/", headers=[("Connection", "close")])
@@ -65,7 +65,7 @@ class Logs(unittest.TestCase):
             r = get(s.port, "/", headers=[("User-Agent", 'evil"\\X')])
             rid = r.header("X-Request-Id")
             acc = os.path.join(s.dir, "access.log")
-            self.assertTrue(wait_until(lambda: read(acc), 5))
+            self.assertTrue(wait_until(lambda: read(acc), WAIT))
             line = read(acc).splitlines()[-1]
             m = re.fullmatch(r'127\.0\.0\.1 "GET / HTTP/1\.1" 200 13 (\d+) w([12]) t([123]) '
                              r'id=(\S+) ua=evil\\x22\\x5CX 100%', line)
@@ -78,7 +78,7 @@ class Logs(unittest.TestCase):
         with s:
             get(s.port, "/hello?name=%22q", headers=[("User-Agent", "a\"b\\c")])
             acc = os.path.join(s.dir, "access.log")
-            self.assertTrue(wait_until(lambda: read(acc), 5))
+            self.assertTrue(wait_until(lambda: read(acc), WAIT))
             doc = json.loads(read(acc).splitlines()[-1])
             self.assertEqual(doc["uri"], "/hello?name=%22q")
             self.assertEqual(doc["status"], 200)

@@ -9,7 +9,7 @@ import time
 import unittest
 
 from ops_load import KeepAliveLoad, Load
-from spindle_harness import Server, default_config, wait_until
+from spindle_harness import WAIT, Server, default_config, wait_until
 
 
 def gone_all(s, old):
@@ -24,7 +24,7 @@ class ReloadUnderLoad(unittest.TestCase):
             load = Load(s.port, threads=4, max_each=200000).start()
             self.assertTrue(load.wait_ok(50))
             trigger(s)
-            self.assertTrue(wait_until(gone_all(s, old), 15), s.log())
+            self.assertTrue(wait_until(gone_all(s, old), WAIT), s.log())
             n = load.ok
             self.assertTrue(load.wait_ok(n + 50))
             load.stop()
@@ -48,13 +48,13 @@ class ReloadUnderLoad(unittest.TestCase):
             open(touch, "w").close()
             cfg["server"]["touch-reload"] = touch
             s.reload(cfg)  # start watching it
-            self.assertTrue(wait_until(lambda: "reload done" in s.log(), 10), s.log())
+            self.assertTrue(wait_until(lambda: "reload done" in s.log(), WAIT), s.log())
             old = s.workers()
             time.sleep(1.5)  # the watcher has read the first mtime
             os.utime(touch, (time.time() + 5, time.time() + 5))
-            self.assertTrue(wait_until(lambda: "touch-me changed: reloading" in s.log(), 5),
+            self.assertTrue(wait_until(lambda: "touch-me changed: reloading" in s.log(), WAIT),
                             s.log())
-            self.assertTrue(wait_until(gone_all(s, old), 10), s.log())
+            self.assertTrue(wait_until(gone_all(s, old), WAIT), s.log())
 
 
 class Recycling(unittest.TestCase):
@@ -69,7 +69,7 @@ class Recycling(unittest.TestCase):
             self.assertEqual(load.ok, 1000)
             self.assertIn("max-requests reached", s.log())
             self.assertIn("recycling worker", s.log())
-            self.assertTrue(wait_until(lambda: len(s.workers()) == 2, 10))
+            self.assertTrue(wait_until(lambda: len(s.workers()) == 2, WAIT))
             self.assertTrue(set(s.workers()) - set(old), s.log())
 
     def recycled_under_load(self, **recycle):
@@ -79,7 +79,7 @@ class Recycling(unittest.TestCase):
         with Server(cfg) as s:
             old = s.workers()
             load = Load(s.port, threads=2, max_each=200000).start()
-            self.assertTrue(wait_until(gone_all(s, old), 10), s.log())
+            self.assertTrue(wait_until(gone_all(s, old), WAIT), s.log())
             n = load.ok
             self.assertTrue(load.wait_ok(n + 20), (n, load.ok, load.failures, s.log()))
             load.stop()
@@ -172,11 +172,11 @@ class WorkerCount(unittest.TestCase):
     def test_ttin_ttou(self):
         with Server(default_config(("hello",), processes=2, threads=1)) as s:
             s.signal(signal.SIGTTIN)
-            self.assertTrue(wait_until(lambda: len(s.workers()) == 3, 5), s.log())
+            self.assertTrue(wait_until(lambda: len(s.workers()) == 3, WAIT), s.log())
             s.signal(signal.SIGTTIN)
-            self.assertTrue(wait_until(lambda: len(s.workers()) == 4, 5), s.log())
+            self.assertTrue(wait_until(lambda: len(s.workers()) == 4, WAIT), s.log())
             s.signal(signal.SIGTTOU)
-            self.assertTrue(wait_until(lambda: len(s.workers()) == 3, 10), s.log())
+            self.assertTrue(wait_until(lambda: len(s.workers()) == 3, WAIT), s.log())
             self.assertEqual(s.url_get("/").status, 200)
 
 
@@ -197,7 +197,7 @@ class ReloadSizes(unittest.TestCase):
                 bigger = default_config(("hello",), processes=2, threads=2)
                 bigger["server"][key] = value
                 s.reload(bigger)
-                self.assertTrue(wait_until(lambda: re.search(says, s.log()), 10), s.log())
+                self.assertTrue(wait_until(lambda: re.search(says, s.log()), WAIT), s.log())
                 self.assertEqual(set(s.workers()), old)
                 self.assertEqual(s.url_get("/").status, 200)
             s.reload(default_config(("hello",), processes=4, threads=16))

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import unittest
 
-from spindle_harness import BIN, SRC, Server, default_config, free_port, get, wait_until
+from spindle_harness import BIN, SRC, WAIT, Server, default_config, free_port, get, wait_until
 
 
 def status_id(pid, key):
@@ -68,7 +68,7 @@ class Privileges(unittest.TestCase):
             s = Server(cfg)
             cfg["server"]["listen"] = ["127.0.0.1:%d" % s.port, "unix:" + path]
             with s:
-                self.assertTrue(wait_until(lambda: os.path.exists(path), 5))
+                self.assertTrue(wait_until(lambda: os.path.exists(path), WAIT))
                 st = os.stat(path)
                 self.assertEqual(st.st_uid, pwd.getpwnam("nobody").pw_uid)
                 self.assertEqual(st.st_gid, grp.getgrnam("nogroup").gr_gid)
@@ -193,7 +193,7 @@ class Systemd(unittest.TestCase):
                              start_new_session=True)
         try:
             lsock.close()  # only the server holds it now: binding again would fail
-            ok = wait_until(lambda: _get_ok(port), 10)
+            ok = wait_until(lambda: _get_ok(port), WAIT)
             self.assertTrue(ok)
         finally:
             os.killpg(p.pid, signal.SIGTERM)

@@ -13,7 +13,7 @@ import time
 import unittest
 
 from ops_load import control, http_get, parse_prometheus, stats
-from spindle_harness import BIN, Server, default_config, free_port, get, wait_until
+from spindle_harness import BIN, WAIT, Server, default_config, free_port, get, wait_until
 
 
 def worker_requests(doc):
@@ -103,10 +103,10 @@ class Control(unittest.TestCase):
 
             rc, out = ctl("workers", "+2")
             self.assertEqual((rc, out.strip()), (0, "ok workers 4"))
-            self.assertTrue(wait_until(lambda: len(s.workers()) == 4, 5), s.log())
+            self.assertTrue(wait_until(lambda: len(s.workers()) == 4, WAIT), s.log())
             rc, out = ctl("workers", "-1")
             self.assertEqual(rc, 0, out)
-            self.assertTrue(wait_until(lambda: len(s.workers()) == 3, 10), s.log())
+            self.assertTrue(wait_until(lambda: len(s.workers()) == 3, WAIT), s.log())
             rc, out = ctl("stats")
             self.assertEqual(rc, 0, out)
             doc = json.loads(out.split("\n", 1)[1])
@@ -114,11 +114,11 @@ class Control(unittest.TestCase):
             old = s.workers()
             rc, out = ctl("chain-reload")
             self.assertEqual((rc, out.strip()), (0, "ok reloading"))
-            self.assertTrue(wait_until(lambda: not set(old) & set(s.workers()), 15), s.log())
+            self.assertTrue(wait_until(lambda: not set(old) & set(s.workers()), WAIT), s.log())
             self.assertIn("reloading (chain)", s.log())
             rc, out = ctl("reload")
             self.assertEqual(rc, 0, out)
-            self.assertTrue(wait_until(lambda: s.log().count("reload done") == 2, 15), s.log())
+            self.assertTrue(wait_until(lambda: s.log().count("reload done") == 2, WAIT), s.log())
             self.assertEqual(control(path, "bogus")[:6], "error ")
             rc, out = ctl("stop")
             self.assertEqual(rc, 0, out)

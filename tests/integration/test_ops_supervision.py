@@ -9,8 +9,8 @@ import time
 import unittest
 
 from ops_load import Load, stats
-from spindle_harness import (skip_if_sanitized, Server, ServerFailed, default_config, free_port, get, test_module,
-                             wait_until)
+from spindle_harness import (WAIT, Server, ServerFailed, default_config, free_port, get,
+                             skip_if_sanitized, test_module, wait_until)
 
 
 class KillAndCrash(unittest.TestCase):
@@ -18,13 +18,13 @@ class KillAndCrash(unittest.TestCase):
         cfg = default_config(("hello",), processes=3, threads=2)
         with Server(cfg) as s:
             # all three must be up, or a late third could pass for the replacement
-            self.assertTrue(wait_until(lambda: len(s.workers()) == 3, 5), s.log())
+            self.assertTrue(wait_until(lambda: len(s.workers()) == 3, WAIT), s.log())
             before = s.workers()
             load = Load(s.port, threads=4, max_each=200000).start()
             self.assertTrue(load.wait_ok(50))
             victim = before[0]
             os.kill(victim, signal.SIGKILL)
-            replaced = wait_until(lambda: len(s.workers()) == 3 and victim not in s.workers(), 5)
+            replaced = wait_until(lambda: len(s.workers()) == 3 and victim not in s.workers(), WAIT)
             self.assertTrue(replaced, s.log())
             n = load.ok
             self.assertTrue(load.wait_ok(n + 50))
@@ -32,7 +32,7 @@ class KillAndCrash(unittest.TestCase):
             # hello answers in microseconds: at most each client's one
             # in-flight request on the victim can fail.
             self.assertLessEqual(len(load.failures), 4, load.failures)
-            self.assertTrue(wait_until(lambda: "killed by signal 9" in s.log(), 5), s.log())
+            self.assertTrue(wait_until(lambda: "killed by signal 9" in s.log(), WAIT), s.log())
 
     @skip_if_sanitized
     def test_segfault_names_worker_signal_and_route(self):
@@ -40,7 +40,7 @@ class KillAndCrash(unittest.TestCase):
         with Server(cfg, probe="/ok") as s:
             with self.assertRaises(Exception):
                 get(s.port, "/crash", timeout=5)
-            self.assertTrue(wait_until(lambda: len(s.workers()) == 2, 5))
+            self.assertTrue(wait_until(lambda: len(s.workers()) == 2, WAIT))
             line = wait_until(lambda: re.search(r"worker \d+ \(pid \d+\) killed by signal 11 "
                                                 r"\(Segmentation fault\) while running GET "
                                                 r"/crash \(thread \d+", s.log()), 5)
@@ -109,13 +109,13 @@ class Harakiri(unittest.TestCase):
                                                   r"GET /slow for \d+ ms" % old[0], s.log()), 5)
             self.assertTrue(logged, s.log())
             # the replacement is up while the old worker is still finishing
-            self.assertTrue(wait_until(lambda: any(p not in old for p in s.workers()), 5))
+            self.assertTrue(wait_until(lambda: any(p not in old for p in s.workers()), WAIT))
             self.assertEqual(get(s.port, "/").status, 200)
             sibling.join(15)
             self.assertEqual(results.get("sibling"), 200, s.log())
             stuck.join(15)
             self.assertNotEqual(results.get("stuck"), 200)
-            self.assertTrue(wait_until(lambda: old[0] not in s.workers(), 10), s.log())
+            self.assertTrue(wait_until(lambda: old[0] not in s.workers(), WAIT), s.log())
             port = int(cfg["server"]["stats"].rsplit(":", 1)[1])
             self.assertEqual(stats(port)["harakiri_total"], 1)
 

@@ -20,7 +20,7 @@ import tempfile
 import unittest
 
 from project_harness import build_project, ctest_project, run
-from spindle_harness import BUILD, SRC, free_port, get, wait_until
+from spindle_harness import BUILD, SRC, WAIT, free_port, get, wait_until
 
 LOCK = "/run/lock/spindle-test-package.lock"  # one installer at a time on this machine
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
@@ -142,7 +142,7 @@ class Package(unittest.TestCase):
                 return get(port, "/")
             except OSError:
                 return None
-        r = wait_until(answer, 20.0)
+        r = wait_until(answer, WAIT)
         log.seek(0)
         self.assertNotEqual(r, "exited", log.read())
         self.assertEqual((r.status, r.body), (200, b"Hello, World!"))

@@ -6,8 +6,9 @@ import os
 import signal
 import unittest
 
-from spindle_harness import (Conn, Server, ServerCase, build_request, cmdline, default_config,
-                             example, get, maps, read_until_close, threads, wait_until, worker_threads, connect)
+from spindle_harness import (WAIT, Conn, Server, ServerCase, build_request, cmdline, connect,
+                             default_config, example, get, maps, read_until_close, threads,
+                             wait_until, worker_threads)
 
 
 class ProcessShape(ServerCase):
@@ -26,7 +27,7 @@ class ProcessShape(ServerCase):
     def test_worker_threads_are_handlers_main_and_watch(self):
         # Handler threads start after init_worker; allow a moment.
         ws = self.server.workers()
-        ok = wait_until(lambda: all(threads(p) == worker_threads(5) for p in ws), 5.0)
+        ok = wait_until(lambda: all(threads(p) == worker_threads(5) for p in ws), WAIT)
         self.assertTrue(ok, {p: threads(p) for p in ws})
 
     def test_workers_have_no_children(self):
@@ -43,7 +44,7 @@ class ProcessShape(ServerCase):
         # A worker counts once it has its title; it loads the modules just
         # after, so look until each one has (bounded), not at one instant.
         for w in self.server.workers():
-            self.assertTrue(wait_until(lambda: hello in maps(w), 10.0), maps(w))
+            self.assertTrue(wait_until(lambda: hello in maps(w), WAIT), maps(w))
         self.assertNotIn(hello, maps(self.server.pid))
 
     def test_serves(self):
@@ -87,7 +88,7 @@ class CommandLineOverridesIni(unittest.TestCase):
         with Server(cfg, args=["--processes", "2", "--threads", "3"]) as s:
             ws = s.workers()
             self.assertEqual(len(ws), 2, s.log())
-            ok = wait_until(lambda: all(threads(p) == worker_threads(3) for p in ws), 5.0)
+            ok = wait_until(lambda: all(threads(p) == worker_threads(3) for p in ws), WAIT)
             self.assertTrue(ok, {p: threads(p) for p in ws})
             self.assertEqual(get(s.port, "/").status, 200)
 
@@ -98,7 +99,8 @@ class SingleWorker(unittest.TestCase):
             ws = s.workers()
             self.assertEqual(len(ws), 1)
             self.assertEqual(cmdline(ws[0]), "spindle: worker 1")
-            self.assertTrue(wait_until(lambda: threads(ws[0]) == worker_threads(1), 5.0), threads(ws[0]))
+            self.assertTrue(wait_until(lambda: threads(ws[0]) == worker_threads(1), WAIT),
+                            threads(ws[0]))
             # keep-alive connections do not pin the only handler thread:
             # an idle one open while a second client is served.
             with Conn(s.port) as idle:

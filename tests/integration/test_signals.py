@@ -9,8 +9,8 @@ import time
 import unittest
 
 from ops_load import stats
-from spindle_harness import (Server, build_request, cmdline, connect, default_config, free_port,
-                             get, group_members, http, parse_responses, read_until_close,
+from spindle_harness import (WAIT, Server, build_request, cmdline, connect, default_config,
+                             free_port, get, group_members, http, parse_responses, read_until_close,
                              skip_if_sanitized, threads, wait_until, worker_threads)
 
 MODULES = ("hello", "sleep", "tm:slow", "tm:reads_config")
@@ -55,7 +55,7 @@ class Term(unittest.TestCase):
         self.assertEqual([(r.status, r.body) for r in rs2], [(200, b"slept 1200 ms")], data2)
         rc = s.wait_exit(10.0)
         self.assertEqual(rc, 0, "master exit code after TERM; log:\n" + s.log())
-        self.assertTrue(wait_until(lambda: not group_members(s.pid), 3.0),
+        self.assertTrue(wait_until(lambda: not group_members(s.pid), WAIT),
                         "processes left after TERM: %r" % group_members(s.pid))
 
     def test_term_idle_exits_0_quickly(self):
@@ -66,7 +66,7 @@ class Term(unittest.TestCase):
         s.signal(signal.SIGTERM)
         rc = s.wait_exit(10.0)
         self.assertEqual(rc, 0, s.log())
-        self.assertTrue(wait_until(lambda: not group_members(s.pid), 3.0), group_members(s.pid))
+        self.assertTrue(wait_until(lambda: not group_members(s.pid), WAIT), group_members(s.pid))
 
     def test_term_closes_keepalive_after_stray_crlf(self):
         """A CRLF after a request (RFC 9112 2.2 lets a client send one) is
@@ -130,7 +130,7 @@ class FastStop(unittest.TestCase):
         rc = s.wait_exit(5.0)
         self.assertIsNotNone(rc, "master still running 5 s after %s with a 20 s request in flight"
                              % signal.Signals(sig).name)
-        self.assertTrue(wait_until(lambda: not group_members(s.pid), 3.0),
+        self.assertTrue(wait_until(lambda: not group_members(s.pid), WAIT),
                         "processes left: %r" % group_members(s.pid))
         c.close()
 
@@ -166,13 +166,13 @@ class Hup(unittest.TestCase):
         def swapped():
             ws = s.workers()
             return len(ws) == 2 and not set(ws) & set(old)
-        self.assertTrue(wait_until(swapped, 10.0),
+        self.assertTrue(wait_until(swapped, WAIT),
                         "workers not replaced after HUP: old %r now %r" % (old, s.workers()))
         new = s.workers()
-        self.assertTrue(wait_until(lambda: all(threads(p) == worker_threads(3) for p in new), 5.0),
+        self.assertTrue(wait_until(lambda: all(threads(p) == worker_threads(3) for p in new), WAIT),
                         {p: threads(p) for p in new})
         self.assertIsNone(s.proc.poll(), "master exited")
-        self.assertTrue(wait_until(lambda: get(s.port, "/greet").body == b"new", 5.0))
+        self.assertTrue(wait_until(lambda: get(s.port, "/greet").body == b"new", WAIT))
         for _ in range(4):
             self.assertEqual(get(s.port, "/greet").body, b"new")
 
@@ -188,7 +188,7 @@ class Hup(unittest.TestCase):
             data, how = read_until_close(c, 10.0)
         rs = parse_responses(data)
         self.assertEqual([(r.status, r.body) for r in rs], [(200, b"slow 1500 ms")], s.log())
-        self.assertTrue(wait_until(lambda: s.workers() and not set(s.workers()) & set(old), 10.0))
+        self.assertTrue(wait_until(lambda: s.workers() and not set(s.workers()) & set(old), WAIT))
         self.assertEqual(get(s.port, "/").status, 200)
 
     def test_hup_with_broken_config_keeps_serving(self):
@@ -217,9 +217,10 @@ class KilledWorker(unittest.TestCase):
         def replaced():
             ws = s.workers()
             return len(ws) == 2 and victim not in ws
-        self.assertTrue(wait_until(replaced, 5.0), "worker not replaced: %r" % s.workers())
+        self.assertTrue(wait_until(replaced, WAIT), "worker not replaced: %r" % s.workers())
         self.assertIn(old[1], s.workers(), "the other worker was disturbed")
-        self.assertTrue(wait_until(lambda: all(threads(p) == worker_threads(2) for p in s.workers()), 5.0))
+        self.assertTrue(wait_until(
+            lambda: all(threads(p) == worker_threads(2) for p in s.workers()), WAIT))
         for i in range(20):
             r = get(s.port, "/hello?name=%d" % i)
             self.assertEqual(r.status, 200)
@@ -238,7 +239,7 @@ class KilledWorker(unittest.TestCase):
         # A respawned worker sets its title just after fork: look until it has.
         want = ["spindle: worker 1", "spindle: worker 2"]
         titles = lambda: sorted(cmdline(p) for p in s.workers())
-        self.assertTrue(wait_until(lambda: titles() == want, 5.0), titles())
+        self.assertTrue(wait_until(lambda: titles() == want, WAIT), titles())
 
 
 class CrashingHandler(unittest.TestCase):
@@ -255,7 +256,7 @@ class CrashingHandler(unittest.TestCase):
             get(s.port, "/crash", timeout=5.0)
         except (OSError, AssertionError):
             pass
-        self.assertTrue(wait_until(lambda: len(s.workers()) == 2 and s.workers() != old, 5.0),
+        self.assertTrue(wait_until(lambda: len(s.workers()) == 2 and s.workers() != old, WAIT),
                         "crashed worker not replaced: %r -> %r" % (old, s.workers()))
         for _ in range(10):
             self.assertEqual(get(s.port, "/ok").body, b"ok")
@@ -273,7 +274,7 @@ class CrashingHandler(unittest.TestCase):
             get(s.port, "/crash", timeout=5.0)
         except (OSError, AssertionError):
             pass
-        self.assertTrue(wait_until(lambda: "while running GET /crash" in s.log(), 5.0), s.log())
+        self.assertTrue(wait_until(lambda: "while running GET /crash" in s.log(), WAIT), s.log())
         log = s.log()
         self.assertIn("killed by Segmentation fault at 0x0; stack, innermost first:", log)
         self.assertRegex(log, r"crash:   #00 \S*/crash\.so: crash\+0x[0-9a-f]+ ", log)
@@ -325,7 +326,7 @@ class HandlersNeverSeeSignals(unittest.TestCase):
                 self.assertEqual(r.status, 202, r.body)
                 tasks.append(r.body.decode())
         socks = [start_request(s.port, "/block/%s?ms=%d" % (k, BLOCK_MS)) for k in KINDS for _ in (1, 2)]
-        self.assertTrue(wait_until(lambda: self.busy_block_requests() >= len(socks), 10.0),
+        self.assertTrue(wait_until(lambda: self.busy_block_requests() >= len(socks), WAIT),
                         "the blocking requests never all ran: %r" % stats(self.sport))
         return socks, tasks
 
@@ -384,7 +385,7 @@ class HandlersNeverSeeSignals(unittest.TestCase):
         and the stuck one is ended as harakiri promises (no 200)."""
         s = self.start(harakiri=BLOCK_MS // 1000 + 2, harakiri_mercy=BLOCK_MS // 1000 + 8)
         stuck = start_request(s.port, "/block/sleep?ms=60000")
-        self.assertTrue(wait_until(lambda: self.busy_block_requests() >= 1, 10.0))
+        self.assertTrue(wait_until(lambda: self.busy_block_requests() >= 1, WAIT))
         socks, _ = self.start_blocked(s, with_tasks=False)
         self.assertTrue(wait_until(lambda: stats(self.sport)["harakiri_total"] >= 1, 30.0),
                         "no harakiri; log:\n" + s.log())

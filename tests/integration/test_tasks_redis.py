@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from spindle_harness import _die_with_parent, free_port, wait_until
+from spindle_harness import WAIT, _die_with_parent, free_port, wait_until
 from test_tasks import config, start, submit, task, wait_task
 
 REDIS = shutil.which("redis-server")
@@ -70,7 +70,7 @@ class SharedQueue(unittest.TestCase):
              "--appendonly", "no", "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         self.addCleanup(self.stop_redis)
-        self.assertTrue(wait_until(lambda: redis_ping(self.rport), 10), "redis did not start")
+        self.assertTrue(wait_until(lambda: redis_ping(self.rport), WAIT), "redis did not start")
         self.out = os.path.join(self.dir, "runs.txt")
 
     def stop_redis(self):
@@ -116,7 +116,7 @@ class SharedQueue(unittest.TestCase):
         # b starts (its start-up recovery looks at every list named "same")
         b = self.instance(instance="same", **{"task-lease": "2s"})
         lease_b = "spindle:lease:same:%d" % b.pid
-        self.assertTrue(wait_until(lambda: redis_cmd_db(self.rport, 3, "EXISTS", lease_b), 10))
+        self.assertTrue(wait_until(lambda: redis_cmd_db(self.rport, 3, "EXISTS", lease_b), WAIT))
         # let b renew (and look for lapsed leases) over a few lease periods:
         # a's task stays where it is, running, attempts 0
         for _ in range(4):  # a renewal: the time left falls, then jumps back up
@@ -126,7 +126,7 @@ class SharedQueue(unittest.TestCase):
                 left = redis_cmd_db(self.rport, 3, "PTTL", lease_b)
                 low[0] = min(low[0], left)
                 return left > low[0] + 50
-            self.assertTrue(wait_until(renewed, 10), b.log())
+            self.assertTrue(wait_until(renewed, WAIT), b.log())
         self.assertEqual(task(b.port, task_id)["state"], "running")
         self.assertEqual(task(b.port, task_id)["attempts"], 0)
         with open(gate, "w"):
@@ -167,7 +167,7 @@ class SharedQueue(unittest.TestCase):
     def test_instances_with_the_same_cron_line_fire_each_due_time_once(self):
         line = "* * * * * * task_jobs:cron_append\n"  # every second
         a, b = self.instance(cron=line), self.instance(cron=line)
-        self.assertTrue(wait_until(lambda: len(self.runs()) >= 4, 15), a.log() + b.log())
+        self.assertTrue(wait_until(lambda: len(self.runs()) >= 4, 60), a.log() + b.log())
         self.assertEqual(a.stop(), 0)
         self.assertEqual(b.stop(), 0)
         fired = {}

@@ -21,7 +21,7 @@ import tempfile
 import unittest
 
 from project_harness import module_env, run
-from spindle_harness import BUILD, SRC, _die_with_parent, free_port, get, wait_until
+from spindle_harness import BUILD, SRC, WAIT, _die_with_parent, free_port, get, wait_until
 
 TUTORIAL = os.path.join(SRC, "docs", "tutorial.md")
 BLOCK = re.compile(r"^```(sh[^\n]*)\n(.*?)^```[ \t]*$", re.M | re.S)
@@ -142,7 +142,7 @@ class Tutorial(unittest.TestCase):
                 return get(self.port, "/items/7")
             except OSError:
                 return None
-        r = wait_until(answer, 20.0)
+        r = wait_until(answer, WAIT)
         log.seek(0)
         self.assertNotEqual(r, "exited", log.read())
         self.assertEqual((r.status, json.loads(r.body)), (200, {"id": "7"}))

@@ -15,9 +15,9 @@ import tempfile
 import threading
 import unittest
 
-from spindle_harness import (BIN, BUILD, EX_CONFIG, Conn, Server, build_request, connect, free_port,
-                             get, http, read_until_close, run_binary, wait_until, write_temp_ini,
-                             _die_with_parent)
+from spindle_harness import (BIN, BUILD, EX_CONFIG, WAIT, Conn, Server, _die_with_parent,
+                             build_request, connect, free_port, get, http, read_until_close,
+                             run_binary, wait_until, write_temp_ini)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 APPS = os.path.normpath(os.path.join(HERE, "..", "wsgi"))
@@ -215,7 +215,7 @@ class Pep3333(unittest.TestCase):
     def test_close_is_called(self):
         tag = "ok%d" % os.getpid()
         self.assertEqual(get(self.port, "/close?" + tag).body, b"abc")
-        self.assertTrue(wait_until(lambda: tag in self.state_lines("closed"), 5.0))
+        self.assertTrue(wait_until(lambda: tag in self.state_lines("closed"), WAIT))
 
     def test_close_is_called_when_the_iterable_fails(self):
         tag = "fail%d" % os.getpid()
@@ -223,14 +223,14 @@ class Pep3333(unittest.TestCase):
         body, complete = dechunk(data.split(b"\r\n\r\n", 1)[1])
         self.assertEqual(body, b"a")
         self.assertFalse(complete, "a failed stream must not end like a whole one")
-        self.assertTrue(wait_until(lambda: tag in self.state_lines("closed"), 5.0))
-        self.assertTrue(wait_until(lambda: log_lines(self.server, "failing mid-body"), 5.0))
+        self.assertTrue(wait_until(lambda: tag in self.state_lines("closed"), WAIT))
+        self.assertTrue(wait_until(lambda: log_lines(self.server, "failing mid-body"), WAIT))
 
     def test_close_is_called_when_the_client_is_gone(self):
         tag = "gone%d" % os.getpid()
         with connect(self.port) as s:
             s.sendall(build_request("GET", "/close?" + tag))
-        self.assertTrue(wait_until(lambda: tag in self.state_lines("closed"), 5.0))
+        self.assertTrue(wait_until(lambda: tag in self.state_lines("closed"), WAIT))
 
     def test_exc_info_before_headers_replaces_the_status(self):
         r = get(self.port, "/exc_info")
@@ -242,7 +242,7 @@ class Pep3333(unittest.TestCase):
         body, complete = dechunk(data.split(b"\r\n\r\n", 1)[1])
         self.assertEqual(body, b"headers are out")
         self.assertFalse(complete)
-        self.assertTrue(wait_until(lambda: "yes" in self.state_lines("reraised"), 5.0))
+        self.assertTrue(wait_until(lambda: "yes" in self.state_lines("reraised"), WAIT))
 
     def test_exception_is_500_with_traceback_in_log(self):
         r = get(self.port, "/error")

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import spindle_harness
 from nginx_harness import Nginx, have_nginx
-from spindle_harness import BUILD, Conn, Server, cmdline, get, http, wait_until
+from spindle_harness import BUILD, WAIT, Conn, Server, cmdline, get, http, wait_until
 
 # Each worker and the spooler import Django before the server answers:
 # seconds under ASan on a busy machine, so more room than the default.
@@ -224,7 +224,7 @@ class Direct(DjangoBase):
 
     def test_cron_fires_a_python_task(self):
         ticks = SHARED["ticks"]
-        self.assertTrue(wait_until(lambda: os.path.exists(ticks), 15.0),
+        self.assertTrue(wait_until(lambda: os.path.exists(ticks), WAIT),
                         "no cron tick; log:\n" + self.server.log()[-3000:])
         m = wait_until(lambda: re.search(r"cron: '[^']*shop.jobs:tick' due at \S+: task (\w+)",
                                          self.server.log()), 5.0)
