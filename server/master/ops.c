@@ -11,7 +11,11 @@
  * takes it.  Clients are bounded twice: at most SP__OPS_MAX at once (a new
  * one pushes out the one that has been there longest, so a crowd of slow
  * clients cannot lock out a well-behaved scraper), and each gets
- * SP__OPS_CLIENT_MS for its whole exchange.
+ * SP__OPS_CLIENT_MS for its whole exchange.  A scraper sends its request
+ * as it connects, so a client is read as soon as it is accepted, and an
+ * answer that fits the socket is written at once: it is done before the
+ * next client of a crowd can push it out.  One whose answer is being
+ * written is pushed out only when every slot is answering.
  */
 #include "server/master/ops.h"
 
@@ -34,30 +38,23 @@ static void drop(sp__ops_client *c)
     *c = (sp__ops_client){.fd = -1};
 }
 
-/* A free slot, or the one whose client came first (pushed out). */
+/* A free slot, or the one whose client came first (pushed out): first
+ * among those still sending their request, then among all. */
 static sp__ops_client *slot_for_new(sp__master *m)
 {
-    sp__ops_client *oldest = &m->ops[0];
+    sp__ops_client *oldest = NULL, *oldest_sending = NULL;
     for (size_t i = 0; i < SP__OPS_MAX; i++) {
-        if (m->ops[i].fd < 0)
-            return &m->ops[i];
-        if (m->ops[i].deadline < oldest->deadline)
-            oldest = &m->ops[i];
+        sp__ops_client *c = &m->ops[i];
+        if (c->fd < 0)
+            return c;
+        if (oldest == NULL || c->deadline < oldest->deadline)
+            oldest = c;
+        if (!c->answering && (oldest_sending == NULL || c->deadline < oldest_sending->deadline))
+            oldest_sending = c;
     }
-    drop(oldest);
-    return oldest;
-}
-
-void sp__ops_accept(sp__master *m, int listen_fd, enum sp__ops_kind kind)
-{
-    /* A bounded batch per turn: the loop has other work. */
-    for (int i = 0; i < SP__OPS_MAX; i++) {
-        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return;
-        sp__ops_client *c = slot_for_new(m);
-        *c = (sp__ops_client){.fd = fd, .kind = kind, .deadline = sp__now_ms() + SP__OPS_CLIENT_MS};
-    }
+    sp__ops_client *out = oldest_sending ? oldest_sending : oldest;
+    drop(out);
+    return out;
 }
 
 /* Whether what arrived is a whole request: a control line, or an HTTP
@@ -111,6 +108,21 @@ static void on_writable(sp__ops_client *c)
         return;
     if (n < 0 || (c->out_off += (size_t)n) == c->out_len)
         drop(c); /* all said (or the client is gone): the close ends the answer */
+}
+
+void sp__ops_accept(sp__master *m, int listen_fd, enum sp__ops_kind kind)
+{
+    /* A bounded batch per turn: the loop has other work. */
+    for (int i = 0; i < SP__OPS_MAX; i++) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        sp__ops_client *c = slot_for_new(m);
+        *c = (sp__ops_client){.fd = fd, .kind = kind, .deadline = sp__now_ms() + SP__OPS_CLIENT_MS};
+        on_readable(m, c); /* the request is often here already */
+        if (c->fd >= 0 && c->answering)
+            on_writable(c);
+    }
 }
 
 nfds_t sp__ops_poll_fds(const sp__master *m, struct pollfd *pfd, nfds_t n)

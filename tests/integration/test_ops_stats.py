@@ -149,6 +149,7 @@ class SlowOperatorClients(unittest.TestCase):
         self.addCleanup(self.server.cleanup)
         self.server.start()
         self.stop_crowd = threading.Event()
+        self.crowd_in = threading.Event()  # every crowd socket has connected
         self.crowd = threading.Thread(target=self.trickle, daemon=True)
         self.addCleanup(self.crowd.join, 30)
         self.addCleanup(self.stop_crowd.set)
@@ -165,6 +166,7 @@ class SlowOperatorClients(unittest.TestCase):
                     socks.append(s)
                 except OSError:
                     s.close()
+        self.crowd_in.set()
         deadline = time.monotonic() + self.CROWD_SECONDS
         while not self.stop_crowd.wait(0.8) and time.monotonic() < deadline:
             for s in socks:
@@ -183,6 +185,9 @@ class SlowOperatorClients(unittest.TestCase):
         self.assertTrue(wait_until(replaced, self.CROWD_SECONDS / 2),
                         "no replacement while slow clients held the operator sockets; log:\n"
                         + self.server.log())
+        # the check is of a crowd that is there, not of one still arriving:
+        # each newcomer pushes out the client that has been there longest
+        self.assertTrue(self.crowd_in.wait(WAIT))
         self.assertTrue(self.crowd.is_alive(), "the crowd was gone before the check")
         doc = stats(self.sport)
         self.assertEqual(len(doc["workers"]), 2, doc)
