@@ -18,7 +18,8 @@ import socket
 import subprocess
 import tempfile
 
-from spindle_harness import PORT_TRIES, SRC, connect, free_port, parse_one, read_until_close, wait_until
+from spindle_harness import (SRC, connect, free_port, parse_one, read_until_close,
+                             start_on_free_port, wait_until)
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 UWSGI_PARAMS = "/etc/nginx/uwsgi_params"
@@ -82,17 +83,9 @@ class Nginx:
             f.write(self.site_text)
 
     def start(self):
-        # free_port() only says the port was free when it looked: a server
-        # another test starts may take it first; nginx then says so in its
-        # log, and starts again on another port
-        for attempt in range(PORT_TRIES):
-            try:
-                return self._start()
-            except AssertionError:
-                if attempt + 1 == PORT_TRIES or ":%d failed (98" % self.port not in self.log():
-                    raise
-                self.stop()
-                self._listen_on(free_port())
+        return start_on_free_port(self._start, AssertionError, self.stop,
+                                  lambda: ":%d failed (98" % self.port in self.log(),
+                                  lambda: self._listen_on(free_port()))
 
     def _start(self):
         pid_file = os.path.join(self.dir, "nginx.pid")
@@ -117,7 +110,6 @@ class Nginx:
             except OSError:
                 return False
         if not wait_until(up, 10.0):
-            self.stop()
             raise AssertionError("nginx did not listen on %d:\n%s" % (self.port, self.log()))
         return self
 

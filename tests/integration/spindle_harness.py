@@ -90,6 +90,22 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def start_on_free_port(start_once, failed, stop, lost_port, new_port):
+    """start_once() a server on a port free_port() chose.  free_port() only
+    says the port was free when it looked: a server another test starts may
+    take it first.  That is the harness's race, not the server's, so when
+    start_once raises failed and lost_port() says so, new_port() and try
+    again (PORT_TRIES in all).  Whatever start_once raises, stop() first."""
+    for attempt in range(PORT_TRIES):
+        try:
+            return start_once()
+        except BaseException as e:
+            stop()
+            if not isinstance(e, failed) or attempt + 1 == PORT_TRIES or not lost_port():
+                raise
+            new_port()
+
+
 def wait_until(pred, timeout, interval=POLL):
     """Poll pred() until it returns a truthy value or timeout passes.
     Returns the last value (falsy on timeout)."""
@@ -627,32 +643,21 @@ class Server:
 
     # lifecycle --------------------------------------------------------------
     def start(self):
-        # free_port() only says the port was free when it looked: a test
-        # running beside this one may take it before spindle binds it.  That
-        # is the harness's race, not spindle's, so a start that lost it
-        # tries again on another port.
-        for attempt in range(PORT_TRIES):
-            self.write_config()
-            self._logf = open(self.log_path, "wb")
-            env = dict(os.environ)
-            if self.env:
-                env.update(self.env)
-            self.proc = subprocess.Popen([BIN, self.ini] + self.args, stdin=subprocess.DEVNULL,
-                                         stdout=self._logf, stderr=subprocess.STDOUT,
-                                         start_new_session=True, cwd=self.dir, env=env,
-                                         preexec_fn=_die_with_parent)
-            self.pid = self.proc.pid
-            try:
-                self._wait_ready()
-                return self
-            except ServerFailed:
-                self.stop()
-                if attempt + 1 == PORT_TRIES or not self._lost_port():
-                    raise
-                self.port = free_port(self.host)
-            except BaseException:
-                self.stop()
-                raise
+        return start_on_free_port(self._start_once, ServerFailed, self.stop, self._lost_port,
+                                  lambda: setattr(self, "port", free_port(self.host)))
+
+    def _start_once(self):
+        self.write_config()
+        self._logf = open(self.log_path, "wb")
+        env = dict(os.environ)
+        if self.env:
+            env.update(self.env)
+        self.proc = subprocess.Popen([BIN, self.ini] + self.args, stdin=subprocess.DEVNULL,
+                                     stdout=self._logf, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=self.dir, env=env,
+                                     preexec_fn=_die_with_parent)
+        self.pid = self.proc.pid
+        self._wait_ready()
         return self
 
     def _lost_port(self):

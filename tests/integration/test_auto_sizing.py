@@ -20,7 +20,7 @@ import unittest
 
 from ops_load import http_get, parse_prometheus, stats
 from spindle_harness import (Conn, Server, build_request, default_config, free_port, get,
-                             run_binary, test_module, wait_until)
+                             run_binary, wait_until)
 
 HOLD_MS = 20000  # a held request's own bound; the tests release it long before
 BOUND = 30.0  # the most any state is waited for

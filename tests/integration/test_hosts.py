@@ -18,7 +18,6 @@ every namespace sees.  It needs root and `ip netns`; elsewhere it skips.
 
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -30,7 +29,7 @@ import unittest
 from nginx_harness import MAIN_CONF, NGINX, site_path
 from spindle_harness import (BIN, _die_with_parent, parse_one, render_ini, sanitizer_report,
                              test_module, wait_until)
-from test_tasks_redis import _reply
+from test_tasks_redis import _reply, cron_fired
 
 IP = shutil.which("ip") or "/usr/sbin/ip"
 REDIS = shutil.which("redis-server")
@@ -353,12 +352,7 @@ class Hosts(unittest.TestCase):
     def fired(self):
         """{due time: (host, task id)} of every [cron] firing in the logs;
         fails if one due time fired on two hosts."""
-        fired = {}
-        for h, s in self.hosts.items():
-            for at, task_id in re.findall(r"due at (\S+): task ([0-9a-f]+)", s.log()):
-                self.assertNotIn(at, fired, "%s fired by %s and %s" % (at, fired.get(at), h))
-                fired[at] = (h, task_id)
-        return fired
+        return cron_fired(self, {h: s.log() for h, s in self.hosts.items()})
 
     def test_a_host_dies_whole_and_nothing_is_lost(self):
         load = Load(self.nginx_sock).start()

@@ -312,7 +312,6 @@ class Timeouts(ServerCase):
     def test_partial_head_408(self):
         with Conn(self.port, timeout=8) as c:
             c.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
-            t0 = time.monotonic()
             closed = c.is_closed(5.0)
             self.assertTrue(closed, "not closed within 5 s of a 1 s header timeout")
             rs = parse_responses(c.buf)

@@ -10,7 +10,7 @@ import unittest
 
 from ops_load import Load, stats
 from spindle_harness import (WAIT, Server, ServerFailed, default_config, free_port, get,
-                             skip_if_sanitized, test_module, wait_until)
+                             skip_if_sanitized, wait_until)
 
 
 class KillAndCrash(unittest.TestCase):
