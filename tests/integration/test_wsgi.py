@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -53,8 +52,9 @@ def dechunk(data):
 
 
 def most_in_flight(port, n=8):
-    """n requests for /sleep at once (each sleeps in Python): the most of
-    them the application saw in flight together."""
+    """n requests for /sleep at once (each waits in Python for another to
+    join it, tests/wsgi/overlap.py): the most of them the application saw
+    in flight together."""
     results = []
 
     def one():
@@ -299,8 +299,9 @@ def read_until_close_req(port, path):
 class Threads(unittest.TestCase):
 
     def test_requests_run_python_at_once(self):
-        """threads = 4, 8 requests that each sleep 0.2 s in Python: the
-        application itself sees more than one of them in flight."""
+        """threads = 4, 8 requests that each wait in Python for another to
+        join them: the application itself sees more than one of them in
+        flight, and no more than the threads."""
         state = tempfile.mkdtemp(prefix="spindle-wsgi-")
         self.addCleanup(shutil.rmtree, state, True)
         with Server(wsgi_config("pep3333:application", env=["PEP3333_STATE=" + state],

@@ -16,14 +16,11 @@ import io
 import json
 import os
 import sys
-import threading
-import time
 from wsgiref.validate import validator
 
+import overlap
+
 STATE = os.environ.get("PEP3333_STATE", "/tmp")
-_lock = threading.Lock()
-_inflight = 0
-_max_inflight = 0
 
 
 def record(name, line):
@@ -185,14 +182,7 @@ def print_view(environ, start_response):
 
 
 def sleep_view(environ, start_response):
-    global _inflight, _max_inflight
-    with _lock:
-        _inflight += 1
-        _max_inflight = max(_max_inflight, _inflight)
-    time.sleep(0.2)
-    with _lock:
-        _inflight -= 1
-        seen = _max_inflight
+    seen = overlap.in_flight()
     return text(start_response, json.dumps({"max_inflight": seen, "pid": os.getpid()}),
                 ctype="application/json")
 

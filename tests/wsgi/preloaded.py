@@ -4,15 +4,11 @@ at once, and starts a child process from a request."""
 import json
 import os
 import subprocess
-import threading
-import time
 
+import overlap
 import spindle
 
 IMPORTED_BY = os.getpid()
-_lock = threading.Lock()
-_inflight = 0
-_max_inflight = 0
 
 
 @spindle.task
@@ -28,19 +24,11 @@ def _json(start_response, obj, status="200 OK"):
 
 
 def application(environ, start_response):
-    global _inflight, _max_inflight
     path = environ["PATH_INFO"]
     if path == "/pids":
         return _json(start_response, {"imported_by": IMPORTED_BY, "served_by": os.getpid()})
     if path == "/sleep":
-        with _lock:
-            _inflight += 1
-            _max_inflight = max(_max_inflight, _inflight)
-        time.sleep(0.2)
-        with _lock:
-            _inflight -= 1
-            seen = _max_inflight
-        return _json(start_response, {"max_inflight": seen})
+        return _json(start_response, {"max_inflight": overlap.in_flight()})
     if path == "/subprocess":
         out = subprocess.run(["/bin/echo", "from a child"], capture_output=True, check=True)
         return _json(start_response, {"stdout": out.stdout.decode().strip()})
